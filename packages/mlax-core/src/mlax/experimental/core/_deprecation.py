@@ -1,0 +1,154 @@
+"""Deprecation machinery: the warning class, the registry and the helpers that warn.
+
+The policy (DESIGN.md): a name is deprecated in a minor release of the distribution that owns it and
+removed no earlier than two minor releases later. Every deprecation is a :class:`Deprecation` in one
+registry, so tools can list them and tests can enforce the removal dates.
+
+Static checkers (mypy with ``--enable-error-code deprecated``, pyright) recognise only a literal
+``@typing_extensions.deprecated("...")`` (or ``warnings.deprecated``). A deprecated function is therefore
+written with that decorator and its literal message, and then registered with
+:func:`register_deprecation`, which refuses a message that differs from the canonical one — the literal
+can never drift from the registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import warnings
+from typing import Any
+
+__all__ = [
+    "Deprecation",
+    "MlaxDeprecationWarning",
+    "deprecations",
+    "register_deprecation",
+    "removal_is_due",
+    "warn_deprecated",
+]
+
+
+class MlaxDeprecationWarning(DeprecationWarning):
+    """Warns that an mlax name is deprecated; the message says when it goes and what replaces it.
+
+    A subclass of :class:`DeprecationWarning`, so ``python -W error::DeprecationWarning`` turns every
+    mlax deprecation into an error, and ``-W error::mlax.experimental.core.MlaxDeprecationWarning``
+    only the mlax ones.
+    """
+
+
+_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+
+
+def _release(version: str) -> tuple[int, int, int]:
+    match = _VERSION.match(version)
+    if match is None:
+        raise ValueError(f"expected a release version MAJOR.MINOR.PATCH, got {version!r}.")
+    major, minor, patch = (int(part) for part in match.groups())
+    return major, minor, patch
+
+
+@dataclasses.dataclass(frozen=True)
+class Deprecation:
+    """One deprecated name (or keyword argument) of one distribution.
+
+    Attributes:
+      name: the fully qualified name, e.g. ``mlax.experimental.optim.apply_gradients``.
+      distribution: the distribution that owns the name, e.g. ``mlax-optim``.
+      since: the release of ``distribution`` that deprecated it.
+      removed_in: the release of ``distribution`` that removes it; at least two minor releases after
+        ``since``.
+      replacement: what to use instead, in words a user can act on.
+      keywords: when not empty, only passing these keyword arguments to the callable ``name`` is
+        deprecated, not the callable itself.
+    """
+
+    name: str
+    distribution: str
+    since: str
+    removed_in: str
+    replacement: str
+    keywords: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        since, removed_in = _release(self.since), _release(self.removed_in)
+        if removed_in < (since[0], since[1] + 2, 0):
+            raise ValueError(
+                f"{self.name}: removed_in {self.removed_in} is less than two minor releases after "
+                f"since {self.since}; the deprecation policy requires at least two."
+            )
+
+    @property
+    def key(self) -> str:
+        """The registry key: ``name``, followed by ``(keyword, ...)`` for a keyword deprecation."""
+        return f"{self.name}({', '.join(self.keywords)})" if self.keywords else self.name
+
+    @property
+    def message(self) -> str:
+        """The warning text: the name, the distribution, both versions and the replacement."""
+        if self.keywords:
+            listed = ", ".join(self.keywords[:-1])
+            listed = f"{listed} or {self.keywords[-1]}" if listed else self.keywords[0]
+            subject = f"Passing {listed} to {self.name}"
+        else:
+            subject = self.name
+        return (
+            f"{subject} is deprecated since {self.distribution} {self.since} and will be removed "
+            f"in {self.distribution} {self.removed_in}; use {self.replacement} instead."
+        )
+
+
+_REGISTRY: dict[str, Deprecation] = {}
+
+
+def register_deprecation(deprecation: Deprecation, deprecated_object: Any = None) -> Deprecation:
+    """Records ``deprecation`` in the registry and returns it.
+
+    Args:
+      deprecation: the deprecation to record.
+      deprecated_object: the function or class decorated with ``@typing_extensions.deprecated``, if
+        any; its message must equal ``deprecation.message``.
+
+    Raises:
+      ValueError: ``deprecated_object`` carries a different message (or none), or another
+        deprecation is already registered under the same key.
+    """
+    if deprecated_object is not None:
+        carried = getattr(deprecated_object, "__deprecated__", None)
+        if carried != deprecation.message:
+            raise ValueError(
+                f"{deprecation.name}: the @deprecated message {carried!r} differs from the registered "
+                f"message {deprecation.message!r}."
+            )
+    existing = _REGISTRY.get(deprecation.key)
+    if existing is not None and existing != deprecation:
+        raise ValueError(f"{deprecation.key} is already registered as {existing}.")
+    _REGISTRY[deprecation.key] = deprecation
+    return deprecation
+
+
+def deprecations(distribution: str | None = None) -> tuple[Deprecation, ...]:
+    """Every registered deprecation (of one distribution when ``distribution`` is given), by key.
+
+    Only the modules imported so far have registered theirs.
+    """
+    return tuple(
+        deprecation
+        for _, deprecation in sorted(_REGISTRY.items())
+        if distribution is None or deprecation.distribution == distribution
+    )
+
+
+def warn_deprecated(deprecation: Deprecation, stacklevel: int = 2) -> None:
+    """Warns with :class:`MlaxDeprecationWarning` and ``deprecation.message``.
+
+    ``stacklevel`` counts as in :func:`warnings.warn` from the caller of this function: the default 2
+    points at the line that called the function that calls ``warn_deprecated``.
+    """
+    warnings.warn(deprecation.message, MlaxDeprecationWarning, stacklevel=stacklevel + 1)
+
+
+def removal_is_due(deprecation: Deprecation, current_version: str) -> bool:
+    """Whether ``current_version`` of the owning distribution has reached ``removed_in``."""
+    return _release(current_version) >= _release(deprecation.removed_in)
+

@@ -1,0 +1,155 @@
+"""Pytree utilities shared by losses and optimizers.
+
+Names follow ``optax.tree`` so an Optax user recognises them. Every function that combines two trees
+checks first that they match leaf by leaf (structure, shape, dtype) and reports the first mismatch by
+its key path, at trace time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import DTypeLike
+
+from mlax.experimental.core._dtypes import dtype_of
+
+__all__ = [
+    "PyTree",
+    "check_trees_match",
+    "tree_add",
+    "tree_cast",
+    "tree_full_like",
+    "tree_l2_norm",
+    "tree_scale",
+    "tree_size",
+    "tree_sub",
+    "tree_unzip",
+    "tree_vdot",
+    "tree_zeros_like",
+]
+
+PyTree = Any
+"""Any pytree of arrays: an array, or nested tuples, lists, dicts and registered nodes of arrays."""
+
+
+def check_trees_match(
+    first: PyTree,
+    second: PyTree,
+    first_name: str = "first",
+    second_name: str = "second",
+    *,
+    check_dtypes: bool = True,
+) -> None:
+    """Raises unless two pytrees have the same structure, and the same shape and dtype per leaf.
+
+    Raises:
+      ValueError: the structures differ, or two leaves at the same key path differ in shape.
+      TypeError: two leaves at the same key path differ in dtype (with ``check_dtypes``).
+    """
+    first_leaves, first_def = jax.tree_util.tree_flatten_with_path(first)
+    second_leaves, second_def = jax.tree_util.tree_flatten_with_path(second)
+    if first_def != second_def:
+        raise ValueError(
+            f"{first_name} and {second_name} must have the same tree structure, got "
+            f"{first_name} {first_def} and {second_name} {second_def}."
+        )
+    for (path, first_leaf), (_, second_leaf) in zip(first_leaves, second_leaves, strict=True):
+        where = jax.tree_util.keystr(path) or "<root>"
+        if jnp.shape(first_leaf) != jnp.shape(second_leaf):
+            raise ValueError(
+                f"{first_name} and {second_name} differ in shape at {where}: "
+                f"{first_name} {jnp.shape(first_leaf)} and {second_name} {jnp.shape(second_leaf)}."
+            )
+        if check_dtypes and dtype_of(first_leaf) != dtype_of(second_leaf):
+            raise TypeError(
+                f"{first_name} and {second_name} differ in dtype at {where}: "
+                f"{first_name} {dtype_of(first_leaf)} and {second_name} {dtype_of(second_leaf)}."
+            )
+
+
+def tree_zeros_like(tree: PyTree, dtype: DTypeLike | None = None) -> PyTree:
+    """Zeros with each leaf's shape, in each leaf's dtype unless ``dtype`` overrides it."""
+    return jax.tree.map(lambda leaf: jnp.zeros_like(leaf, dtype=dtype), tree)
+
+
+def tree_full_like(tree: PyTree, fill_value: Any, dtype: DTypeLike | None = None) -> PyTree:
+    """``fill_value`` with each leaf's shape, in each leaf's dtype unless ``dtype`` overrides it."""
+    return jax.tree.map(lambda leaf: jnp.full_like(leaf, fill_value, dtype=dtype), tree)
+
+
+def tree_add(first: PyTree, second: PyTree) -> PyTree:
+    """``first + second`` leaf by leaf; the trees must match in structure, shapes and dtypes."""
+    check_trees_match(first, second)
+    return jax.tree.map(jnp.add, first, second)
+
+
+def tree_sub(first: PyTree, second: PyTree) -> PyTree:
+    """``first - second`` leaf by leaf; the trees must match in structure, shapes and dtypes."""
+    check_trees_match(first, second)
+    return jax.tree.map(jnp.subtract, first, second)
+
+
+def tree_scale(scalar: Any, tree: PyTree) -> PyTree:
+    """``scalar * leaf`` for every leaf, with ``scalar`` cast to each leaf's dtype first."""
+    return jax.tree.map(lambda leaf: jnp.asarray(scalar, dtype_of(leaf)) * leaf, tree)
+
+
+def tree_vdot(first: PyTree, second: PyTree) -> jax.Array:
+    """``Σ_leaves Σ_i first_i · second_i`` (complex leaves of ``first`` are conjugated).
+
+    The result has the leaves' common dtype; the trees must match in structure, shapes and dtypes.
+    """
+    check_trees_match(first, second)
+    products = jax.tree.leaves(
+        jax.tree.map(lambda a, b: jnp.vdot(a.ravel(), b.ravel()), first, second)
+    )
+    return _sum_scalars(products)
+
+
+def tree_l2_norm(tree: PyTree, squared: bool = False) -> jax.Array:
+    """The Euclidean norm ``sqrt(Σ_leaves Σ_i |x_i|²)`` of all leaves together.
+
+    With ``squared=True`` the square root is skipped.
+    """
+    squares = jax.tree.leaves(jax.tree.map(lambda leaf: jnp.sum(jnp.square(jnp.abs(leaf))), tree))
+    total = _sum_scalars(squares)
+    return total if squared else jnp.sqrt(total)
+
+
+def tree_cast(tree: PyTree, dtype: DTypeLike | None) -> PyTree:
+    """Every leaf cast to ``dtype``; ``None`` leaves the tree as it is."""
+    if dtype is None:
+        return tree
+    return jax.tree.map(lambda leaf: jnp.asarray(leaf).astype(dtype), tree)
+
+
+def tree_size(tree: PyTree) -> int:
+    """The total number of elements in all leaves."""
+    return sum(int(np.prod(jnp.shape(leaf))) for leaf in jax.tree.leaves(tree))
+
+
+def _sum_scalars(scalars: list[jax.Array]) -> jax.Array:
+    # Leaves may differ in dtype (a float16 and a float32 leaf); their sum has the promoted dtype,
+    # which is the only dtype that can hold it. An empty tree sums to a float32 zero.
+    if not scalars:
+        return jnp.zeros((), jnp.float32)
+    total = scalars[0]
+    for scalar in scalars[1:]:
+        total = total + scalar
+    return total
+
+
+def tree_unzip(tree_of_tuples: PyTree, like: PyTree, size: int = 2) -> tuple[PyTree, ...]:
+    """Splits a tree whose leaves are ``size``-tuples into ``size`` trees shaped like ``like``.
+
+    The usual way to compute several per-leaf results in one ``jax.tree.map`` pass::
+
+        pairs = jax.tree.map(lambda g, m: (g * 2, m + g), gradients, moments)
+        doubled, new_moments = tree_unzip(pairs, gradients)
+    """
+    outer = jax.tree.structure(like)
+    inner = jax.tree.structure((0,) * size)
+    return tuple(jax.tree.transpose(outer, inner, tree_of_tuples))
