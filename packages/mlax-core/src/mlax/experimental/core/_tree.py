@@ -51,7 +51,7 @@ def check_trees_match(
     """
     first_leaves, first_def = jax.tree_util.tree_flatten_with_path(first)
     second_leaves, second_def = jax.tree_util.tree_flatten_with_path(second)
-    if first_def != second_def:
+    if first_def != second_def:  # type: ignore[operator]  # jaxlib's PyTreeDef stub is partial
         raise ValueError(
             f"{first_name} and {second_name} must have the same tree structure, got "
             f"{first_name} {first_def} and {second_name} {second_def}."

@@ -11,11 +11,18 @@ changing one between steps never recompiles a jitted step.
 """
 
 from mlax.experimental.optim import sgd
-from mlax.experimental.optim._compat import apply_gradients
+# Re-exported for callers of the 0.1 layout; importing it is a use that mypy reports.
+from mlax.experimental.optim._compat import (  # type: ignore[deprecated]
+    apply_gradients,
+)
+from mlax.experimental.optim._protocol import Optimizer, OptimizerModule, configure
 from mlax.experimental.optim._version import __version__
 
 __all__ = [
+    "Optimizer",
+    "OptimizerModule",
     "__version__",
     "apply_gradients",
+    "configure",
     "sgd",
 ]

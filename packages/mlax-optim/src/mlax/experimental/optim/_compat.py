@@ -33,5 +33,5 @@ register_deprecation(
         removed_in="0.4.0",
         replacement="mlax.experimental.core.apply_gradients",
     ),
-    apply_gradients,
+    apply_gradients,  # type: ignore[deprecated]  # registering it is not a use
 )
