@@ -151,5 +151,8 @@ def tree_unzip(tree_of_tuples: PyTree, like: PyTree, size: int = 2) -> tuple[PyT
         doubled, new_moments = tree_unzip(pairs, gradients)
     """
     outer = jax.tree.structure(like)
+    if outer.num_leaves == 0:
+        # jax.tree.transpose cannot infer anything from no leaves; an empty tree splits into empties.
+        return (outer.unflatten([]),) * size
     inner = jax.tree.structure((0,) * size)
     return tuple(jax.tree.transpose(outer, inner, tree_of_tuples))

@@ -1,0 +1,93 @@
+"""What each built wheel and sdist holds: its own subpackage and metadata, nothing else."""
+
+from __future__ import annotations
+
+import email.parser
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from mlax.experimental import core, losses, optim
+from tests.packaging_support import DISTRIBUTIONS, SUBPACKAGES, Built
+
+pytestmark = pytest.mark.slow
+
+VERSIONS = {"mlax-core": core.__version__, "mlax-losses": losses.__version__, "mlax-optim": optim.__version__}
+NAMESPACE_INITS = ("mlax/__init__.py", "mlax/experimental/__init__.py")
+
+
+def _wheel_files(wheel: Path) -> list[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.namelist()
+
+
+def _sdist_files(sdist: Path) -> list[str]:
+    with tarfile.open(sdist) as archive:
+        return [member.name for member in archive.getmembers() if member.isfile()]
+
+
+def _wheel_metadata(wheel: Path) -> email.message.Message:
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        return email.parser.Parser().parsestr(archive.read(name).decode())
+
+
+@pytest.mark.parametrize("name", DISTRIBUTIONS)
+def test_wheel_holds_only_its_subpackage_and_metadata(
+    built_distributions: dict[str, Built], name: str
+) -> None:
+    files = _wheel_files(built_distributions[name].wheel)
+    package = f"mlax/experimental/{SUBPACKAGES[name]}/"
+    dist_info = f"{name.replace('-', '_')}-{VERSIONS[name]}.dist-info/"
+    strays = [f for f in files if not (f.startswith(package) or f.startswith(dist_info))]
+    assert strays == []
+    assert f"{package}__init__.py" in files and f"{package}py.typed" in files
+
+
+@pytest.mark.parametrize("name", DISTRIBUTIONS)
+def test_no_archive_holds_a_namespace_init(built_distributions: dict[str, Built], name: str) -> None:
+    built = built_distributions[name]
+    sdist_root = f"{name.replace('-', '_')}-{VERSIONS[name]}/"
+    sdist_files = [f.removeprefix(sdist_root).removeprefix("src/") for f in _sdist_files(built.sdist)]
+    for namespace_init in NAMESPACE_INITS:
+        assert namespace_init not in _wheel_files(built.wheel)
+        assert namespace_init not in sdist_files
+
+
+@pytest.mark.parametrize("name", DISTRIBUTIONS)
+def test_sdist_holds_only_its_sources_and_project_files(
+    built_distributions: dict[str, Built], name: str
+) -> None:
+    root = f"{name.replace('-', '_')}-{VERSIONS[name]}/"
+    files = [f.removeprefix(root) for f in _sdist_files(built_distributions[name].sdist)]
+    package = f"src/mlax/experimental/{SUBPACKAGES[name]}/"
+    project_files = {"PKG-INFO", "pyproject.toml", "README.md", "CHANGELOG.md"}
+    assert project_files <= set(files)
+    # Hatchling always ships the governing .gitignore in an sdist, so that building a wheel from the
+    # unpacked sdist excludes the same files as building it from the repository.
+    project_files.add(".gitignore")
+    assert [f for f in files if f not in project_files and not f.startswith(package)] == []
+
+
+@pytest.mark.parametrize("name", DISTRIBUTIONS)
+def test_wheel_metadata_declares_version_python_and_dependencies(
+    built_distributions: dict[str, Built], name: str
+) -> None:
+    metadata = _wheel_metadata(built_distributions[name].wheel)
+    assert metadata["Name"] == name
+    assert metadata["Version"] == VERSIONS[name]
+    assert metadata["Requires-Python"] == ">=3.11"
+    requirements = metadata.get_all("Requires-Dist") or []
+    names = {requirement.split(">")[0].split("<")[0].split("=")[0].strip() for requirement in requirements}
+    expected = {"jax", "jaxlib", "typing-extensions"} | ({"mlax-core"} if name != "mlax-core" else set())
+    assert names == expected
+
+
+@pytest.mark.parametrize("name", ["mlax-losses", "mlax-optim"])
+def test_the_core_range_admits_the_current_core(built_distributions: dict[str, Built], name: str) -> None:
+    requirements = _wheel_metadata(built_distributions[name].wheel).get_all("Requires-Dist") or []
+    (core_requirement,) = [Requirement(r) for r in requirements if r.startswith("mlax-core")]
+    assert core_requirement.specifier.contains(core.__version__)
