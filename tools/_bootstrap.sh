@@ -1,6 +1,6 @@
 # Sourced by tools/check and tools/example: installs Hatch (with uv, its installer) and makes every
 # installed Python >= 3.11 visible to it.
-python3 -m pip install --quiet --disable-pip-version-check "hatch>=1.16,<2" "uv>=0.5"
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "hatch>=1.16,<2" "uv>=0.5"
 
 # Hatch finds interpreters on PATH. Under pyenv, expose every installed 3.11+ so the test matrix can
 # run on the oldest and the newest one.

@@ -80,10 +80,18 @@ def test_wheel_metadata_declares_version_python_and_dependencies(
     assert metadata["Name"] == name
     assert metadata["Version"] == VERSIONS[name]
     assert metadata["Requires-Python"] == ">=3.11"
-    requirements = metadata.get_all("Requires-Dist") or []
-    names = {requirement.split(">")[0].split("<")[0].split("=")[0].strip() for requirement in requirements}
+    requirements = [Requirement(r) for r in metadata.get_all("Requires-Dist") or []]
+    runtime = {r.name for r in requirements if r.marker is None}
     expected = {"jax", "jaxlib", "typing-extensions"} | ({"mlax-core"} if name != "mlax-core" else set())
-    assert names == expected
+    assert runtime == expected
+
+
+def test_optax_is_only_an_extra_of_mlax_optim(built_distributions: dict[str, Built]) -> None:
+    metadata = _wheel_metadata(built_distributions["mlax-optim"].wheel)
+    assert metadata.get_all("Provides-Extra") == ["optax"]
+    optional = [Requirement(r) for r in metadata.get_all("Requires-Dist") or [] if "extra" in r]
+    assert [r.name for r in optional] == ["optax"]
+    assert all(r.marker is not None and r.marker.evaluate({"extra": "optax"}) for r in optional)
 
 
 @pytest.mark.parametrize("name", ["mlax-losses", "mlax-optim"])

@@ -43,6 +43,14 @@ USES = {
         state = sgd.init(jnp.zeros(1), lr=0.5)
         updates, state = sgd.step(jnp.array([2.0]), state)
         assert updates.tolist() == [1.0]
+        # Optax is an optional extra: without it, the interop functions say what to install.
+        from mlax.experimental.optim import to_optax
+        try:
+            to_optax(sgd)
+        except ImportError as error:
+            assert "mlax-optim[optax]" in str(error)
+        else:
+            raise AssertionError("to_optax worked without Optax installed")
     """,
 }
 

@@ -1,0 +1,160 @@
+"""Two-way interoperation with Optax (the optional extra ``mlax-optim[optax]``).
+
+Optax is imported only when one of these functions is called, so ``import mlax.experimental.optim``
+never needs it.
+
+The only difference between the two protocols that changes numbers is the sign: an mlax ``step``
+returns updates that :func:`~mlax.experimental.core.apply_gradients` *subtracts*, an Optax ``update``
+returns updates that :func:`optax.apply_updates` *adds*. Negation is exact in IEEE arithmetic, so
+``w + (-u)`` and ``w - u`` are the same bits and both directions reproduce a trajectory exactly.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any
+
+import jax
+
+from mlax.experimental.core import PyTree, check_trees_match
+from mlax.experimental.optim._protocol import Optimizer, OptimizerModule, configure
+
+if TYPE_CHECKING:
+    import optax
+
+__all__ = ["from_optax", "to_optax"]
+
+_MISSING_OPTAX = (
+    "{function} needs Optax, which is an optional dependency of mlax-optim: "
+    "install it with `pip install 'mlax-optim[optax]'`."
+)
+
+
+def _import_optax(function: str) -> Any:
+    try:
+        import optax
+    except ModuleNotFoundError as error:
+        raise ImportError(_MISSING_OPTAX.format(function=function)) from error
+    return optax
+
+
+def _negate(tree: PyTree) -> PyTree:
+    return jax.tree.map(lambda leaf: -leaf, tree)
+
+
+def _accepted_keywords(step: Any) -> frozenset[str] | None:
+    """The keyword-only arguments ``step`` accepts, or ``None`` if it takes ``**kwargs``."""
+    parameters = inspect.signature(step).parameters.values()
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return None
+    return frozenset(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def to_optax(
+    optimizer: OptimizerModule | Optimizer, **hyperparameters: Any
+) -> optax.GradientTransformationExtraArgs:
+    """An :class:`optax.GradientTransformation` that runs an mlax optimizer.
+
+    Its updates, applied with :func:`optax.apply_updates`, reproduce the mlax trajectory bit for bit.
+    Its state *is* the mlax optimizer's state, so the hyperparameters stay in it: read
+    ``opt_state.lr``, or change it with ``opt_state._replace(lr=...)`` without recompiling a jitted
+    update. Keyword arguments that Optax passes to ``update`` (e.g. ``value=`` for optimizers that
+    need the loss) are forwarded to ``step`` when it accepts them and dropped otherwise, as
+    :func:`optax.with_extra_args_support` does.
+
+    Args:
+      optimizer: an optimizer module (``adam``, ``sgd``, ...) or an :class:`Optimizer` value (e.g.
+        from :func:`~mlax.experimental.optim.chain` or :func:`configure`).
+      **hyperparameters: passed to the module's ``init``; only with a module.
+
+    Raises:
+      ImportError: Optax is not installed (install ``mlax-optim[optax]``).
+      TypeError: hyperparameters were given with an :class:`Optimizer` value, whose hyperparameters
+        are already chosen.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import optax
+      >>> from mlax.experimental.optim import adam, to_optax
+      >>> transformation = to_optax(adam, lr=0.1)
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> opt_state = transformation.init(params)
+      >>> updates, opt_state = transformation.update({"w": jnp.array([0.5, -0.25])}, opt_state, params)
+      >>> optax.apply_updates(params, updates)
+      {'w': Array([ 0.9, -1.9], dtype=float32)}
+      >>> float(opt_state.lr)
+      0.1...
+    """
+    optax = _import_optax("to_optax")
+    if isinstance(optimizer, Optimizer):
+        if hyperparameters:
+            raise TypeError(
+                "to_optax: hyperparameters can only be given with an optimizer module; an Optimizer "
+                f"value has them already (got {sorted(hyperparameters)})."
+            )
+        configured = optimizer
+    else:
+        configured = configure(optimizer, **hyperparameters)
+    accepted = _accepted_keywords(configured.step)
+
+    def init(params: PyTree) -> Any:
+        return configured.init(params)
+
+    def update(
+        updates: PyTree, state: Any, params: PyTree | None = None, **extra_args: Any
+    ) -> tuple[PyTree, Any]:
+        forwarded = (
+            extra_args
+            if accepted is None
+            else {name: value for name, value in extra_args.items() if name in accepted}
+        )
+        mlax_updates, new_state = configured.step(updates, state, params, **forwarded)
+        return _negate(mlax_updates), new_state
+
+    return optax.GradientTransformationExtraArgs(init, update)
+
+
+def from_optax(transformation: optax.GradientTransformation) -> Optimizer:
+    """An mlax :class:`Optimizer` that runs an Optax gradient transformation.
+
+    ``step(gradients, state, weights=None, **extra_args)`` calls ``transformation.update`` and
+    returns its updates negated, to be subtracted by
+    :func:`~mlax.experimental.core.apply_gradients`; the trajectory equals Optax's bit for bit.
+    Extra keyword arguments go to ``update`` (for an ``optax.GradientTransformationExtraArgs``).
+
+    The dtype guarantee is mlax's, not Optax's: where Optax returns an update leaf in a wider dtype
+    than its gradient (Optax follows ``jax.numpy`` promotion), ``step`` raises ``TypeError`` naming
+    both dtypes rather than silently rounding it. Keep Optax's hyperparameters in the gradients'
+    dtype, or cast explicitly with ``optax.chain(transformation, cast)``.
+
+    Raises:
+      ImportError: Optax is not installed (install ``mlax-optim[optax]``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import optax
+      >>> from mlax.experimental.core import apply_gradients
+      >>> from mlax.experimental.optim import from_optax
+      >>> optimizer = from_optax(optax.sgd(0.1))
+      >>> weights = {"w": jnp.array([1.0, -2.0])}
+      >>> state = optimizer.init(weights)
+      >>> updates, state = optimizer.step({"w": jnp.array([0.5, -0.5])}, state, weights)
+      >>> apply_gradients(updates, weights)
+      {'w': Array([ 0.95, -1.95], dtype=float32)}
+    """
+    optax = _import_optax("from_optax")
+    extra_args_transformation = optax.with_extra_args_support(transformation)
+
+    def init(weights: PyTree, /) -> Any:
+        return transformation.init(weights)
+
+    def step(
+        gradients: PyTree, state: Any, weights: PyTree | None = None, /, **extra_args: Any
+    ) -> tuple[PyTree, Any]:
+        updates, new_state = extra_args_transformation.update(
+            gradients, state, weights, **extra_args
+        )
+        check_trees_match(updates, gradients, "Optax's updates", "gradients")
+        return _negate(updates), new_state
+
+    return Optimizer(init=init, step=step)
