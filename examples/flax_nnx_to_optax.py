@@ -41,7 +41,10 @@ def loss_fn(model: Classifier, images: jax.Array, labels: jax.Array) -> jax.Arra
 
 
 @nnx.jit
-def train_step(model: Classifier, optimizer: nnx.Optimizer[Classifier], images: jax.Array, labels: jax.Array) -> jax.Array:
+def train_step(
+    model: Classifier, optimizer: nnx.Optimizer[Classifier], images: jax.Array, labels: jax.Array
+) -> jax.Array:
+    loss: jax.Array
     loss, gradients = nnx.value_and_grad(loss_fn)(model, images, labels)
     optimizer.update(model, gradients)
     return loss

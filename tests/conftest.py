@@ -10,7 +10,7 @@ import pytest
 
 from tests.packaging_support import Built, build_all
 
-jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_enable_x64", True)  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture(scope="session")

@@ -27,4 +27,4 @@ def rtol(dtype: Any) -> float:
 
 
 def dtype_id(dtype: Any) -> str:
-    return np.dtype(dtype).name
+    return str(np.dtype(dtype).name)

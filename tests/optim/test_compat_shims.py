@@ -42,7 +42,7 @@ def test_hyperparameters_per_step_call_warn_and_take_effect(keyword: str, value:
     state = optim.sgd.init(weights, lr=0.1, momentum=0.9)
     state = optim.sgd.step(gradients, state)[1]  # a non-zero velocity so every keyword matters
     with pytest.warns(MlaxDeprecationWarning, match=rf"Passing lr, momentum or nesterov to .*sgd.step") as record:
-        updates, new_state = optim.sgd.step(gradients, state, **{keyword: value})  # type: ignore[deprecated]
+        updates, new_state = optim.sgd.step(gradients, state, **{keyword: value})
     assert record[0].filename == __file__
     expected_updates, expected_state = optim.sgd.step(gradients, state._replace(**{keyword: jnp.asarray(value, getattr(state, keyword).dtype)}))
     np.testing.assert_array_equal(updates, expected_updates)

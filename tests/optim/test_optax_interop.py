@@ -71,7 +71,7 @@ def test_from_optax_reproduces_the_optax_trajectory_exactly(case: Case) -> None:
 
 
 def test_to_optax_keeps_hyperparameters_in_its_state_without_recompiling() -> None:
-    traces = []
+    traces: list[None] = []
     transformation = to_optax(sgd, lr=0.1)
 
     @jax.jit

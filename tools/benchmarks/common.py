@@ -34,7 +34,7 @@ class Row:
 
 
 def block(tree: Any) -> Any:
-    return jax.block_until_ready(tree)
+    return jax.block_until_ready(tree)  # type: ignore[no-untyped-call]
 
 
 def median_ms(run_once: Callable[[], Any], repeats: int, warmup: int = 2) -> float:

@@ -9,7 +9,7 @@ from mlax.experimental.core._apply import apply_gradients
 from mlax.experimental.core._deprecation import (
     Deprecation,
     MlaxDeprecationWarning,
-    deprecations,
+    registered_deprecations,
     register_deprecation,
     removal_is_due,
     warn_deprecated,
@@ -48,7 +48,7 @@ __all__ = [
     "check_same_dtype",
     "check_same_shape",
     "check_trees_match",
-    "deprecations",
+    "registered_deprecations",
     "dtype_of",
     "register_deprecation",
     "removal_is_due",

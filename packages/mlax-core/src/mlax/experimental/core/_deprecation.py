@@ -21,7 +21,7 @@ from typing import Any
 __all__ = [
     "Deprecation",
     "MlaxDeprecationWarning",
-    "deprecations",
+    "registered_deprecations",
     "register_deprecation",
     "removal_is_due",
     "warn_deprecated",
@@ -61,6 +61,9 @@ class Deprecation:
       replacement: what to use instead, in words a user can act on.
       keywords: when not empty, only passing these keyword arguments to the callable ``name`` is
         deprecated, not the callable itself.
+      moved_to: the fully qualified name that replaces ``name`` unchanged, when the deprecation is a
+        plain move or rename; tools such as ``python -m mlax.experimental.core.deprecations check
+        --fix`` rewrite uses to it. ``None`` when the change needs a human.
     """
 
     name: str
@@ -69,8 +72,13 @@ class Deprecation:
     removed_in: str
     replacement: str
     keywords: tuple[str, ...] = ()
+    moved_to: str | None = None
 
     def __post_init__(self) -> None:
+        if self.keywords and self.moved_to is not None:
+            raise ValueError(
+                f"{self.name}: a keyword deprecation cannot be a move; moved_to must be None."
+            )
         since, removed_in = _release(self.since), _release(self.removed_in)
         if removed_in < (since[0], since[1] + 2, 0):
             raise ValueError(
@@ -127,7 +135,7 @@ def register_deprecation(deprecation: Deprecation, deprecated_object: Any = None
     return deprecation
 
 
-def deprecations(distribution: str | None = None) -> tuple[Deprecation, ...]:
+def registered_deprecations(distribution: str | None = None) -> tuple[Deprecation, ...]:
     """Every registered deprecation (of one distribution when ``distribution`` is given), by key.
 
     Only the modules imported so far have registered theirs.

@@ -150,9 +150,9 @@ def tree_unzip(tree_of_tuples: PyTree, like: PyTree, size: int = 2) -> tuple[PyT
         pairs = jax.tree.map(lambda g, m: (g * 2, m + g), gradients, moments)
         doubled, new_moments = tree_unzip(pairs, gradients)
     """
-    outer = jax.tree.structure(like)
-    if outer.num_leaves == 0:
+    if not jax.tree.leaves(like):
         # jax.tree.transpose cannot infer anything from no leaves; an empty tree splits into empties.
-        return (outer.unflatten([]),) * size
+        return (like,) * size
+    outer = jax.tree.structure(like)
     inner = jax.tree.structure((0,) * size)
     return tuple(jax.tree.transpose(outer, inner, tree_of_tuples))

@@ -1,23 +1,53 @@
-"""Regression losses."""
+"""Regression losses: elementwise errors between real-valued predictions and targets, summed.
+
+Every loss here reduces over all elements of one sample (``sum`` unless the name says ``mean``), so
+``jax.vmap`` of it gives one loss per sample.
+"""
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
-from mlax.experimental.losses._checks import check_predictions_targets
+from mlax.experimental.core import cast_like
+from mlax.experimental.losses._checks import (
+    check_has_class_axis,
+    check_like,
+    check_predictions_targets,
+)
 
-__all__ = ["l2_loss"]
+__all__ = [
+    "absolute_error",
+    "cosine_distance",
+    "cosine_similarity",
+    "gaussian_nll_loss",
+    "huber_loss",
+    "l2_loss",
+    "log_cosh",
+    "mean_absolute_error",
+    "mean_squared_error",
+    "poisson_nll_loss",
+    "smooth_l1_loss",
+    "squared_error",
+]
 
 
-def l2_loss(predictions: jax.Array, targets: jax.Array) -> jax.Array:
+def _errors(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
+    predictions, targets = check_predictions_targets(predictions, targets)
+    return predictions - targets
+
+
+def l2_loss(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
     r"""Half the squared error, summed over all elements of one sample.
 
     .. math::
 
         \ell(p, t) = \tfrac{1}{2} \sum_i (p_i - t_i)^2
 
-    This equals ``optax.losses.l2_loss(p, t).sum()``.
+    This equals ``optax.losses.l2_loss(p, t).sum()``. Smooth everywhere.
 
     Args:
       predictions: ``p``, a float array of any shape (one sample).
@@ -36,6 +66,454 @@ def l2_loss(predictions: jax.Array, targets: jax.Array) -> jax.Array:
       >>> l2_loss(jnp.array([1.0, 2.0]), jnp.array([0.0, 0.0]))
       Array(2.5, dtype=float32)
     """
-    predictions, targets = check_predictions_targets(predictions, targets)
-    errors = predictions - targets
+    errors = _errors(predictions, targets)
     return jnp.asarray(0.5, errors.dtype) * jnp.sum(jnp.square(errors))
+
+
+def squared_error(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
+    r"""Squared error summed over all elements of one sample.
+
+    .. math::
+
+        \ell(p, t) = \sum_i (p_i - t_i)^2
+
+    Equals ``optax.losses.squared_error(p, t).sum()`` (and ``2 · l2_loss``).
+
+    Args:
+      predictions: ``p``, a float array of any shape (one sample).
+      targets: ``t``, the same shape and dtype.
+
+    Returns:
+      A scalar of the inputs' dtype.
+
+    Raises:
+      TypeError: the dtypes differ or are not floating point.
+      ValueError: the shapes differ.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from mlax.experimental.losses import squared_error
+      >>> squared_error(jnp.array([1.0, 2.0]), jnp.array([0.0, 0.0]))
+      Array(5., dtype=float32)
+    """
+    return jnp.sum(jnp.square(_errors(predictions, targets)))
+
+
+def mean_squared_error(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
+    r"""Squared error averaged over all elements of one sample.
+
+    .. math::
+
+        \ell(p, t) = \frac{1}{n} \sum_{i=1}^{n} (p_i - t_i)^2
+
+    Optax has no loss of this name; it is ``optax.losses.squared_error(p, t).mean()`` and torch's
+    ``mse_loss(p, t, reduction="mean")`` for one sample.
+
+    Args:
+      predictions: ``p``, a float array of any shape with ``n`` elements (one sample).
+      targets: ``t``, the same shape and dtype.
+
+    Returns:
+      A scalar of the inputs' dtype.
+
+    Raises:
+      TypeError: the dtypes differ or are not floating point.
+      ValueError: the shapes differ.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from mlax.experimental.losses import mean_squared_error
+      >>> mean_squared_error(jnp.array([1.0, 2.0]), jnp.array([0.0, 0.0]))
+      Array(2.5, dtype=float32)
+    """
+    return jnp.mean(jnp.square(_errors(predictions, targets)))
+
+
+def absolute_error(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
+    r"""Absolute error summed over all elements of one sample (the L1 loss).
+
+    .. math::
+
+        \ell(p, t) = \sum_i |p_i - t_i|
+
+    Optax has no loss of this name; torch's ``l1_loss(p, t, reduction="sum")``. Not differentiable
+    where :math:`p_i = t_i`; JAX's gradient of ``abs`` there is ``sign(0)``-like (see ``jnp.abs``).
+
+    Args:
+      predictions: ``p``, a float array of any shape (one sample).
+      targets: ``t``, the same shape and dtype.
+
+    Returns:
+      A scalar of the inputs' dtype.
+
+    Raises:
+      TypeError: the dtypes differ or are not floating point.
+      ValueError: the shapes differ.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from mlax.experimental.losses import absolute_error
+      >>> absolute_error(jnp.array([1.0, -2.0]), jnp.array([0.0, 0.0]))
+      Array(3., dtype=float32)
+    """
+    return jnp.sum(jnp.abs(_errors(predictions, targets)))
+
+
+def mean_absolute_error(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
+    r"""Absolute error averaged over all elements of one sample.
+
+    .. math::
+
+        \ell(p, t) = \frac{1}{n} \sum_{i=1}^{n} |p_i - t_i|
+
+    Optax has no loss of this name; torch's ``l1_loss(p, t, reduction="mean")`` for one sample.
+
+    Args:
+      predictions: ``p``, a float array of any shape with ``n`` elements (one sample).
+      targets: ``t``, the same shape and dtype.
+
+    Returns:
+      A scalar of the inputs' dtype.
+
+    Raises:
+      TypeError: the dtypes differ or are not floating point.
+      ValueError: the shapes differ.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from mlax.experimental.losses import mean_absolute_error
+      >>> mean_absolute_error(jnp.array([1.0, -2.0]), jnp.array([0.0, 0.0]))
+      Array(1.5, dtype=float32)
+    """
+    return jnp.mean(jnp.abs(_errors(predictions, targets)))
+
+
+def huber_loss(predictions: ArrayLike, targets: ArrayLike, *, delta: ArrayLike = 1.0) -> jax.Array:
+    r"""Huber loss: quadratic near zero, linear beyond ``delta``, summed over one sample.
+
+    .. math::
+
+        \ell(p, t) = \sum_i \begin{cases}
+            \tfrac{1}{2} e_i^2 & |e_i| \le \delta \\
+            \delta\,(|e_i| - \tfrac{1}{2}\delta) & |e_i| > \delta
+        \end{cases}, \qquad e = p - t
+
+    Equals ``optax.losses.huber_loss(p, t, delta=delta).sum()``. Its gradient is the error clipped
+    to :math:`[-\delta, \delta]`.
+
+    Args:
+      predictions: ``p``, a float array of any shape (one sample).
+      targets: ``t``, the same shape and dtype.
+      delta: :math:`\delta > 0`, cast to the inputs' dtype.
+
+    Returns:
+      A scalar of the inputs' dtype.
+
+    Raises:
+      TypeError: the dtypes differ or are not floating point.
+      ValueError: the shapes differ.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from mlax.experimental.losses import huber_loss
+      >>> huber_loss(jnp.array([0.5, 3.0]), jnp.array([0.0, 0.0]))
+      Array(2.625, dtype=float32)
+    """
+    errors = _errors(predictions, targets)
+    delta = cast_like(delta, errors)
+    abs_errors = jnp.abs(errors)
+    quadratic = jnp.minimum(abs_errors, delta)
+    # abs - min(abs, delta) rather than max(abs - delta, 0): one kink, so the gradient is not doubled.
+    linear = abs_errors - quadratic
+    half = jnp.asarray(0.5, errors.dtype)
+    return jnp.sum(half * jnp.square(quadratic) + delta * linear)
+
+
+def smooth_l1_loss(predictions: ArrayLike, targets: ArrayLike, *, beta: ArrayLike = 1.0) -> jax.Array:
+    r"""torch's smooth L1 loss, summed over all elements of one sample.
+
+    .. math::
+
+        \ell(p, t) = \sum_i \begin{cases}
+            \tfrac{1}{2} e_i^2 / \beta & |e_i| < \beta \\
+            |e_i| - \tfrac{1}{2}\beta & \text{otherwise}
+        \end{cases}, \qquad e = p - t
+
+    Equals ``torch.nn.functional.smooth_l1_loss(p, t, reduction="sum", beta=beta)``; torch's default
+    ``reduction="mean"`` divides by the number of elements. ``beta = 0`` is the L1 loss (as in torch),
+    and ``huber_loss(delta=β) = β · smooth_l1_loss(beta=β)``.
+
+    Args:
+      predictions: ``p``, a float array of any shape (one sample).
+      targets: ``t``, the same shape and dtype.
+      beta: :math:`\beta \ge 0`, cast to the inputs' dtype.
+
+    Returns:
+      A scalar of the inputs' dtype.
+
+    Raises:
+      TypeError: the dtypes differ or are not floating point.
+      ValueError: the shapes differ.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from mlax.experimental.losses import smooth_l1_loss
+      >>> smooth_l1_loss(jnp.array([0.5, 3.0]), jnp.array([0.0, 0.0]))
+      Array(2.625, dtype=float32)
+    """
+    errors = _errors(predictions, targets)
+    beta = cast_like(beta, errors)
+    abs_errors = jnp.abs(errors)
+    # The quadratic branch divides by beta; with beta = 0 it is never selected, but a division by zero
+    # in the unselected branch would still poison the gradient, so it divides by 1 instead.
+    safe_beta = jnp.where(beta > 0, beta, jnp.ones_like(beta))
+    half = jnp.asarray(0.5, errors.dtype)
+    quadratic = half * jnp.square(errors) / safe_beta
+    linear = abs_errors - half * beta
+    return jnp.sum(jnp.where(abs_errors < beta, quadratic, linear))
+
+
+def log_cosh(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
+    r"""Logarithm of the hyperbolic cosine of the error, summed over one sample.
+
+    .. math::
+
+        \ell(p, t) = \sum_i \log\cosh(p_i - t_i)
+
+    Computed as :math:`\operatorname{logaddexp}(e, -e) - \log 2`, which does not overflow for large
+    errors. Equals ``optax.losses.log_cosh(p, t).sum()``. Smooth everywhere (gradient
+    :math:`\tanh e`).
+
+    Args:
+      predictions: ``p``, a float array of any shape (one sample).
+      targets: ``t``, the same shape and dtype.
+
+    Returns:
+      A scalar of the inputs' dtype.
+
+    Raises:
+      TypeError: the dtypes differ or are not floating point.
+      ValueError: the shapes differ.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from mlax.experimental.losses import log_cosh
+      >>> log_cosh(jnp.array([0.0, 1.0]), jnp.array([0.0, 0.0]))
+      Array(0.4337808, dtype=float32)
+    """
+    errors = _errors(predictions, targets)
+    log_two = jnp.asarray(math.log(2.0), errors.dtype)
+    return jnp.sum(jnp.logaddexp(errors, -errors) - log_two)
+
+
+def _cosine_rows(predictions: ArrayLike, targets: ArrayLike, epsilon: ArrayLike) -> jax.Array:
+    predictions, targets = check_predictions_targets(predictions, targets)
+    check_has_class_axis(predictions, "predictions")
+    epsilon = cast_like(epsilon, predictions)
+    # Normalising each vector first (as Optax does) keeps the products in range in low precision.
+    p_norm = jnp.sqrt(jnp.maximum(jnp.sum(jnp.square(predictions), -1, keepdims=True), epsilon))
+    t_norm = jnp.sqrt(jnp.maximum(jnp.sum(jnp.square(targets), -1, keepdims=True), epsilon))
+    return jnp.sum((predictions / p_norm) * (targets / t_norm), axis=-1)
+
+
+def cosine_similarity(
+    predictions: ArrayLike, targets: ArrayLike, *, epsilon: ArrayLike = 0.0
+) -> jax.Array:
+    r"""Cosine of the angle between predicted and target vectors (a similarity, not a loss).
+
+    .. math::
+
+        s(p, t) = \sum_{r} \frac{p_r \cdot t_r}
+            {\sqrt{\max(\|p_r\|^2, \epsilon)}\,\sqrt{\max(\|t_r\|^2, \epsilon)}}
+
+    The vectors lie along the last axis; leading axes index rows :math:`r` that are summed. Equals
+    ``optax.losses.cosine_similarity(p, t, epsilon=epsilon).sum()``. With the default
+    ``epsilon = 0`` a zero vector gives ``nan`` (0/0), as in Optax.
+
+    Args:
+      predictions: ``p``, shape ``[..., dim]``.
+      targets: ``t``, the same shape and dtype.
+      epsilon: lower bound on each squared norm, cast to the inputs' dtype.
+
+    Returns:
+      A scalar of the inputs' dtype.
+
+    Raises:
+      TypeError: the dtypes differ or are not floating point.
+      ValueError: the shapes differ, or the inputs are scalars.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from mlax.experimental.losses import cosine_similarity
+      >>> cosine_similarity(jnp.array([1.0, 0.0]), jnp.array([1.0, 1.0]))
+      Array(0.70710677, dtype=float32)
+    """
+    return jnp.sum(_cosine_rows(predictions, targets, epsilon))
+
+
+def cosine_distance(
+    predictions: ArrayLike, targets: ArrayLike, *, epsilon: ArrayLike = 0.0
+) -> jax.Array:
+    r"""One minus the cosine similarity, summed over the rows of one sample.
+
+    .. math::
+
+        \ell(p, t) = \sum_r \bigl(1 - s(p_r, t_r)\bigr)
+
+    with :math:`s` as in :func:`cosine_similarity`. Equals
+    ``optax.losses.cosine_distance(p, t, epsilon=epsilon).sum()``.
+
+    Args:
+      predictions: ``p``, shape ``[..., dim]``.
+      targets: ``t``, the same shape and dtype.
+      epsilon: lower bound on each squared norm, cast to the inputs' dtype.
+
+    Returns:
+      A scalar of the inputs' dtype.
+
+    Raises:
+      TypeError: the dtypes differ or are not floating point.
+      ValueError: the shapes differ, or the inputs are scalars.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from mlax.experimental.losses import cosine_distance
+      >>> cosine_distance(jnp.array([1.0, 0.0]), jnp.array([0.0, 2.0]))
+      Array(1., dtype=float32)
+    """
+    rows = _cosine_rows(predictions, targets, epsilon)
+    return jnp.sum(jnp.ones_like(rows) - rows)
+
+
+def poisson_nll_loss(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    log_input: bool = True,
+    full: bool = False,
+    eps: ArrayLike = 1e-8,
+) -> jax.Array:
+    r"""torch's Poisson negative log-likelihood, summed over all elements of one sample.
+
+    .. math::
+
+        \ell(p, t) = \sum_i \begin{cases}
+            e^{p_i} - t_i p_i & \text{log\_input (} p \text{ is the log-rate)} \\
+            p_i - t_i \log(p_i + \varepsilon) & \text{otherwise (} p \text{ is the rate)}
+        \end{cases}
+        \; + \; [\text{full}] \sum_{i: t_i > 1}
+            \bigl(t_i \log t_i - t_i + \tfrac{1}{2}\log(2\pi t_i)\bigr)
+
+    The constant :math:`\log t_i!` is dropped as in torch; ``full`` adds its Stirling
+    approximation for :math:`t_i > 1`. Equals
+    ``torch.nn.functional.poisson_nll_loss(p, t, log_input, full, eps=eps, reduction="sum")``.
+    With ``log_input=True`` it is finite for any finite log-rate that does not overflow ``exp``;
+    with ``log_input=False`` a zero rate relies on ``eps`` (which rounds to ``0`` in float16).
+
+    Args:
+      predictions: ``p``, log-rates (``log_input=True``) or rates, any shape (one sample).
+      targets: ``t``, observed counts, the same shape and dtype.
+      log_input: whether ``predictions`` are log-rates.
+      full: whether to add the Stirling term.
+      eps: added to the rate before its logarithm when ``log_input=False``; cast to the dtype.
+
+    Returns:
+      A scalar of the inputs' dtype.
+
+    Raises:
+      TypeError: the dtypes differ or are not floating point.
+      ValueError: the shapes differ.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from mlax.experimental.losses import poisson_nll_loss
+      >>> poisson_nll_loss(jnp.array([0.0, 1.0]), jnp.array([1.0, 2.0]))
+      Array(1.7182817, dtype=float32)
+    """
+    predictions, targets = check_predictions_targets(predictions, targets)
+    if log_input:
+        loss = jnp.exp(predictions) - targets * predictions
+    else:
+        loss = predictions - targets * jnp.log(predictions + cast_like(eps, predictions))
+    if full:
+        # The Stirling term is used only where t > 1; elsewhere log t is replaced by log 1 so that
+        # the discarded branch cannot put a nan into the gradient.
+        above_one = targets > 1
+        safe_targets = jnp.where(above_one, targets, jnp.ones_like(targets))
+        half = jnp.asarray(0.5, targets.dtype)
+        two_pi = jnp.asarray(2.0 * math.pi, targets.dtype)
+        stirling = (
+            safe_targets * jnp.log(safe_targets)
+            - safe_targets
+            + half * jnp.log(two_pi * safe_targets)
+        )
+        loss = loss + jnp.where(above_one, stirling, jnp.zeros_like(stirling))
+    return jnp.sum(loss)
+
+
+@jax.custom_jvp
+def _clamp_min_straight_through(value: jax.Array, low: jax.Array) -> jax.Array:
+    # torch clamps the variance in place under no_grad: the value is clamped, the gradient is the
+    # identity. (Adding a stop-gradient difference instead would round in low precision.)
+    return jnp.maximum(value, low)
+
+
+@_clamp_min_straight_through.defjvp
+def _clamp_min_straight_through_jvp(
+    primals: tuple[jax.Array, jax.Array], tangents: tuple[jax.Array, jax.Array]
+) -> tuple[jax.Array, jax.Array]:
+    value, low = primals
+    return jnp.maximum(value, low), tangents[0]
+
+
+def gaussian_nll_loss(
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    variance: ArrayLike,
+    *,
+    full: bool = False,
+    eps: ArrayLike = 1e-6,
+) -> jax.Array:
+    r"""torch's Gaussian negative log-likelihood, summed over all elements of one sample.
+
+    .. math::
+
+        \ell(\mu, t, \sigma^2) = \sum_i \tfrac{1}{2}\Bigl(\log v_i + \frac{(\mu_i - t_i)^2}{v_i}\Bigr)
+            + [\text{full}]\, \tfrac{n}{2}\log 2\pi,
+        \qquad v_i = \max(\sigma^2_i, \varepsilon)
+
+    Equals ``torch.nn.functional.gaussian_nll_loss(mu, t, var, full, eps, reduction="sum")``
+    (torch's default ``"mean"`` divides by the number of elements). As in torch, the clamp at
+    ``eps`` is invisible to the gradient: the gradient with respect to the variance is that of the
+    formula at :math:`v`, passed straight through the clamp. torch raises on a negative variance; a
+    traced function cannot, so a negative variance is clamped like a small one.
+
+    Args:
+      predictions: ``μ``, predicted means, any shape (one sample).
+      targets: ``t``, the same shape and dtype.
+      variance: ``σ²``, predicted variances, the same shape and dtype.
+      full: whether to add the constant :math:`\tfrac{1}{2}\log 2\pi` per element.
+      eps: lower clamp of the variance, cast to the dtype.
+
+    Returns:
+      A scalar of the inputs' dtype.
+
+    Raises:
+      TypeError: the dtypes differ or are not floating point.
+      ValueError: the shapes differ.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from mlax.experimental.losses import gaussian_nll_loss
+      >>> gaussian_nll_loss(jnp.array([0.0, 1.0]), jnp.array([1.0, 1.0]), jnp.array([1.0, 1.0]))
+      Array(0.5, dtype=float32)
+    """
+    predictions, targets = check_predictions_targets(predictions, targets)
+    variance = check_like(variance, predictions, "variance", "predictions")
+    variance = _clamp_min_straight_through(variance, cast_like(eps, variance))
+    half = jnp.asarray(0.5, predictions.dtype)
+    loss = half * (jnp.log(variance) + jnp.square(predictions - targets) / variance)
+    total = jnp.sum(loss)
+    if full:
+        total = total + jnp.asarray(0.5 * math.log(2.0 * math.pi) * loss.size, loss.dtype)
+    return total

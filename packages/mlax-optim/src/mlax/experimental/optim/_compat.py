@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing_extensions import deprecated
 
 from mlax.experimental import core
-from mlax.experimental.core import Deprecation, MlaxDeprecationWarning, PyTree, register_deprecation
+from mlax.experimental.core import MlaxDeprecationWarning, PyTree, register_deprecation
+from mlax.experimental.optim._deprecations_manifest import APPLY_GRADIENTS
 
 __all__ = ["apply_gradients"]
 
@@ -26,12 +27,6 @@ def apply_gradients(gradients: PyTree, weights: PyTree, minimize: bool = True) -
 
 
 register_deprecation(
-    Deprecation(
-        name="mlax.experimental.optim.apply_gradients",
-        distribution="mlax-optim",
-        since="0.2.0",
-        removed_in="0.4.0",
-        replacement="mlax.experimental.core.apply_gradients",
-    ),
+    APPLY_GRADIENTS,
     apply_gradients,  # type: ignore[deprecated]  # registering it is not a use
 )

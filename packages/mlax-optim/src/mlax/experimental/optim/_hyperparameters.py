@@ -1,19 +1,132 @@
-"""Hyperparameters as array leaves of an optimizer's state.
+"""Hyperparameters as array leaves of an optimizer's state, and hyperparameters that follow schedules.
 
 Keeping every hyperparameter in the state as a 0-d array means a jitted ``step`` sees a traced value,
 not a Python constant: changing the learning rate between steps reuses the compiled program, and
 checkpointing the state checkpoints the hyperparameters.
+
+**Schedules.** Any float hyperparameter may instead be a schedule, a function ``count -> value`` of
+the number of steps taken (see :mod:`mlax.experimental.optim.schedules`). The state then holds a
+:class:`Scheduled`: a registered pytree node whose *static* (auxiliary) data is the schedule and whose
+single leaf is the value the schedule gave most recently, as a 0-d array of the hyperparameter dtype.
+``init`` evaluates the schedule at count 0 (the value the first ``step`` uses); each ``step``
+evaluates it at the state's ``count`` before incrementing it, uses that value and stores it. So:
+
+* the state stays a pytree of arrays (the schedule is part of the tree *structure*, like a dict key);
+* ``float(state.lr)`` or :func:`value_of` reads the current value whether or not it is scheduled;
+* a jitted ``step`` recompiles only when a *different* schedule object is put in the state, never
+  when a plain hyperparameter's value changes;
+* this matches ``optax.inject_hyperparams``: after ``step`` number ``k`` (counting from 0) the stored
+  value is ``schedule(k)``, the one that step used.
+
+**Static flags.** A flag that decides which buffers exist (``rmsprop``'s ``centered``) or their
+shapes (``adafactor``'s ``factored``) cannot be an array: the state's structure depends on it. Such a
+value is held by :class:`Static`, a pytree node with no leaves, so it rides in the tree structure and
+a jitted ``step`` specialises on it. Flags that only select between two cheap formulas (``nesterov``,
+``bias_correction``) are boolean array leaves instead, so they can change without recompiling.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from mlax.experimental.core import PyTree, check_floating, dtype_of
+
+__all__ = [
+    "Hyperparameter",
+    "Schedule",
+    "Scheduled",
+    "Static",
+    "as_hyperparameter",
+    "as_schedulable",
+    "check_float_weights",
+    "evaluate_schedules",
+    "hyperparameter_dtype",
+    "value_of",
+]
+
+Schedule = Callable[[jax.Array], ArrayLike]
+"""A function of the step count (a 0-d int32 array, possibly traced) returning a scalar."""
+
+_T = TypeVar("_T")
+
+
+@jax.tree_util.register_pytree_node_class
+class Scheduled:
+    """A hyperparameter that follows ``schedule``; ``value`` is the value it gave most recently.
+
+    A pytree node: ``value`` (a 0-d array) is its only leaf and ``schedule`` its static data, so a
+    state holding it jits, checkpoints and compares like a state holding a plain array.
+    ``float(scheduled)`` and ``numpy.asarray(scheduled)`` give the current value.
+    """
+
+    __slots__ = ("schedule", "value")
+
+    def __init__(self, schedule: Schedule, value: jax.Array) -> None:
+        self.schedule = schedule
+        self.value = value
+
+    def tree_flatten(self) -> tuple[tuple[jax.Array], Schedule]:
+        return (self.value,), self.schedule
+
+    @classmethod
+    def tree_unflatten(cls, schedule: Schedule, children: tuple[jax.Array, ...]) -> Scheduled:
+        return cls(schedule, children[0])
+
+    def at(self, count: jax.Array) -> Scheduled:
+        """The same schedule with its value at ``count``, in the stored value's dtype."""
+        value = jnp.asarray(self.schedule(count))
+        if value.ndim != 0:
+            raise ValueError(f"a schedule must return a scalar, got an array of shape {value.shape}.")
+        return Scheduled(self.schedule, value.astype(dtype_of(self.value)))
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray[Any, Any]:
+        return np.asarray(self.value, dtype=dtype)
+
+    def __repr__(self) -> str:
+        return f"Scheduled(schedule={self.schedule!r}, value={self.value!r})"
+
+
+@jax.tree_util.register_pytree_node_class
+class Static(Generic[_T]):
+    """A Python value carried in a state's tree *structure*: a pytree node with no leaves.
+
+    Used only for settings that decide which buffers exist or what shape they have (see the module
+    docstring); changing one changes the tree structure, so a jitted ``step`` recompiles.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: _T) -> None:
+        self.value = value
+
+    def tree_flatten(self) -> tuple[tuple[()], _T]:
+        return (), self.value
+
+    @classmethod
+    def tree_unflatten(cls, value: _T, children: tuple[Any, ...]) -> Static[_T]:
+        return cls(value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Static) and other.value == self.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+    def __repr__(self) -> str:
+        return f"Static({self.value!r})"
+
+
+Hyperparameter = jax.Array | Scheduled
+"""How a float hyperparameter lives in a state: a 0-d array, or a :class:`Scheduled` one."""
 
 
 def check_float_weights(weights: PyTree) -> None:
@@ -38,3 +151,40 @@ def as_hyperparameter(value: Any, dtype: np.dtype[Any]) -> jax.Array:
     if array.ndim != 0:
         raise ValueError(f"a hyperparameter must be a scalar, got an array of shape {array.shape}.")
     return array
+
+
+def as_schedulable(value: Any, dtype: np.dtype[Any]) -> Hyperparameter:
+    """A float hyperparameter for a state: a 0-d array, or a :class:`Scheduled` if ``value`` is callable.
+
+    A schedule is evaluated at count 0 here, so the state shows the value the first step will use.
+    """
+    if isinstance(value, Scheduled):
+        return value.at(jnp.zeros((), jnp.int32))
+    if callable(value):
+        return Scheduled(value, as_hyperparameter(0.0, dtype)).at(jnp.zeros((), jnp.int32))
+    return as_hyperparameter(value, dtype)
+
+
+def value_of(hyperparameter: Hyperparameter) -> jax.Array:
+    """The current value of a hyperparameter, scheduled or not, as a 0-d array."""
+    if isinstance(hyperparameter, Scheduled):
+        return hyperparameter.value
+    return hyperparameter
+
+
+_State = TypeVar("_State", bound=NamedTuple)
+
+
+def evaluate_schedules(state: _State) -> _State:
+    """``state`` with every :class:`Scheduled` field evaluated at ``state.count``.
+
+    The one place where schedules are evaluated, shared by every optimizer: ``step`` calls it first,
+    so the rest of ``step`` reads plain values with :func:`value_of`.
+    """
+    count: jax.Array = getattr(state, "count")  # every optimizer state has a step count
+    updates = {
+        name: field.at(count)
+        for name, field in zip(state._fields, state, strict=True)
+        if isinstance(field, Scheduled)
+    }
+    return state._replace(**updates) if updates else state

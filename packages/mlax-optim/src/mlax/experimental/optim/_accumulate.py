@@ -1,0 +1,130 @@
+"""Gradient accumulation over micro-steps (Optax's ``MultiSteps``)."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.typing import DTypeLike
+
+from mlax.experimental.core import PyTree, check_trees_match, tree_zeros_like
+from mlax.experimental.optim._hyperparameters import check_float_weights
+from mlax.experimental.optim._protocol import Optimizer
+
+__all__ = ["MultiStepsState", "multi_steps"]
+
+
+class MultiStepsState(NamedTuple):
+    """The state of :func:`multi_steps`.
+
+    Attributes:
+      mini_step: micro-steps since the last optimizer step, a 0-d int32 array.
+      every_k: micro-steps per optimizer step :math:`k`, a 0-d int32 array (may change
+        between steps).
+      gradient_step: optimizer steps taken so far, a 0-d int32 array.
+      accumulator: the running mean :math:`a` of this cycle's gradients, one buffer per weight.
+      inner_state: the wrapped optimizer's state.
+    """
+
+    mini_step: jax.Array
+    every_k: jax.Array
+    gradient_step: jax.Array
+    accumulator: PyTree
+    inner_state: Any
+
+
+def multi_steps(
+    optimizer: Optimizer, every_k: int, accumulator_dtype: DTypeLike | None = None
+) -> Optimizer:
+    r"""Accumulates gradients over :math:`k` micro-steps and steps ``optimizer`` on their mean.
+
+    On micro-step :math:`j = 0, \dots, k-1` of a cycle, with gradient :math:`g_j`:
+
+    .. math::
+
+        a \leftarrow a + \frac{g_j - a}{j + 1}, \qquad
+        u = \begin{cases} O(a) & j = k - 1 \text{ (then } a \leftarrow 0) \\ 0 & \text{otherwise}
+        \end{cases}
+
+    so the optimizer sees :math:`\frac1k \sum_j g_j` once every :math:`k` calls and the weights stay
+    put in between. The wrapped optimizer runs only on the last micro-step (``lax.cond``).
+
+    Dtypes: the accumulator has each weight's dtype unless ``accumulator_dtype`` overrides it (e.g.
+    ``jnp.float32`` for bfloat16 weights); the mean is cast back to each gradient's dtype before the
+    optimizer sees it, so updates keep the weights' dtypes. Optax's ``optax.MultiSteps``.
+
+    Args:
+      optimizer: the optimizer to step on the accumulated gradients.
+      every_k: :math:`k \ge 1`, stored in the state as an array.
+      accumulator_dtype: the dtype of the accumulator for every leaf; ``None`` keeps each weight's.
+
+    Raises:
+      ValueError: ``every_k < 1``, or the gradients do not match the accumulator's structure or
+        shapes.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from mlax.experimental.optim import configure, multi_steps, sgd
+      >>> optimizer = multi_steps(configure(sgd, lr=1.0), every_k=2)
+      >>> state = optimizer.init(jnp.zeros(1))
+      >>> first, state = optimizer.step(jnp.array([1.0]), state)
+      >>> second, state = optimizer.step(jnp.array([3.0]), state)
+      >>> first, second
+      (Array([0.], dtype=float32), Array([2.], dtype=float32))
+    """
+    if int(every_k) < 1:
+        raise ValueError(f"every_k must be at least 1, got {every_k}.")
+
+    def init(weights: PyTree) -> MultiStepsState:
+        check_float_weights(weights)
+        return MultiStepsState(
+            mini_step=jnp.zeros((), jnp.int32),
+            every_k=jnp.asarray(every_k, jnp.int32),
+            gradient_step=jnp.zeros((), jnp.int32),
+            accumulator=tree_zeros_like(weights, dtype=accumulator_dtype),
+            inner_state=optimizer.init(weights),
+        )
+
+    def step(
+        gradients: PyTree, state: MultiStepsState, weights: PyTree | None = None
+    ) -> tuple[PyTree, MultiStepsState]:
+        check_trees_match(
+            gradients,
+            state.accumulator,
+            "gradients",
+            "state.accumulator",
+            check_dtypes=accumulator_dtype is None,
+        )
+        if weights is not None:
+            check_trees_match(gradients, weights, "gradients", "weights")
+
+        def accumulate(gradient: jax.Array, mean: jax.Array) -> jax.Array:
+            count = (state.mini_step + 1).astype(mean.dtype)
+            return mean + (gradient.astype(mean.dtype) - mean) / count
+
+        accumulator = jax.tree.map(accumulate, gradients, state.accumulator)
+        emit = state.mini_step >= state.every_k - 1
+
+        def optimizer_step(_: None) -> tuple[PyTree, Any, PyTree]:
+            mean = jax.tree.map(
+                lambda total, gradient: total.astype(gradient.dtype), accumulator, gradients
+            )
+            updates, inner_state = optimizer.step(mean, state.inner_state, weights)
+            return updates, inner_state, tree_zeros_like(accumulator)
+
+        def keep_accumulating(_: None) -> tuple[PyTree, Any, PyTree]:
+            return tree_zeros_like(gradients), state.inner_state, accumulator
+
+        updates, inner_state, accumulator = jax.lax.cond(
+            emit, optimizer_step, keep_accumulating, None
+        )
+        return updates, MultiStepsState(
+            mini_step=jnp.where(emit, 0, state.mini_step + 1).astype(jnp.int32),
+            every_k=state.every_k,
+            gradient_step=state.gradient_step + emit.astype(jnp.int32),
+            accumulator=accumulator,
+            inner_state=inner_state,
+        )
+
+    return Optimizer(init=init, step=step)

@@ -1,0 +1,51 @@
+"""The step shared by ``adamax`` and ``adamaxw``: one fused pass per leaf."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from mlax.experimental.core import PyTree
+from mlax.experimental.optim._hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._moments import compute_dtype, debias, ema, increment, map_leaves
+
+__all__ = ["adamax_updates"]
+
+
+def adamax_updates(
+    gradients: PyTree,
+    mu: PyTree,
+    nu: PyTree,
+    count: jax.Array,
+    *,
+    lr: Hyperparameter,
+    b1: Hyperparameter,
+    b2: Hyperparameter,
+    eps: Hyperparameter,
+    weights: PyTree | None = None,
+    weight_decay: Hyperparameter | None = None,
+) -> tuple[PyTree, PyTree, PyTree, jax.Array]:
+    r"""Returns ``(updates, new_mu, new_nu, new_count)`` with
+    :math:`u = \eta (\hat m / v + \lambda w)`, :math:`v \leftarrow \max(|g| + \epsilon, \beta_2 v)`.
+    """
+    new_count = increment(count)
+    b1_, b2_, eps_, lr_ = value_of(b1), value_of(b2), value_of(eps), value_of(lr)
+    correction = debias(b1_, new_count)
+    decay = None if weight_decay is None else value_of(weight_decay)
+
+    def leaf_step(
+        gradient: jax.Array, m: jax.Array, v: jax.Array, *weight: jax.Array
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        dtype = compute_dtype(gradient, m, v)
+        g = gradient.astype(dtype)
+        new_m = ema(g, m.astype(dtype), b1_)
+        new_v = jnp.maximum(jnp.abs(g) + eps_.astype(dtype), b2_.astype(dtype) * v.astype(dtype))
+        direction = (new_m / correction.astype(dtype)) / new_v
+        if decay is not None:
+            direction = direction + decay.astype(dtype) * weight[0].astype(dtype)
+        update = lr_.astype(dtype) * direction
+        return update.astype(gradient.dtype), new_m.astype(m.dtype), new_v.astype(v.dtype)
+
+    trees = (mu, nu) if weight_decay is None else (mu, nu, weights)
+    updates, new_mu, new_nu = map_leaves(leaf_step, 3, gradients, *trees)
+    return updates, new_mu, new_nu, new_count

@@ -1,0 +1,258 @@
+"""What every optimizer's ``init`` and ``step`` share: buffers, checks, moments and per-leaf passes.
+
+The public optimizer modules state their mathematics; this module holds the pieces they have in
+common so that each formula is written once:
+
+* :func:`init_buffers` and :func:`moments_dtype_marker` — per-weight buffers in the weights' dtypes,
+  or in an explicitly requested ``moments_dtype``;
+* :func:`check_gradients` and :func:`require_weights` — trace-time validation naming key paths;
+* :func:`map_leaves` — one ``jax.tree.map`` pass returning tuples, so XLA fuses all of a leaf's work
+  into one loop;
+* :func:`ema`, :func:`complement`, :func:`debias`, :func:`adam_direction`, :func:`trust_ratio` — the
+  formulas that several optimizers share.
+
+**Compute dtype.** Each leaf is computed in the promotion of its gradient's and its buffer's dtypes:
+the weights' dtype unless ``moments_dtype`` asked for another one. Hyperparameters are cast to it at
+use. The update is cast back to the gradient's (= the weights') dtype, and buffers to their own.
+
+**Derived hyperparameters.** A quantity derived from hyperparameters (:math:`1 - \\beta`,
+:math:`\\beta_1 / \\beta_2`, :math:`1 - \\beta^t`) is computed in the hyperparameter dtype (float32
+or wider, as stored in the state) and cast to the compute dtype once, at the end, as Optax's
+Python-float hyperparameters are. Computing it after the cast loses it: :math:`\\beta_2 = 0.999`
+rounds to exactly 1 in bfloat16 (and 0.9999 in float16), so :math:`1 - \\beta_2` would be 0 and
+Adam's second moment would never move. :func:`ema` and :func:`complement` therefore take
+hyperparameters un-cast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import DTypeLike
+
+from mlax.experimental.core import PyTree, check_trees_match, tree_full_like, tree_unzip
+from mlax.experimental.optim._hyperparameters import Static
+
+__all__ = [
+    "MomentsDtype",
+    "adam_direction",
+    "Signature",
+    "check_gradients",
+    "check_signature",
+    "complement",
+    "compute_dtype",
+    "debias",
+    "ema",
+    "first_moment_hat",
+    "increment",
+    "init_buffers",
+    "map_leaves",
+    "moments_dtype_marker",
+    "require_weights",
+    "trust_ratio",
+    "weights_signature",
+    "zero_count",
+]
+
+MomentsDtype = Static[np.dtype[Any] | None]
+"""The ``moments_dtype`` a state was initialised with (``None``: the weights' own dtypes)."""
+
+
+def moments_dtype_marker(moments_dtype: DTypeLike | None) -> MomentsDtype:
+    """The static marker recording ``moments_dtype``; raises ``TypeError`` for a non-float dtype."""
+    if moments_dtype is None:
+        return Static(None)
+    dtype = np.dtype(moments_dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"moments_dtype must be a floating-point dtype, got {dtype}.")
+    return Static(dtype)
+
+
+def init_buffers(weights: PyTree, marker: MomentsDtype, fill_value: Any = 0.0) -> PyTree:
+    """``fill_value`` shaped like each weight, in the weight's dtype or in the marker's dtype."""
+    return tree_full_like(weights, fill_value, dtype=marker.value)
+
+
+def zero_count() -> jax.Array:
+    """The step count of a fresh state: a 0-d int32 zero."""
+    return jnp.zeros((), jnp.int32)
+
+
+def increment(count: jax.Array) -> jax.Array:
+    """``count + 1``, saturating at the int32 maximum instead of wrapping (as Optax does)."""
+    limit = np.iinfo(np.int32).max
+    return jnp.where(count < limit, count + 1, limit).astype(jnp.int32)
+
+
+def check_gradients(
+    gradients: PyTree, buffers: PyTree, buffers_name: str, marker: MomentsDtype
+) -> None:
+    """Raises unless ``gradients`` match a state's per-weight buffers.
+
+    Structure and shapes must always match (``ValueError``); dtypes must match too (``TypeError``)
+    unless the state was initialised with an explicit ``moments_dtype``, whose buffers differ from the
+    weights on purpose. Either message names the first mismatching key path.
+    """
+    check_trees_match(
+        gradients, buffers, "gradients", f"state.{buffers_name}", check_dtypes=marker.value is None
+    )
+    if marker.value is not None:
+        for path, leaf in jax.tree_util.tree_flatten_with_path(gradients)[0]:
+            if not jnp.issubdtype(leaf.dtype, jnp.floating):
+                raise TypeError(
+                    f"gradients{jax.tree_util.keystr(path)} must have a floating-point dtype, "
+                    f"got {leaf.dtype}."
+                )
+
+
+Signature = Static[tuple[Any, tuple[jax.ShapeDtypeStruct, ...]]]
+"""The weights' tree structure, shapes and dtypes, for optimizers that keep no per-weight buffer."""
+
+
+def weights_signature(weights: PyTree) -> Signature:
+    """A static record of the weights' structure, shapes and dtypes (no leaves, no memory)."""
+    leaves, treedef = jax.tree.flatten(weights)
+    return Static((treedef, tuple(_struct(x) for x in leaves)))
+
+
+def _struct(leaf: jax.Array) -> jax.ShapeDtypeStruct:
+    return jax.ShapeDtypeStruct(jnp.shape(leaf), leaf.dtype)  # type: ignore[no-untyped-call]
+
+
+def check_signature(gradients: PyTree, signature: Signature) -> None:
+    """Raises (``ValueError``/``TypeError`` naming the key path) unless gradients fit the signature."""
+    treedef, structs = signature.value
+    check_trees_match(gradients, jax.tree.unflatten(treedef, structs), "gradients", "weights")
+
+
+def require_weights(weights: PyTree | None, gradients: PyTree, optimizer: str) -> PyTree:
+    """Returns ``weights`` after checking them against ``gradients``; ``ValueError`` if ``None``."""
+    if weights is None:
+        raise ValueError(
+            f"mlax.experimental.optim.{optimizer}.step needs the current weights: call "
+            f"{optimizer}.step(gradients, state, weights)."
+        )
+    check_trees_match(gradients, weights, "gradients", "weights")
+    return weights
+
+
+def compute_dtype(*leaves: jax.Array) -> np.dtype[Any]:
+    """The dtype a leaf's step is computed in: the promotion of its gradient's and buffers' dtypes."""
+    return np.dtype(jnp.result_type(*(leaf.dtype for leaf in leaves)))
+
+
+def map_leaves(
+    leaf_step: Callable[..., tuple[jax.Array, ...]], size: int, gradients: PyTree, *trees: PyTree
+) -> tuple[PyTree, ...]:
+    """Runs ``leaf_step(gradient, *leaves)`` once per leaf and splits its ``size`` results into trees.
+
+    One ``jax.tree.map`` pass computing every output of a leaf together lets XLA fuse a leaf's whole
+    step into one loop.
+    """
+    results = jax.tree.map(leaf_step, gradients, *trees)
+    return tree_unzip(results, gradients, size=size)
+
+
+def complement(decay: jax.Array, dtype: DTypeLike) -> jax.Array:
+    r""":math:`1 - \beta` computed in ``decay``'s (hyperparameter) dtype, then cast to ``dtype``."""
+    return (1 - decay).astype(dtype)
+
+
+def ema(value: jax.Array, moment: jax.Array, decay: jax.Array) -> jax.Array:
+    r"""The exponential moving average :math:`(1 - \beta) x + \beta m` in ``value``'s dtype.
+
+    ``decay`` is a 0-d array in the hyperparameter dtype, *not* cast to ``value``'s dtype: the two
+    weights :math:`1 - \beta` and :math:`\beta` are each computed there and rounded to ``value``'s
+    dtype separately (see the module docstring). ``moment`` has ``value``'s dtype. The operand order
+    is Optax's ``update_moment``.
+    """
+    dtype = value.dtype
+    return complement(decay, dtype) * value + decay.astype(dtype) * moment
+
+
+def debias(decay: jax.Array, count: jax.Array) -> jax.Array:
+    r"""The bias correction :math:`1 - \beta^t`, computed in the hyperparameter dtype.
+
+    Computing it before the cast to a low-precision leaf dtype keeps :math:`\beta^t` from rounding
+    to 1 (which would divide by zero) in bfloat16.
+    """
+    return 1 - decay ** count.astype(decay.dtype)
+
+
+def adam_direction(
+    gradient: jax.Array,
+    mu: jax.Array,
+    nu: jax.Array,
+    *,
+    b1: jax.Array,
+    b2: jax.Array,
+    eps: jax.Array,
+    eps_root: jax.Array,
+    debias1: jax.Array,
+    debias1_next: jax.Array,
+    debias2: jax.Array,
+    nesterov: jax.Array,
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    r"""Adam's direction and new moments for one leaf, in the promoted compute dtype.
+
+    .. math::
+
+        m \leftarrow \beta_1 m + (1-\beta_1) g, \quad v \leftarrow \beta_2 v + (1-\beta_2) g^2,
+        \quad d = \frac{\hat m}{\sqrt{\hat v + \epsilon_{root}} + \epsilon}
+
+    with :math:`\hat v = v / (1-\beta_2^t)` and :math:`\hat m = m / (1-\beta_1^t)`, or with
+    ``nesterov`` :math:`\hat m = \beta_1 m / (1-\beta_1^{t+1}) + (1-\beta_1) g / (1-\beta_1^t)`.
+    Scalars (``b1``, ``b2``, ``debias1`` :math:`= 1-\beta_1^t`, ``debias1_next``
+    :math:`= 1-\beta_1^{t+1}`, ``debias2``, ...) come in the hyperparameter dtype and are cast here,
+    after :math:`1-\beta` is formed. Returns
+    ``(direction, mu_hat, new_mu, new_nu)`` in the compute dtype.
+    """
+    dtype = compute_dtype(gradient, mu, nu)
+    g = gradient.astype(dtype)
+    new_mu = ema(g, mu.astype(dtype), b1)
+    new_nu = ema(g * g, nu.astype(dtype), b2)
+    mu_hat = first_moment_hat(new_mu, g, b1, debias1, debias1_next, nesterov)
+    nu_hat = new_nu / debias2.astype(dtype)
+    direction = mu_hat / (jnp.sqrt(nu_hat + eps_root.astype(dtype)) + eps.astype(dtype))
+    return direction, mu_hat, new_mu, new_nu
+
+
+def first_moment_hat(
+    new_mu: jax.Array,
+    g: jax.Array,
+    b1: jax.Array,
+    debias1: jax.Array,
+    debias1_next: jax.Array,
+    nesterov: jax.Array,
+) -> jax.Array:
+    r"""The debiased first moment :math:`m / (1-\beta_1^t)`, or with ``nesterov`` the look-ahead
+    :math:`\beta_1 m / (1-\beta_1^{t+1}) + (1-\beta_1) g / (1-\beta_1^t)`, in ``new_mu``'s dtype.
+
+    ``b1`` and the debiasing scalars come in the hyperparameter dtype.
+    """
+    dtype = new_mu.dtype
+    plain = new_mu / debias1.astype(dtype)
+    look_ahead = b1.astype(dtype) * (new_mu / debias1_next.astype(dtype)) + complement(
+        b1, dtype
+    ) * (g / debias1.astype(dtype))
+    return jnp.where(nesterov, look_ahead, plain)
+
+
+def trust_ratio(
+    weight: jax.Array, update: jax.Array, coefficient: jax.Array, eps: jax.Array
+) -> jax.Array:
+    r"""The layer-wise trust ratio :math:`c \|w\| / (\|u\| + \epsilon)`, or 1 if either norm is 0.
+
+    Norms are over the whole leaf (a layer's weight block), as in LAMB and LARS and Optax's
+    ``scale_by_trust_ratio``. Computed in ``update``'s dtype.
+    """
+    dtype = update.dtype
+    weight_norm = jnp.sqrt(jnp.sum(jnp.square(weight.astype(dtype))))
+    update_norm = jnp.sqrt(jnp.sum(jnp.square(update)))
+    ratio = coefficient.astype(dtype) * weight_norm / (update_norm + eps.astype(dtype))
+    zero = jnp.logical_or(weight_norm == 0, update_norm == 0)
+    return jnp.where(zero, jnp.ones((), dtype), ratio)

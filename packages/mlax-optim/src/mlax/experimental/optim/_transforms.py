@@ -1,0 +1,226 @@
+"""Elementwise gradient transforms: weight decay, zeroing NaNs, centralizing, zeroing everything.
+
+Each is an :class:`~mlax.experimental.optim.Optimizer` whose "updates" are the transformed
+gradients, to be placed in a :func:`~mlax.experimental.optim.chain`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from mlax.experimental.core import PyTree, check_trees_match, tree_zeros_like
+from mlax.experimental.optim._hyperparameters import (
+    as_hyperparameter,
+    check_float_weights,
+    hyperparameter_dtype,
+)
+from mlax.experimental.optim._protocol import Optimizer
+from mlax.experimental.optim._support import EmptyState, require_weights
+
+__all__ = [
+    "AddDecayedWeightsState",
+    "ZeroNansState",
+    "add_decayed_weights",
+    "centralize",
+    "set_to_zero",
+    "zero_nans",
+]
+
+
+class AddDecayedWeightsState(NamedTuple):
+    """The state of :func:`add_decayed_weights`: ``weight_decay``, a 0-d array."""
+
+    weight_decay: jax.Array
+
+
+class ZeroNansState(NamedTuple):
+    """The state of :func:`zero_nans`: per leaf, whether the last gradients held a NaN."""
+
+    found_nan: PyTree
+
+
+def add_decayed_weights(
+    weight_decay: float = 0.0, mask: PyTree | Callable[[PyTree], PyTree] | None = None
+) -> Optimizer:
+    r"""Adds :math:`\lambda w` to the gradients (coupled L2 weight decay).
+
+    .. math::
+
+        g \leftarrow g + \lambda w
+
+    Before an optimizer this is L2 regularisation; after it (``chain(optimizer,
+    add_decayed_weights(...))``) it is decoupled weight decay, not scaled by the learning rate.
+    :math:`\lambda` is stored in the state and cast to each leaf's dtype, which every output leaf
+    keeps. Needs the weights. Optax's ``optax.add_decayed_weights``.
+
+    Args:
+      weight_decay: :math:`\lambda`.
+      mask: a pytree of booleans with the weights' structure (or a prefix of it), or a function of
+        the weights returning one; leaves marked ``False`` pass through without decay.
+
+    Raises:
+      ValueError: ``step`` was called without ``weights``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from mlax.experimental.optim import add_decayed_weights
+      >>> transform = add_decayed_weights(weight_decay=0.5)
+      >>> weights = jnp.array([2.0, -4.0])
+      >>> state = transform.init(weights)
+      >>> transform.step(jnp.array([1.0, 1.0]), state, weights)[0]
+      Array([ 2., -1.], dtype=float32)
+    """
+
+    def init(weights: PyTree) -> AddDecayedWeightsState:
+        check_float_weights(weights)
+        return AddDecayedWeightsState(
+            weight_decay=as_hyperparameter(weight_decay, hyperparameter_dtype(weights))
+        )
+
+    def step(
+        gradients: PyTree, state: AddDecayedWeightsState, weights: PyTree | None = None
+    ) -> tuple[PyTree, AddDecayedWeightsState]:
+        weights = require_weights(weights, gradients, "add_decayed_weights")
+        decay_mask = _full_mask(mask, weights)
+
+        def decay_leaf(gradient: jax.Array, weight: jax.Array, decay: bool) -> jax.Array:
+            if not decay:
+                return gradient
+            return gradient + state.weight_decay.astype(gradient.dtype) * weight
+
+        return jax.tree.map(decay_leaf, gradients, weights, decay_mask), state
+
+    return Optimizer(init=init, step=step)
+
+
+def _full_mask(mask: PyTree | Callable[[PyTree], PyTree] | None, weights: PyTree) -> PyTree:
+    """``mask`` broadcast to one Python bool per leaf of ``weights`` (all true for ``None``)."""
+    if mask is None:
+        return jax.tree.map(lambda _: True, weights)
+    prefix = mask(weights) if callable(mask) else mask
+    try:
+        return jax.tree.map(
+            lambda flag, subtree: jax.tree.map(lambda _: bool(flag), subtree), prefix, weights
+        )
+    except ValueError as error:
+        raise ValueError(
+            f"the mask must have the weights' tree structure or a prefix of it: {error}"
+        ) from None
+
+
+def zero_nans() -> Optimizer:
+    r"""Replaces NaN gradient elements by zero and records, per leaf, whether there were any.
+
+    .. math::
+
+        g_i \leftarrow \begin{cases} 0 & g_i \text{ is NaN} \\ g_i & \text{otherwise} \end{cases}
+
+    Infinities pass through. The state's ``found_nan`` holds one 0-d boolean per leaf for the last
+    step. Each output leaf keeps its dtype. Optax's ``optax.zero_nans``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from mlax.experimental.optim import zero_nans
+      >>> transform = zero_nans()
+      >>> state = transform.init({"w": jnp.zeros(2)})
+      >>> gradients, state = transform.step({"w": jnp.array([jnp.nan, 1.0])}, state)
+      >>> gradients["w"], bool(state.found_nan["w"])
+      (Array([0., 1.], dtype=float32), True)
+    """
+
+    def init(weights: PyTree) -> ZeroNansState:
+        check_float_weights(weights)
+        return ZeroNansState(found_nan=jax.tree.map(lambda _: jnp.asarray(False), weights))
+
+    def step(
+        gradients: PyTree, state: ZeroNansState, weights: PyTree | None = None
+    ) -> tuple[PyTree, ZeroNansState]:
+        structure = jax.tree.structure(gradients)
+        if structure != jax.tree.structure(state.found_nan):  # type: ignore[operator]
+            raise ValueError(
+                "gradients and state.found_nan must have the same tree structure, got gradients "
+                f"{structure} and state.found_nan "
+                f"{jax.tree.structure(state.found_nan)}."
+            )
+        if weights is not None:
+            check_trees_match(gradients, weights, "gradients", "weights")
+        found_nan = jax.tree.map(lambda gradient: jnp.any(jnp.isnan(gradient)), gradients)
+        cleaned = jax.tree.map(
+            lambda gradient: jnp.where(jnp.isnan(gradient), jnp.zeros_like(gradient), gradient),
+            gradients,
+        )
+        return cleaned, ZeroNansState(found_nan=found_nan)
+
+    return Optimizer(init=init, step=step)
+
+
+def centralize() -> Optimizer:
+    r"""Subtracts from each gradient slice along the first axis its mean (gradient centralization).
+
+    For a leaf of rank :math:`\ge 2`, with :math:`i` the first index and :math:`j` all others:
+
+    .. math::
+
+        g_{ij} \leftarrow g_{ij} - \frac{1}{J} \sum_{j'} g_{ij'}
+
+    Scalars and vectors pass through unchanged. Each output leaf keeps its dtype (the mean is
+    computed in it). Optax's ``optax.centralize`` (Yong et al., 2020).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from mlax.experimental.optim import centralize
+      >>> transform = centralize()
+      >>> state = transform.init(jnp.zeros((2, 3)))
+      >>> transform.step(jnp.array([[1.0, 2.0, 3.0], [0.0, 0.0, 3.0]]), state)[0]
+      Array([[-1.,  0.,  1.],
+             [-1., -1.,  2.]], dtype=float32)
+    """
+
+    def init(weights: PyTree) -> EmptyState:
+        check_float_weights(weights)
+        return EmptyState()
+
+    def step(
+        gradients: PyTree, state: EmptyState, weights: PyTree | None = None
+    ) -> tuple[PyTree, EmptyState]:
+        if weights is not None:
+            check_trees_match(gradients, weights, "gradients", "weights")
+
+        def centralize_leaf(gradient: jax.Array) -> jax.Array:
+            if gradient.ndim <= 1:
+                return gradient
+            axes = tuple(range(1, gradient.ndim))
+            return gradient - jnp.mean(gradient, axis=axes, keepdims=True, dtype=gradient.dtype)
+
+        return jax.tree.map(centralize_leaf, gradients), state
+
+    return Optimizer(init=init, step=step)
+
+
+def set_to_zero() -> Optimizer:
+    r"""Returns zero updates, so the weights do not move: :math:`u = 0`.
+
+    Each output leaf has its gradient's shape and dtype; there is no state. Useful as the optimizer
+    of a frozen group in :func:`~mlax.experimental.optim.partition`. Optax's ``optax.set_to_zero``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from mlax.experimental.optim import set_to_zero
+      >>> transform = set_to_zero()
+      >>> transform.step(jnp.array([1.0, 2.0]), transform.init(jnp.zeros(2)))[0]
+      Array([0., 0.], dtype=float32)
+    """
+
+    def init(weights: PyTree) -> EmptyState:
+        return EmptyState()
+
+    def step(
+        gradients: PyTree, state: EmptyState, weights: PyTree | None = None
+    ) -> tuple[PyTree, EmptyState]:
+        return tree_zeros_like(gradients), state
+
+    return Optimizer(init=init, step=step)

@@ -1,0 +1,174 @@
+r"""AdaBelief: Adam scaled by the belief in the observed gradient (Zhuang et al., 2020).
+
+With gradient :math:`g`, step :math:`t` and :math:`m, s` zero at ``init``, one ``step`` computes
+
+.. math::
+
+    m \leftarrow \beta_1 m + (1-\beta_1) g, \qquad
+    s \leftarrow \beta_2 s + (1-\beta_2) (g - m)^2 + \epsilon_{root}, \qquad
+    u = \eta \, \frac{\hat m}{\sqrt{s / (1-\beta_2^t)} + \epsilon}
+
+with :math:`\hat m` as in :mod:`~mlax.experimental.optim.adam` (including its ``nesterov`` form).
+:func:`mlax.experimental.core.apply_gradients` subtracts :math:`u`. This is ``optax.adabelief``
+with ``learning_rate`` named ``lr`` and the sign flipped.
+
+Example:
+  >>> import jax.numpy as jnp
+  >>> from mlax.experimental.core import apply_gradients
+  >>> from mlax.experimental.optim import adabelief
+  >>> weights = {"w": jnp.array([1.0, -2.0])}
+  >>> state = adabelief.init(weights, lr=0.1)
+  >>> updates, state = adabelief.step({"w": jnp.array([0.5, -0.25])}, state)
+  >>> [round(float(x), 4) for x in apply_gradients(updates, weights)["w"]]
+  [0.8889, -1.8889]
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.typing import DTypeLike
+
+from mlax.experimental.core import PyTree
+from mlax.experimental.optim._hyperparameters import (
+    Hyperparameter,
+    as_schedulable,
+    check_float_weights,
+    evaluate_schedules,
+    hyperparameter_dtype,
+    value_of,
+)
+from mlax.experimental.optim._moments import (
+    MomentsDtype,
+    check_gradients,
+    compute_dtype,
+    debias,
+    ema,
+    first_moment_hat,
+    increment,
+    init_buffers,
+    map_leaves,
+    moments_dtype_marker,
+    zero_count,
+)
+from mlax.experimental.optim.schedules import ScalarOrSchedule
+
+__all__ = ["AdaBeliefState", "init", "step"]
+
+
+class AdaBeliefState(NamedTuple):
+    """The state of :mod:`~mlax.experimental.optim.adabelief`.
+
+    Attributes:
+      mu: the first moment :math:`m`, one buffer per weight (the weights' structure and shapes;
+        their dtypes unless ``moments_dtype`` was given).
+      nu: the belief :math:`s`, like ``mu``.
+      count: the number of steps taken, a 0-d int32 array.
+      lr, b1, b2, eps, eps_root: the hyperparameters, 0-d arrays (or
+        :class:`~mlax.experimental.optim.schedules.Scheduled`).
+      nesterov: whether the Nesterov look-ahead is on, a 0-d boolean array.
+      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
+    """
+
+    mu: PyTree
+    nu: PyTree
+    count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
+    lr: Hyperparameter
+    b1: Hyperparameter
+    b2: Hyperparameter
+    eps: Hyperparameter
+    eps_root: Hyperparameter
+    nesterov: jax.Array
+    moments_dtype: MomentsDtype
+
+
+def init(
+    weights: PyTree,
+    *,
+    lr: ScalarOrSchedule = 1e-3,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-16,
+    eps_root: ScalarOrSchedule = 1e-16,
+    nesterov: bool = False,
+    moments_dtype: DTypeLike | None = None,
+) -> AdaBeliefState:
+    """Returns the initial state for ``weights``.
+
+    Any float hyperparameter may be a schedule of the step count (see
+    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+
+    Args:
+      weights: the model's weights, a pytree of float arrays.
+      lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
+      b1, b2: the decay rates of :math:`m` and :math:`s`.
+      eps: :math:`\\epsilon`, added to the root. In float16 ``1e-16`` rounds to 0.
+      eps_root: :math:`\\epsilon_{root}`, added to :math:`s` every step.
+      nesterov: use Adam's Nesterov look-ahead.
+      moments_dtype: the dtype of ``mu`` and ``nu``; ``None`` keeps each weight's dtype. Updates
+        are always in the weights' dtypes.
+
+    Raises:
+      TypeError: a weight is not floating point (the message names its key path), or
+        ``moments_dtype`` is not a float dtype.
+    """
+    check_float_weights(weights)
+    dtype = hyperparameter_dtype(weights)
+    marker = moments_dtype_marker(moments_dtype)
+    return AdaBeliefState(
+        mu=init_buffers(weights, marker),
+        nu=init_buffers(weights, marker),
+        count=zero_count(),
+        lr=as_schedulable(lr, dtype),
+        b1=as_schedulable(b1, dtype),
+        b2=as_schedulable(b2, dtype),
+        eps=as_schedulable(eps, dtype),
+        eps_root=as_schedulable(eps_root, dtype),
+        nesterov=jnp.asarray(nesterov, dtype=bool),
+        moments_dtype=marker,
+    )
+
+
+def step(
+    gradients: PyTree, state: AdaBeliefState, weights: PyTree | None = None
+) -> tuple[PyTree, AdaBeliefState]:
+    r"""Returns ``(updates, new_state)`` for ``gradients``.
+
+    .. math::
+
+        s \leftarrow \beta_2 s + (1-\beta_2) (g - m)^2 + \epsilon_{root}, \qquad
+        u = \eta \, \hat m / \left(\sqrt{s / (1-\beta_2^t)} + \epsilon\right)
+
+    Args:
+      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
+      state: the state from :func:`init` or the previous ``step``.
+      weights: accepted for the protocol; AdaBelief does not need them.
+
+    Raises:
+      ValueError, TypeError: ``gradients`` differ from the state's moments in structure, shape or
+        dtype (the message names the key path).
+    """
+    check_gradients(gradients, state.mu, "mu", state.moments_dtype)
+    state = evaluate_schedules(state)
+    count = increment(state.count)
+    lr, b1, b2 = value_of(state.lr), value_of(state.b1), value_of(state.b2)
+    eps, eps_root = value_of(state.eps), value_of(state.eps_root)
+    debias1, debias1_next, debias2 = debias(b1, count), debias(b1, increment(count)), debias(b2, count)
+
+    def leaf_step(
+        gradient: jax.Array, mu: jax.Array, nu: jax.Array
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        dtype = compute_dtype(gradient, mu)
+        g = gradient.astype(dtype)
+        new_mu = ema(g, mu.astype(dtype), b1)
+        error = g - new_mu
+        new_nu = ema(error * error, nu.astype(dtype), b2) + eps_root.astype(dtype)
+        mu_hat = first_moment_hat(new_mu, g, b1, debias1, debias1_next, state.nesterov)
+        nu_hat = new_nu / debias2.astype(dtype)
+        update = lr.astype(dtype) * (mu_hat / (jnp.sqrt(nu_hat) + eps.astype(dtype)))
+        return update.astype(gradient.dtype), new_mu.astype(mu.dtype), new_nu.astype(nu.dtype)
+
+    updates, mu, nu = map_leaves(leaf_step, 3, gradients, state.mu, state.nu)
+    return updates, state._replace(mu=mu, nu=nu, count=count)

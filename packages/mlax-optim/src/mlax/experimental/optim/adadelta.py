@@ -1,0 +1,171 @@
+r"""Adadelta: step sizes from running averages of squared gradients and steps (Zeiler, 2012).
+
+With gradient :math:`g`, weights :math:`w`, and :math:`E_g, E_x` zero at ``init``, one ``step``
+computes
+
+.. math::
+
+    \tilde g = g + \lambda w, \qquad
+    E_g \leftarrow \rho E_g + (1-\rho) \tilde g^2, \qquad
+    d = \frac{\sqrt{E_x + \epsilon}}{\sqrt{E_g + \epsilon}}\, \tilde g, \qquad
+    E_x \leftarrow \rho E_x + (1-\rho) d^2, \qquad
+    u = \eta\, d
+
+(:math:`d` uses :math:`E_x` from *before* this step) and returns :math:`u`, which
+:func:`mlax.experimental.core.apply_gradients` subtracts from the weights. This is
+``optax.adadelta`` with ``learning_rate`` named ``lr`` and the sign flipped. Optax's default
+``learning_rate=None`` skips the scaling and with it the sign flip (so it ascends); here ``lr``
+defaults to 1, Adadelta's original unit step. Optax's ``weight_decay_mask`` is not a keyword here
+(use the partition wrappers).
+
+Example:
+  >>> import jax.numpy as jnp
+  >>> from mlax.experimental.core import apply_gradients
+  >>> from mlax.experimental.optim import adadelta
+  >>> weights = {"w": jnp.array([1.0, -2.0])}
+  >>> state = adadelta.init(weights, rho=0.0, eps=1.0)
+  >>> updates, state = adadelta.step({"w": jnp.array([0.0, 1.0])}, state, weights)
+  >>> apply_gradients(updates, weights)
+  {'w': Array([ 1.       , -2.7071068], dtype=float32)}
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.typing import DTypeLike
+
+from mlax.experimental.core import PyTree
+from mlax.experimental.optim._hyperparameters import (
+    Hyperparameter,
+    as_schedulable,
+    check_float_weights,
+    evaluate_schedules,
+    hyperparameter_dtype,
+    value_of,
+)
+from mlax.experimental.optim._moments import (
+    MomentsDtype,
+    check_gradients,
+    compute_dtype,
+    ema,
+    increment,
+    init_buffers,
+    map_leaves,
+    moments_dtype_marker,
+    require_weights,
+    zero_count,
+)
+from mlax.experimental.optim.schedules import ScalarOrSchedule
+
+__all__ = ["AdadeltaState", "init", "step"]
+
+
+class AdadeltaState(NamedTuple):
+    """The state of :mod:`~mlax.experimental.optim.adadelta`.
+
+    Attributes:
+      e_g, e_x: :math:`E_g` and :math:`E_x`, one buffer each per weight (the weights' structure and
+        shapes; their dtypes unless ``moments_dtype`` was given).
+      count: the number of steps taken, a 0-d int32 array.
+      lr, rho, eps, weight_decay: the hyperparameters, 0-d arrays (or
+        :class:`~mlax.experimental.optim.schedules.Scheduled`).
+      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
+    """
+
+    e_g: PyTree
+    e_x: PyTree
+    count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
+    lr: Hyperparameter
+    rho: Hyperparameter
+    eps: Hyperparameter
+    weight_decay: Hyperparameter
+    moments_dtype: MomentsDtype
+
+
+def init(
+    weights: PyTree,
+    *,
+    lr: ScalarOrSchedule = 1.0,
+    rho: ScalarOrSchedule = 0.9,
+    eps: ScalarOrSchedule = 1e-6,
+    weight_decay: ScalarOrSchedule = 0.0,
+    moments_dtype: DTypeLike | None = None,
+) -> AdadeltaState:
+    """Returns the initial state for ``weights``.
+
+    Any float hyperparameter may be a schedule of the step count (see
+    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+
+    Args:
+      weights: the model's weights, a pytree of float arrays.
+      lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``, whose default differs: see
+        the module docstring).
+      rho: :math:`\\rho`, the averages' decay rate.
+      eps: :math:`\\epsilon`.
+      weight_decay: :math:`\\lambda`, added to the gradient (coupled, L2-style, as in Optax).
+      moments_dtype: the dtype of ``e_g`` and ``e_x``; ``None`` keeps each weight's dtype.
+        Updates are always in the weights' dtypes.
+
+    Raises:
+      TypeError: a weight is not floating point (the message names its key path), or
+        ``moments_dtype`` is not a float dtype.
+    """
+    check_float_weights(weights)
+    dtype = hyperparameter_dtype(weights)
+    marker = moments_dtype_marker(moments_dtype)
+    return AdadeltaState(
+        e_g=init_buffers(weights, marker),
+        e_x=init_buffers(weights, marker),
+        count=zero_count(),
+        lr=as_schedulable(lr, dtype),
+        rho=as_schedulable(rho, dtype),
+        eps=as_schedulable(eps, dtype),
+        weight_decay=as_schedulable(weight_decay, dtype),
+        moments_dtype=marker,
+    )
+
+
+def step(
+    gradients: PyTree, state: AdadeltaState, weights: PyTree | None = None
+) -> tuple[PyTree, AdadeltaState]:
+    r"""Returns ``(updates, new_state)`` for ``gradients``.
+
+    .. math::
+
+        u = \eta \, \frac{\sqrt{E_x + \epsilon}}{\sqrt{E_g + \epsilon}}\, (g + \lambda w)
+
+    with :math:`E_g` already updated and :math:`E_x` from before the step.
+
+    Args:
+      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
+      state: the state from :func:`init` or the previous ``step``.
+      weights: the current weights :math:`w` (required, for the weight decay, as in Optax).
+
+    Raises:
+      ValueError: ``weights`` is ``None``.
+      ValueError, TypeError: ``gradients`` differ from the weights or the state's averages in
+        structure, shape or dtype (the message names the key path).
+    """
+    check_gradients(gradients, state.e_g, "e_g", state.moments_dtype)
+    weights = require_weights(weights, gradients, "adadelta")
+    state = evaluate_schedules(state)
+    lr, rho, eps = value_of(state.lr), value_of(state.rho), value_of(state.eps)
+    decay = value_of(state.weight_decay)
+
+    def leaf_step(
+        gradient: jax.Array, e_g: jax.Array, e_x: jax.Array, weight: jax.Array
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        dtype = compute_dtype(gradient, e_g)
+        eps_ = eps.astype(dtype)
+        g = gradient.astype(dtype) + decay.astype(dtype) * weight.astype(dtype)
+        new_e_g = ema(g * g, e_g.astype(dtype), rho)
+        direction = jnp.sqrt(e_x.astype(dtype) + eps_) / jnp.sqrt(new_e_g + eps_) * g
+        new_e_x = ema(direction * direction, e_x.astype(dtype), rho)
+        update = lr.astype(dtype) * direction
+        return update.astype(gradient.dtype), new_e_g.astype(e_g.dtype), new_e_x.astype(e_x.dtype)
+
+    updates, e_g, e_x = map_leaves(leaf_step, 3, gradients, state.e_g, state.e_x, weights)
+    return updates, state._replace(e_g=e_g, e_x=e_x, count=increment(state.count))

@@ -1,0 +1,312 @@
+r"""Adafactor: adaptive steps with factored second moments (Shazeer & Stern, 2018).
+
+With gradient :math:`g`, step :math:`t` (0 for the first step) and decay
+:math:`\hat\beta_t = 1 - (t - t_0 + 1)^{-c}` (``decay_rate`` :math:`c`, ``decay_offset``
+:math:`t_0`), one ``step`` first scales the gradient by a second-moment estimate. For a leaf whose two
+largest dimensions are at least ``min_dim_size_to_factor`` (a matrix, with ``factored``), only a
+row vector :math:`R` and a column vector :math:`C` are kept:
+
+.. math::
+
+    R \leftarrow \hat\beta_t R + (1-\hat\beta_t) \operatorname{mean}_{cols}(g^2 + \epsilon), \quad
+    C \leftarrow \hat\beta_t C + (1-\hat\beta_t) \operatorname{mean}_{rows}(g^2 + \epsilon), \quad
+    d = \frac{g}{\sqrt{R / \operatorname{mean}(R)}\, \sqrt{C}}
+
+(the outer product :math:`R C^\top / \operatorname{mean}(R)` stands in for the full second moment);
+other leaves keep a full :math:`V \leftarrow \hat\beta_t V + (1-\hat\beta_t)(g^2 + \epsilon)` and
+:math:`d = g / \sqrt V`. Then, per leaf,
+
+.. math::
+
+    d \leftarrow \frac{d}{\max(1, \operatorname{rms}(d) / \tau)}, \qquad
+    d \leftarrow \eta\, d \cdot \max(\operatorname{rms}(w), 10^{-3}) \;\;
+    (\texttt{multiply\_by\_parameter\_scale}),
+
+.. math::
+
+    m \leftarrow \mu\, m + (1-\mu) d, \; d \leftarrow m \;\; (\text{with momentum}), \qquad
+    u = d + \lambda w
+
+:func:`mlax.experimental.core.apply_gradients` subtracts :math:`u`. This is ``optax.adafactor``
+with ``learning_rate`` named ``lr``, the sign flipped, ``clipping_threshold=None`` meaning
+:math:`\tau = \infty` and ``weight_decay_rate=None`` meaning :math:`\lambda = 0` (note that
+:math:`\lambda` is *not* multiplied by :math:`\eta`, as in Optax). Differences: Optax's
+``dtype_momentum`` (float32) is ``moments_dtype`` here and defaults to the weights' dtype like every
+buffer; :math:`\hat\beta_t` is computed in the hyperparameter dtype (Optax: always float32).
+
+Example:
+  >>> import jax.numpy as jnp
+  >>> from mlax.experimental.core import apply_gradients
+  >>> from mlax.experimental.optim import adafactor
+  >>> weights = {"w": jnp.array([1.0, -2.0])}
+  >>> state = adafactor.init(weights, lr=0.1, multiply_by_parameter_scale=False)
+  >>> updates, state = adafactor.step({"w": jnp.array([0.5, -0.25])}, state, weights)
+  >>> apply_gradients(updates, weights)
+  {'w': Array([ 0.9, -1.9], dtype=float32)}
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import DTypeLike
+
+from mlax.experimental.core import PyTree
+from mlax.experimental.optim._hyperparameters import (
+    Hyperparameter,
+    Static,
+    as_schedulable,
+    check_float_weights,
+    evaluate_schedules,
+    hyperparameter_dtype,
+    value_of,
+)
+from mlax.experimental.optim._moments import (
+    MomentsDtype,
+    compute_dtype,
+    ema,
+    increment,
+    moments_dtype_marker,
+    require_weights,
+    zero_count,
+)
+from mlax.experimental.optim.schedules import ScalarOrSchedule
+
+__all__ = ["AdafactorState", "init", "step"]
+
+
+class AdafactorState(NamedTuple):
+    """The state of :mod:`~mlax.experimental.optim.adafactor`.
+
+    The factored buffers do not mirror the weights' shapes (that is the point of Adafactor): for a
+    factored leaf ``v_row`` and ``v_col`` are its row and column vectors and ``v`` is empty (shape
+    ``(0,)``); for any other leaf ``v`` has the weight's shape and ``v_row``, ``v_col`` are empty.
+    ``factored`` and ``min_dim_size_to_factor`` decide these shapes, so they are static.
+
+    Attributes:
+      v_row, v_col, v: the second-moment estimates, per weight, in the weights' dtypes (or
+        ``moments_dtype``).
+      mu: the momentum buffer (the weights' structure, shapes and dtypes, or ``moments_dtype``),
+        or ``None`` without momentum.
+      count: the number of steps taken, a 0-d int32 array.
+      lr, decay_rate, clipping_threshold, weight_decay_rate, eps: 0-d float arrays (or
+        :class:`~mlax.experimental.optim.schedules.Scheduled`).
+      momentum: a 0-d float array (or scheduled), or ``None``.
+      decay_offset: a 0-d int32 array.
+      multiply_by_parameter_scale: a 0-d boolean array.
+      factored, min_dim_size_to_factor, moments_dtype: static settings (no leaves).
+    """
+
+    v_row: PyTree
+    v_col: PyTree
+    v: PyTree
+    mu: PyTree | None
+    count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
+    lr: Hyperparameter
+    decay_rate: Hyperparameter
+    decay_offset: jax.Array
+    clipping_threshold: Hyperparameter
+    momentum: Hyperparameter | None
+    weight_decay_rate: Hyperparameter
+    eps: Hyperparameter
+    multiply_by_parameter_scale: jax.Array
+    factored: Static[bool]
+    min_dim_size_to_factor: Static[int]
+    moments_dtype: MomentsDtype
+
+
+def _factored_dims(
+    shape: tuple[int, ...], factored: bool, min_dim_size_to_factor: int
+) -> tuple[int, int] | None:
+    # The two largest dimensions, (second largest, largest), when both are large enough.
+    if not factored or len(shape) < 2:
+        return None
+    order = np.argsort(shape)
+    if shape[order[-2]] < min_dim_size_to_factor:
+        return None
+    return int(order[-2]), int(order[-1])
+
+
+def init(
+    weights: PyTree,
+    *,
+    lr: ScalarOrSchedule = 1e-2,
+    min_dim_size_to_factor: int = 128,
+    decay_rate: ScalarOrSchedule = 0.8,
+    decay_offset: int = 0,
+    multiply_by_parameter_scale: bool = True,
+    clipping_threshold: ScalarOrSchedule | None = 1.0,
+    momentum: ScalarOrSchedule | None = None,
+    weight_decay_rate: ScalarOrSchedule | None = None,
+    eps: ScalarOrSchedule = 1e-30,
+    factored: bool = True,
+    moments_dtype: DTypeLike | None = None,
+) -> AdafactorState:
+    """Returns the initial state for ``weights``.
+
+    Any float hyperparameter may be a schedule of the step count (see
+    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+
+    Args:
+      weights: the model's weights, a pytree of float arrays.
+      lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``, whose ``None`` means 1).
+      min_dim_size_to_factor: factor a leaf only if its two largest dimensions are at least this.
+      decay_rate: :math:`c` in :math:`\\hat\\beta_t = 1 - (t - t_0 + 1)^{-c}`.
+      decay_offset: :math:`t_0`.
+      multiply_by_parameter_scale: scale steps by the weights' root mean square.
+      clipping_threshold: :math:`\\tau`, the largest root mean square of a leaf's step; ``None``
+        disables clipping.
+      momentum: :math:`\\mu`; ``None`` keeps no momentum buffer.
+      weight_decay_rate: :math:`\\lambda`; ``None`` means 0.
+      eps: :math:`\\epsilon`, added to :math:`g^2`. In float16 and bfloat16 ``1e-30`` rounds to 0.
+      factored: factor the second moments of large matrices.
+      moments_dtype: the dtype of every buffer (Optax's ``dtype_momentum`` for ``mu``); ``None``
+        keeps each weight's dtype. Updates are always in the weights' dtypes.
+
+    Raises:
+      TypeError: a weight is not floating point (the message names its key path), or
+        ``moments_dtype`` is not a float dtype.
+    """
+    check_float_weights(weights)
+    dtype = hyperparameter_dtype(weights)
+    marker = moments_dtype_marker(moments_dtype)
+
+    def buffers(weight: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        buffer_dtype = marker.value or weight.dtype
+        empty = jnp.zeros((0,), buffer_dtype)
+        dims = _factored_dims(weight.shape, factored, min_dim_size_to_factor)
+        if dims is None:
+            return empty, empty, jnp.zeros(weight.shape, buffer_dtype)
+        small, large = dims
+        row_shape = tuple(n for i, n in enumerate(weight.shape) if i != large)
+        col_shape = tuple(n for i, n in enumerate(weight.shape) if i != small)
+        return jnp.zeros(row_shape, buffer_dtype), jnp.zeros(col_shape, buffer_dtype), empty
+
+    v_row, v_col, v = jax.tree.transpose(
+        jax.tree.structure(weights),
+        jax.tree.structure((0, 0, 0)),
+        jax.tree.map(buffers, weights),
+    )
+    return AdafactorState(
+        v_row=v_row,
+        v_col=v_col,
+        v=v,
+        mu=None if momentum is None else jax.tree.map(
+            lambda w: jnp.zeros(w.shape, marker.value or w.dtype), weights
+        ),
+        count=zero_count(),
+        lr=as_schedulable(lr, dtype),
+        decay_rate=as_schedulable(decay_rate, dtype),
+        decay_offset=jnp.asarray(decay_offset, jnp.int32),
+        clipping_threshold=as_schedulable(
+            math.inf if clipping_threshold is None else clipping_threshold, dtype
+        ),
+        momentum=None if momentum is None else as_schedulable(momentum, dtype),
+        weight_decay_rate=as_schedulable(
+            0.0 if weight_decay_rate is None else weight_decay_rate, dtype
+        ),
+        eps=as_schedulable(eps, dtype),
+        multiply_by_parameter_scale=jnp.asarray(multiply_by_parameter_scale, bool),
+        factored=Static(factored),
+        min_dim_size_to_factor=Static(min_dim_size_to_factor),
+        moments_dtype=marker,
+    )
+
+
+def _rms(x: jax.Array) -> jax.Array:
+    return jnp.sqrt(jnp.mean(jnp.square(x)))
+
+
+def step(
+    gradients: PyTree, state: AdafactorState, weights: PyTree | None = None
+) -> tuple[PyTree, AdafactorState]:
+    r"""Returns ``(updates, new_state)`` for ``gradients``.
+
+    .. math::
+
+        u = \eta\, \frac{\operatorname{clip}_\tau(g / \sqrt{\hat V})}{1}\,
+        \max(\operatorname{rms}(w), 10^{-3}) + \lambda w
+
+    with :math:`\hat V` the (factored) second moment, the optional momentum applied before the
+    decay, as in the module docstring.
+
+    Args:
+      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
+      state: the state from :func:`init` or the previous ``step``.
+      weights: the current weights :math:`w` (required, for the parameter scale and decay).
+
+    Raises:
+      ValueError: ``weights`` is ``None``.
+      ValueError, TypeError: ``gradients`` differ from the weights in structure, shape or dtype
+        (the message names the key path).
+    """
+    weights = require_weights(weights, gradients, "adafactor")
+    state = evaluate_schedules(state)
+    factored, min_size = state.factored.value, state.min_dim_size_to_factor.value
+    lr, eps = value_of(state.lr), value_of(state.eps)
+    threshold, decay = value_of(state.clipping_threshold), value_of(state.weight_decay_rate)
+    momentum = None if state.momentum is None else value_of(state.momentum)
+    steps = (state.count - state.decay_offset + 1).astype(lr.dtype)
+    beta = 1 - steps ** (-value_of(state.decay_rate))
+
+    def leaf_step(
+        gradient: jax.Array,
+        v_row: jax.Array,
+        v_col: jax.Array,
+        v: jax.Array,
+        weight: jax.Array,
+        *mu: jax.Array,
+    ) -> tuple[jax.Array, ...]:
+        dtype = compute_dtype(gradient, v_row)
+        g = gradient.astype(dtype)
+        square = g * g + eps.astype(dtype)
+        dims = _factored_dims(gradient.shape, factored, min_size)
+        if dims is None:
+            new_v = ema(square, v.astype(dtype), beta)
+            new_row, new_col = v_row, v_col
+            direction = g * jax.lax.rsqrt(new_v)
+            new_v = new_v.astype(v.dtype)
+        else:
+            small, large = dims
+            new_row = ema(jnp.mean(square, axis=large), v_row.astype(dtype), beta)
+            new_col = ema(jnp.mean(square, axis=small), v_col.astype(dtype), beta)
+            reduced = small - 1 if small > large else small
+            row_factor = jax.lax.rsqrt(new_row / jnp.mean(new_row, axis=reduced, keepdims=True))
+            col_factor = jax.lax.rsqrt(new_col)
+            direction = (
+                g * jnp.expand_dims(row_factor, large) * jnp.expand_dims(col_factor, small)
+            )
+            new_row, new_col, new_v = new_row.astype(v_row.dtype), new_col.astype(v_col.dtype), v
+        direction = direction / jnp.maximum(1, _rms(direction) / threshold.astype(dtype))
+        direction = lr.astype(dtype) * direction
+        w = weight.astype(dtype)
+        rms_w = _rms(w)
+        scale = jnp.where(rms_w <= 1e-3, jnp.asarray(1e-3, dtype), rms_w)
+        direction = jnp.where(state.multiply_by_parameter_scale, direction * scale, direction)
+        new_mu: tuple[jax.Array, ...] = ()
+        if momentum is not None:
+            direction = ema(direction, mu[0].astype(dtype), momentum)
+            new_mu = (direction.astype(mu[0].dtype),)
+        update = direction + decay.astype(dtype) * w
+        return (update.astype(gradient.dtype), new_row, new_col, new_v, *new_mu)
+
+    trees = [state.v_row, state.v_col, state.v, weights]
+    if state.mu is not None:
+        trees.append(state.mu)
+    size = 4 + (state.mu is not None)
+    updates, v_row, v_col, v, *rest = jax.tree.transpose(
+        jax.tree.structure(gradients),
+        jax.tree.structure((0,) * size),
+        jax.tree.map(leaf_step, gradients, *trees),
+    )
+    return updates, state._replace(
+        v_row=v_row,
+        v_col=v_col,
+        v=v,
+        mu=rest[0] if rest else None,
+        count=increment(state.count),
+    )

@@ -1,0 +1,215 @@
+r"""AdEMAMix: Adam with a mixture of a fast and a slow momentum (Pagliardini et al., 2024).
+
+With gradient :math:`g`, step :math:`t` (1 for the first step), a fast and a slow moving average
+:math:`m_1, m_2` and a second moment :math:`v` (all zero at ``init``) and weights :math:`w`, one
+``step`` computes
+
+.. math::
+
+    m_1 \leftarrow \beta_1 m_1 + (1-\beta_1) g, \qquad
+    m_2 \leftarrow \beta_3 m_2 + (1-\beta_3) g, \qquad
+    v \leftarrow \beta_2 v + (1-\beta_2) g^2,
+
+.. math::
+
+    u = \eta \left(\frac{m_1 / (1-\beta_1^t) + \alpha\, m_2}
+    {\sqrt{v / (1-\beta_2^t) + \epsilon_{root}} + \epsilon} + \lambda w\right)
+
+and returns :math:`u`, which :func:`mlax.experimental.core.apply_gradients` subtracts from the
+weights. The slow average :math:`m_2` is deliberately not bias-corrected. The paper warms
+:math:`\alpha` and :math:`\beta_3` up over training: pass schedules (see
+:mod:`~mlax.experimental.optim.schedules`) for ``alpha`` and ``b3``; step :math:`t` uses their values
+at count :math:`t-1`, as Optax does.
+
+This is ``optax.contrib.ademamix`` with ``learning_rate`` named ``lr`` (default :math:`10^{-3}`;
+Optax has none) and the updates' sign flipped. Optax's ``mask`` (which leaves are decayed) is not
+an argument: use :func:`~mlax.experimental.optim.partition` for per-group weight decay.
+
+Example:
+  >>> import jax.numpy as jnp
+  >>> from mlax.experimental.core import apply_gradients
+  >>> from mlax.experimental.optim import ademamix
+  >>> weights = {"w": jnp.array([1.0, -2.0])}
+  >>> state = ademamix.init(weights, lr=0.1, alpha=0.0)
+  >>> updates, state = ademamix.step({"w": jnp.array([0.5, -0.25])}, state, weights)
+  >>> apply_gradients(updates, weights)
+  {'w': Array([ 0.9, -1.9], dtype=float32)}
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.typing import DTypeLike
+
+from mlax.experimental.core import PyTree
+from mlax.experimental.optim._hyperparameters import (
+    Hyperparameter,
+    as_schedulable,
+    check_float_weights,
+    evaluate_schedules,
+    hyperparameter_dtype,
+    value_of,
+)
+from mlax.experimental.optim._moments import (
+    MomentsDtype,
+    check_gradients,
+    compute_dtype,
+    debias,
+    ema,
+    increment,
+    init_buffers,
+    map_leaves,
+    moments_dtype_marker,
+    require_weights,
+    zero_count,
+)
+from mlax.experimental.optim.schedules import ScalarOrSchedule
+
+__all__ = ["AdemamixState", "init", "step"]
+
+
+class AdemamixState(NamedTuple):
+    """The state of :mod:`~mlax.experimental.optim.ademamix`.
+
+    Attributes:
+      m1: the fast moving average :math:`m_1`, one buffer per weight (the weights' structure and
+        shapes; their dtypes unless ``moments_dtype`` was given).
+      m2: the slow moving average :math:`m_2`, like ``m1``.
+      nu: the second moment :math:`v`, like ``m1``.
+      count: the number of steps taken, a 0-d int32 array.
+      lr, b1, b2, b3, alpha, eps, eps_root, weight_decay: the hyperparameters, 0-d arrays (or
+        :class:`~mlax.experimental.optim.schedules.Scheduled`).
+      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
+    """
+
+    m1: PyTree
+    m2: PyTree
+    nu: PyTree
+    count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
+    lr: Hyperparameter
+    b1: Hyperparameter
+    b2: Hyperparameter
+    b3: Hyperparameter
+    alpha: Hyperparameter
+    eps: Hyperparameter
+    eps_root: Hyperparameter
+    weight_decay: Hyperparameter
+    moments_dtype: MomentsDtype
+
+
+def init(
+    weights: PyTree,
+    *,
+    lr: ScalarOrSchedule = 1e-3,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    b3: ScalarOrSchedule = 0.9999,
+    alpha: ScalarOrSchedule = 5.0,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    weight_decay: ScalarOrSchedule = 0.0,
+    moments_dtype: DTypeLike | None = None,
+) -> AdemamixState:
+    """Returns the initial state for ``weights``.
+
+    Any float hyperparameter may be a schedule of the step count (see
+    :mod:`~mlax.experimental.optim.schedules`); ``float(state.alpha)`` reads the current value.
+
+    Args:
+      weights: the model's weights, a pytree of float arrays.
+      lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
+      b1: the fast average's decay rate :math:`\\beta_1`.
+      b2: the second moment's decay rate :math:`\\beta_2`.
+      b3: the slow average's decay rate :math:`\\beta_3`.
+      alpha: the weight :math:`\\alpha` of the slow average.
+      eps: :math:`\\epsilon`, added to the root of the second moment.
+      eps_root: :math:`\\epsilon_{root}`, added under the root.
+      weight_decay: the decoupled decay rate :math:`\\lambda`, multiplied by :math:`\\eta`.
+      moments_dtype: the dtype of ``m1``, ``m2`` and ``nu`` (Optax's ``mu_dtype``); ``None`` keeps
+        each weight's dtype. Updates are always in the weights' dtypes.
+
+    Raises:
+      TypeError: a weight is not floating point (the message names its key path), or
+        ``moments_dtype`` is not a float dtype.
+    """
+    check_float_weights(weights)
+    dtype = hyperparameter_dtype(weights)
+    marker = moments_dtype_marker(moments_dtype)
+    return AdemamixState(
+        m1=init_buffers(weights, marker),
+        m2=init_buffers(weights, marker),
+        nu=init_buffers(weights, marker),
+        count=zero_count(),
+        lr=as_schedulable(lr, dtype),
+        b1=as_schedulable(b1, dtype),
+        b2=as_schedulable(b2, dtype),
+        b3=as_schedulable(b3, dtype),
+        alpha=as_schedulable(alpha, dtype),
+        eps=as_schedulable(eps, dtype),
+        eps_root=as_schedulable(eps_root, dtype),
+        weight_decay=as_schedulable(weight_decay, dtype),
+        moments_dtype=marker,
+    )
+
+
+def step(
+    gradients: PyTree, state: AdemamixState, weights: PyTree | None = None
+) -> tuple[PyTree, AdemamixState]:
+    r"""Returns ``(updates, new_state)`` for ``gradients``.
+
+    .. math::
+
+        u = \eta \left(\frac{m_1 / (1-\beta_1^t) + \alpha\, m_2}
+        {\sqrt{v / (1-\beta_2^t) + \epsilon_{root}} + \epsilon} + \lambda w\right)
+
+    with the averages of the module docstring. ``updates`` have the gradients' structure, shapes and
+    dtypes.
+
+    Args:
+      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
+      state: the state from :func:`init` or the previous ``step``.
+      weights: the current weights :math:`w` (required, for the weight decay).
+
+    Raises:
+      ValueError: ``weights`` is ``None``.
+      ValueError, TypeError: ``gradients`` differ from the weights or the state's moments in
+        structure, shape or dtype (the message names the key path).
+    """
+    check_gradients(gradients, state.m1, "m1", state.moments_dtype)
+    weights = require_weights(weights, gradients, "ademamix")
+    state = evaluate_schedules(state)
+    count = increment(state.count)
+    b1, b2, b3 = value_of(state.b1), value_of(state.b2), value_of(state.b3)
+    debias1, debias2 = debias(b1, count), debias(b2, count)
+    lr, alpha, decay = value_of(state.lr), value_of(state.alpha), value_of(state.weight_decay)
+    eps, eps_root = value_of(state.eps), value_of(state.eps_root)
+
+    def leaf_step(
+        gradient: jax.Array, m1: jax.Array, m2: jax.Array, nu: jax.Array, weight: jax.Array
+    ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+        dtype = compute_dtype(gradient, m1, m2, nu)
+        g = gradient.astype(dtype)
+        new_m1 = ema(g, m1.astype(dtype), b1)
+        new_m2 = ema(g, m2.astype(dtype), b3)
+        new_nu = ema(g * g, nu.astype(dtype), b2)
+        m1_hat = new_m1 / debias1.astype(dtype)
+        nu_hat = new_nu / debias2.astype(dtype)
+        direction = (m1_hat + alpha.astype(dtype) * new_m2) / (
+            jnp.sqrt(nu_hat + eps_root.astype(dtype)) + eps.astype(dtype)
+        )
+        direction = direction + decay.astype(dtype) * weight.astype(dtype)
+        update = lr.astype(dtype) * direction
+        return (
+            update.astype(gradient.dtype),
+            new_m1.astype(m1.dtype),
+            new_m2.astype(m2.dtype),
+            new_nu.astype(nu.dtype),
+        )
+
+    updates, m1, m2, nu = map_leaves(
+        leaf_step, 4, gradients, state.m1, state.m2, state.nu, weights
+    )
+    return updates, state._replace(m1=m1, m2=m2, nu=nu, count=count)

@@ -1,0 +1,209 @@
+r"""ADOPT: Adam with the second moment lagged by one step (Taniguchi et al., 2024).
+
+With gradient :math:`g`, step count :math:`k` (0 for the first step), first and second moments
+:math:`m, v` (zero at ``init``), one ``step`` computes
+
+.. math::
+
+    \tilde g = \operatorname{clip}\!\left(\frac{g}{\max(\sqrt{v}, \epsilon)}, -c_k, c_k\right),
+    \qquad m \leftarrow \beta_1 m + (1-\beta_1) \tilde g,
+    \qquad v \leftarrow \beta_2 v + (1-\beta_2) g^2,
+
+.. math::
+
+    u = \eta\, m \quad\text{or, with Nesterov,}\quad u = \eta\,\bigl(\beta_1 m + (1-\beta_1) \tilde g\bigr)
+
+where :math:`\tilde g` is normalised by the *previous* second moment and :math:`c_k` is
+``clip_value_fn(k)`` (:math:`k^{1/4}` by default; no clipping without ``use_clipping``). The first
+step only initialises :math:`v \leftarrow g^2` (it uses :math:`\beta_2 = 0` and :math:`\beta_1 = 1`),
+so its update is zero. :func:`mlax.experimental.core.apply_gradients` subtracts :math:`u`.
+
+This is ``optax.contrib.adopt`` with ``learning_rate`` named ``lr`` (default :math:`10^{-3}`; Optax
+has none) and the updates' sign flipped.
+
+Example:
+  >>> import jax.numpy as jnp
+  >>> from mlax.experimental.core import apply_gradients
+  >>> from mlax.experimental.optim import adopt
+  >>> weights = {"w": jnp.array([1.0, -2.0])}
+  >>> state = adopt.init(weights, lr=0.1)
+  >>> gradients = {"w": jnp.array([0.5, -0.25])}
+  >>> updates, state = adopt.step(gradients, state)  # the first step sets v only
+  >>> updates
+  {'w': Array([0., 0.], dtype=float32)}
+  >>> updates, state = adopt.step(gradients, state)
+  >>> apply_gradients(updates, weights)
+  {'w': Array([ 0.99, -1.99], dtype=float32)}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike, DTypeLike
+
+from mlax.experimental.core import PyTree
+from mlax.experimental.optim._hyperparameters import (
+    Hyperparameter,
+    Static,
+    as_schedulable,
+    check_float_weights,
+    evaluate_schedules,
+    hyperparameter_dtype,
+    value_of,
+)
+from mlax.experimental.optim._moments import (
+    MomentsDtype,
+    check_gradients,
+    compute_dtype,
+    ema,
+    increment,
+    init_buffers,
+    map_leaves,
+    moments_dtype_marker,
+    zero_count,
+)
+from mlax.experimental.optim.schedules import ScalarOrSchedule
+
+__all__ = ["AdoptState", "default_clip_value", "init", "step"]
+
+ClipValueFn = Callable[[jax.Array], ArrayLike]
+
+
+def default_clip_value(count: jax.Array) -> jax.Array:
+    r"""ADOPT's default clipping bound :math:`c_k = k^{1/4}` (Optax's ``lambda x: x**0.25``)."""
+    return jnp.asarray(count) ** 0.25
+
+
+class AdoptState(NamedTuple):
+    """The state of :mod:`~mlax.experimental.optim.adopt`.
+
+    Attributes:
+      mu: the first moment :math:`m`, one buffer per weight (the weights' structure and shapes; their
+        dtypes unless ``moments_dtype`` was given).
+      nu: the second moment :math:`v`, like ``mu``.
+      count: the number of steps taken, a 0-d int32 array.
+      lr, b1, b2, eps: the hyperparameters, 0-d arrays (or
+        :class:`~mlax.experimental.optim.schedules.Scheduled`).
+      nesterov, use_clipping: 0-d boolean arrays.
+      clip_value_fn: the clipping bound as a function of the step count (static, no leaves).
+      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
+    """
+
+    mu: PyTree
+    nu: PyTree
+    count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
+    lr: Hyperparameter
+    b1: Hyperparameter
+    b2: Hyperparameter
+    eps: Hyperparameter
+    nesterov: jax.Array
+    use_clipping: jax.Array
+    clip_value_fn: Static[ClipValueFn]
+    moments_dtype: MomentsDtype
+
+
+def init(
+    weights: PyTree,
+    *,
+    lr: ScalarOrSchedule = 1e-3,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.9999,
+    eps: ScalarOrSchedule = 1e-6,
+    nesterov: bool = False,
+    use_clipping: bool = True,
+    clip_value_fn: ClipValueFn = default_clip_value,
+    moments_dtype: DTypeLike | None = None,
+) -> AdoptState:
+    """Returns the initial state for ``weights``.
+
+    Any float hyperparameter may be a schedule of the step count (see
+    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+
+    Args:
+      weights: the model's weights, a pytree of float arrays.
+      lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
+      b1, b2: the moments' decay rates :math:`\\beta_1, \\beta_2`.
+      eps: :math:`\\epsilon`, the floor of :math:`\\sqrt{v}`.
+      nesterov: use the Nesterov look-ahead.
+      use_clipping: clip the normalised gradient to :math:`[-c_k, c_k]`.
+      clip_value_fn: :math:`c_k` as a function of the step count :math:`k` (an int32 0-d array);
+        its value is computed in the hyperparameter dtype. Kept in the tree structure, so a
+        different function recompiles a jitted step.
+      moments_dtype: the dtype of ``mu`` and ``nu`` (Optax's ``mu_dtype``, applied to both
+        moments); ``None`` keeps each weight's dtype. Updates are always in the weights' dtypes.
+
+    Raises:
+      TypeError: a weight is not floating point (the message names its key path), or
+        ``moments_dtype`` is not a float dtype.
+    """
+    check_float_weights(weights)
+    dtype = hyperparameter_dtype(weights)
+    marker = moments_dtype_marker(moments_dtype)
+    return AdoptState(
+        mu=init_buffers(weights, marker),
+        nu=init_buffers(weights, marker),
+        count=zero_count(),
+        lr=as_schedulable(lr, dtype),
+        b1=as_schedulable(b1, dtype),
+        b2=as_schedulable(b2, dtype),
+        eps=as_schedulable(eps, dtype),
+        nesterov=jnp.asarray(nesterov, dtype=bool),
+        use_clipping=jnp.asarray(use_clipping, dtype=bool),
+        clip_value_fn=Static(clip_value_fn),
+        moments_dtype=marker,
+    )
+
+
+def step(
+    gradients: PyTree, state: AdoptState, weights: PyTree | None = None
+) -> tuple[PyTree, AdoptState]:
+    r"""Returns ``(updates, new_state)`` for ``gradients``.
+
+    .. math::
+
+        u = \eta\, m, \qquad m \leftarrow \beta_1 m + (1-\beta_1)
+        \operatorname{clip}\!\left(\frac{g}{\max(\sqrt{v_{old}}, \epsilon)}, -c_k, c_k\right)
+
+    with the moments of the module docstring. ``updates`` have the gradients' structure, shapes and
+    dtypes.
+
+    Args:
+      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
+      state: the state from :func:`init` or the previous ``step``.
+      weights: accepted for the protocol; ADOPT does not need them.
+
+    Raises:
+      ValueError, TypeError: ``gradients`` differ from the state's moments in structure, shape or
+        dtype (the message names the key path).
+    """
+    check_gradients(gradients, state.mu, "mu", state.moments_dtype)
+    state = evaluate_schedules(state)
+    lr, eps = value_of(state.lr), value_of(state.eps)
+    started = state.count > 0
+    # The first step only fills v: beta_2 = 0 there, and beta_1 = 1 keeps m at zero.
+    b1 = jnp.where(started, value_of(state.b1), jnp.ones_like(value_of(state.b1)))
+    b2 = jnp.where(started, value_of(state.b2), jnp.zeros_like(value_of(state.b2)))
+    clip_value = jnp.asarray(state.clip_value_fn.value(state.count)).astype(lr.dtype)
+    clip_value = jnp.where(state.use_clipping, clip_value, jnp.asarray(jnp.inf, lr.dtype))
+
+    def leaf_step(
+        gradient: jax.Array, mu: jax.Array, nu: jax.Array
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        dtype = compute_dtype(gradient, mu, nu)
+        g, old_nu = gradient.astype(dtype), nu.astype(dtype)
+        bound = clip_value.astype(dtype)
+        normalised = g / jnp.maximum(jnp.sqrt(old_nu), eps.astype(dtype))
+        # Zero on the first step (as clipping to c_0 = 0 gives), so g / eps cannot overflow there.
+        normalised = jnp.where(started, jnp.clip(normalised, -bound, bound), jnp.zeros_like(g))
+        new_mu = ema(normalised, mu.astype(dtype), b1)
+        new_nu = ema(g * g, old_nu, b2)
+        direction = jnp.where(state.nesterov, ema(normalised, new_mu, b1), new_mu)
+        update = lr.astype(dtype) * direction
+        return update.astype(gradient.dtype), new_mu.astype(mu.dtype), new_nu.astype(nu.dtype)
+
+    updates, mu, nu = map_leaves(leaf_step, 3, gradients, state.mu, state.nu)
+    return updates, state._replace(mu=mu, nu=nu, count=increment(state.count))

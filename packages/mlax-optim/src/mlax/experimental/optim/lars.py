@@ -1,0 +1,174 @@
+r"""LARS: layer-wise adaptive rate scaling with momentum (You et al., 2017).
+
+With gradient :math:`g`, weights :math:`w` and velocity :math:`b` (zero at ``init``), one ``step``
+computes for each leaf (a layer's weight block)
+
+.. math::
+
+    r = g + \lambda w, \qquad
+    d = \eta \, \frac{c \|w\|}{\|r\| + \epsilon}\, r, \qquad
+    b \leftarrow d + \mu b, \qquad
+    u = \begin{cases} d + \mu b & \text{Nesterov} \\ b & \text{otherwise} \end{cases}
+
+(the trust ratio is 1 where :math:`\|w\| = 0` or :math:`\|r\| = 0`) and returns :math:`u`, which
+:func:`mlax.experimental.core.apply_gradients` subtracts from the weights. This is ``optax.lars``
+with ``learning_rate`` named ``lr`` and the sign flipped; Optax's ``weight_decay_mask`` and
+``trust_ratio_mask`` are not keywords here (use the partition wrappers).
+
+Example:
+  >>> import jax.numpy as jnp
+  >>> from mlax.experimental.core import apply_gradients
+  >>> from mlax.experimental.optim import lars
+  >>> weights = {"w": jnp.array([3.0, -4.0])}
+  >>> state = lars.init(weights, lr=0.1, trust_coefficient=0.1)
+  >>> updates, state = lars.step({"w": jnp.array([0.6, -0.8])}, state, weights)
+  >>> apply_gradients(updates, weights)
+  {'w': Array([ 2.97, -3.96], dtype=float32)}
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.typing import DTypeLike
+
+from mlax.experimental.core import PyTree
+from mlax.experimental.optim._hyperparameters import (
+    Hyperparameter,
+    as_schedulable,
+    check_float_weights,
+    evaluate_schedules,
+    hyperparameter_dtype,
+    value_of,
+)
+from mlax.experimental.optim._moments import (
+    MomentsDtype,
+    check_gradients,
+    increment,
+    init_buffers,
+    map_leaves,
+    moments_dtype_marker,
+    require_weights,
+    trust_ratio,
+    zero_count,
+)
+from mlax.experimental.optim.schedules import ScalarOrSchedule
+
+__all__ = ["LarsState", "init", "step"]
+
+
+class LarsState(NamedTuple):
+    """The state of :mod:`~mlax.experimental.optim.lars`.
+
+    Attributes:
+      velocities: the velocity :math:`b`, one buffer per weight (the weights' structure and
+        shapes; their dtypes unless ``moments_dtype`` was given).
+      count: the number of steps taken, a 0-d int32 array.
+      lr, weight_decay, trust_coefficient, eps, momentum: the hyperparameters, 0-d arrays (or
+        :class:`~mlax.experimental.optim.schedules.Scheduled`).
+      nesterov: whether the Nesterov form is on, a 0-d boolean array.
+      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
+    """
+
+    velocities: PyTree
+    count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
+    lr: Hyperparameter
+    weight_decay: Hyperparameter
+    trust_coefficient: Hyperparameter
+    eps: Hyperparameter
+    momentum: Hyperparameter
+    nesterov: jax.Array
+    moments_dtype: MomentsDtype
+
+
+def init(
+    weights: PyTree,
+    *,
+    lr: ScalarOrSchedule = 1.0,
+    weight_decay: ScalarOrSchedule = 0.0,
+    trust_coefficient: ScalarOrSchedule = 0.001,
+    eps: ScalarOrSchedule = 0.0,
+    momentum: ScalarOrSchedule = 0.9,
+    nesterov: bool = False,
+    moments_dtype: DTypeLike | None = None,
+) -> LarsState:
+    """Returns the initial state for ``weights``.
+
+    Any float hyperparameter may be a schedule of the step count (see
+    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+
+    Args:
+      weights: the model's weights, a pytree of float arrays.
+      lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``). The trust ratio already
+        scales steps by :math:`c \\|w\\|`, hence the default of 1.
+      weight_decay: :math:`\\lambda`, added to the gradient before the trust ratio.
+      trust_coefficient: :math:`c`.
+      eps: :math:`\\epsilon`, added to :math:`\\|r\\|`.
+      momentum: :math:`\\mu`.
+      nesterov: use the Nesterov form.
+      moments_dtype: the dtype of ``velocities``; ``None`` keeps each weight's dtype. Updates are
+        always in the weights' dtypes.
+
+    Raises:
+      TypeError: a weight is not floating point (the message names its key path), or
+        ``moments_dtype`` is not a float dtype.
+    """
+    check_float_weights(weights)
+    dtype = hyperparameter_dtype(weights)
+    marker = moments_dtype_marker(moments_dtype)
+    return LarsState(
+        velocities=init_buffers(weights, marker),
+        count=zero_count(),
+        lr=as_schedulable(lr, dtype),
+        weight_decay=as_schedulable(weight_decay, dtype),
+        trust_coefficient=as_schedulable(trust_coefficient, dtype),
+        eps=as_schedulable(eps, dtype),
+        momentum=as_schedulable(momentum, dtype),
+        nesterov=jnp.asarray(nesterov, dtype=bool),
+        moments_dtype=marker,
+    )
+
+
+def step(
+    gradients: PyTree, state: LarsState, weights: PyTree | None = None
+) -> tuple[PyTree, LarsState]:
+    r"""Returns ``(updates, new_state)`` for ``gradients``.
+
+    .. math::
+
+        d = \eta \, \frac{c \|w\|}{\|g + \lambda w\| + \epsilon} (g + \lambda w), \qquad
+        b \leftarrow d + \mu b, \qquad u = b \;\text{or}\; d + \mu b
+
+    Args:
+      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
+      state: the state from :func:`init` or the previous ``step``.
+      weights: the current weights :math:`w` (required: the trust ratio needs them).
+
+    Raises:
+      ValueError: ``weights`` is ``None``.
+      ValueError, TypeError: ``gradients`` differ from the weights or the state's velocities in
+        structure, shape or dtype (the message names the key path).
+    """
+    check_gradients(gradients, state.velocities, "velocities", state.moments_dtype)
+    weights = require_weights(weights, gradients, "lars")
+    state = evaluate_schedules(state)
+    lr, decay, momentum = value_of(state.lr), value_of(state.weight_decay), value_of(state.momentum)
+    coefficient, eps = value_of(state.trust_coefficient), value_of(state.eps)
+
+    def leaf_step(
+        gradient: jax.Array, velocity: jax.Array, weight: jax.Array
+    ) -> tuple[jax.Array, jax.Array]:
+        dtype = jnp.result_type(gradient, velocity)
+        g = gradient.astype(dtype)
+        direction = g + decay.astype(dtype) * weight.astype(dtype)
+        direction = direction * trust_ratio(weight, direction, coefficient, eps)
+        scaled = lr.astype(dtype) * direction
+        momentum_ = momentum.astype(dtype)
+        new_velocity = scaled + momentum_ * velocity.astype(dtype)
+        update = jnp.where(state.nesterov, scaled + momentum_ * new_velocity, new_velocity)
+        return update.astype(gradient.dtype), new_velocity.astype(velocity.dtype)
+
+    updates, velocities = map_leaves(leaf_step, 2, gradients, state.velocities, weights)
+    return updates, state._replace(velocities=velocities, count=increment(state.count))

@@ -1,0 +1,456 @@
+r"""L-BFGS with a zoom line search: a quasi-Newton method for smooth, deterministic losses.
+
+L-BFGS multiplies the gradient by an approximation :math:`P` of the inverse Hessian built from the
+last :math:`m` (``memory_size``) differences of weights and gradients,
+:math:`\delta w_j = w_{j+1} - w_j`, :math:`\delta g_j = g_{j+1} - g_j`,
+:math:`\rho_j = 1 / \langle \delta g_j, \delta w_j \rangle`:
+
+.. math::
+
+    P_{j+1} = V_j^\top P_j V_j + \rho_j\, \delta w_j \delta w_j^\top, \qquad
+    V_j = I - \rho_j\, \delta g_j \delta w_j^\top, \qquad
+    P_{k-m} = \gamma_k I,
+
+with :math:`\gamma_k = \langle \delta w_{k-1}, \delta g_{k-1} \rangle / \|\delta g_{k-1}\|^2`
+(``scale_init_precond``; else 1; on the first step :math:`\min(1, 1/\|g\|)`). :math:`P g` is
+computed by the two-loop recursion without forming :math:`P`. A zoom line search (Nocedal and
+Wright, algorithms 3.5 and 3.6, with Hager and Zhang's approximate decrease near a minimum) then
+picks the step size :math:`\eta` along :math:`d = -\alpha P g` (:math:`\alpha` is ``lr``, 1 by
+default) that satisfies the strong Wolfe conditions
+
+.. math::
+
+    f(w + \eta d) \le f(w) + c_1 \eta \langle \nabla f(w), d \rangle + \tau, \qquad
+    |\langle \nabla f(w + \eta d), d \rangle| \le c_2 |\langle \nabla f(w), d \rangle| + \tau,
+
+and ``step`` returns
+
+.. math::
+
+    u = \eta\, \alpha\, P g
+
+which :func:`mlax.experimental.core.apply_gradients` subtracts from the weights. This is
+``optax.lbfgs`` (with its default ``optax.scale_by_zoom_linesearch(max_linesearch_steps=20,
+initial_guess_strategy="one")``) with ``learning_rate`` named ``lr`` and the sign flipped; the
+line search's settings are arguments of :func:`init` with the names and defaults of
+``optax.scale_by_zoom_linesearch``.
+
+**The loss (protocol extension).** The line search evaluates the loss at trial weights, so
+``step`` takes two keyword-only arguments after the protocol's three (mirroring the ``value`` and
+``value_fn`` extra arguments of Optax's ``update``): ``value``, the loss at the current weights (a
+scalar array), and ``value_fn``, a pure function ``weights -> scalar loss`` that the line search
+calls and differentiates (close over any data it needs, e.g. with ``functools.partial``). Both are
+required (a ``TypeError`` names the missing one) unless ``init`` was given ``linesearch=False``.
+
+The line search ends at the new weights, where it has computed the loss and its gradients; they are
+kept in ``state.value`` and ``state.grad`` so the next step need not compute them again:
+:func:`value_and_grad_from_state` (like Optax's helper of that name) returns them, or computes
+them when the state holds none yet.
+
+Scalars (inner products, :math:`\rho`, :math:`\gamma`, step sizes, the loss) are computed in the
+hyperparameter dtype (the widest float of the weights, at least float32); the memory buffers and
+updates keep each leaf's dtype. The memory holds :math:`2m` copies of the weights: L-BFGS suits
+small and medium problems.
+
+Example:
+  >>> import jax
+  >>> import jax.numpy as jnp
+  >>> from mlax.experimental.core import apply_gradients
+  >>> from mlax.experimental.optim import lbfgs
+  >>> def loss(w):
+  ...     return jnp.sum((w["w"] - jnp.array([1.0, -2.0, 3.0])) ** 2)
+  >>> weights = {"w": jnp.zeros(3)}
+  >>> state = lbfgs.init(weights)
+  >>> value_and_grad = lbfgs.value_and_grad_from_state(loss)
+  >>> for _ in range(3):
+  ...     value, gradients = value_and_grad(weights, state)
+  ...     updates, state = lbfgs.step(gradients, state, weights, value=value, value_fn=loss)
+  ...     weights = apply_gradients(updates, weights)
+  >>> weights["w"].round(4)
+  Array([ 1., -2.,  3.], dtype=float32)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mlax.experimental.core import PyTree, check_floating, check_trees_match
+from mlax.experimental.optim._hyperparameters import (
+    Hyperparameter,
+    Static,
+    as_hyperparameter,
+    as_schedulable,
+    check_float_weights,
+    evaluate_schedules,
+    hyperparameter_dtype,
+    value_of,
+)
+from mlax.experimental.optim._moments import increment, zero_count
+from mlax.experimental.optim._zoom_linesearch import ZoomSettings, vdot, zoom_linesearch
+from mlax.experimental.optim.schedules import ScalarOrSchedule
+
+__all__ = ["LbfgsState", "LinesearchInfo", "init", "step", "value_and_grad_from_state"]
+
+ValueFn = Callable[[PyTree], jax.Array]
+
+
+class LinesearchInfo(NamedTuple):
+    """How the last line search went (Optax's ``ZoomLinesearchInfo``).
+
+    Attributes:
+      num_linesearch_steps: the loss evaluations it made, a 0-d int32 array.
+      decrease_error: how far the accepted step misses sufficient decrease (0: it meets it).
+      curvature_error: how far it misses the curvature condition (0: it meets it).
+    """
+
+    num_linesearch_steps: jax.Array
+    decrease_error: jax.Array
+    curvature_error: jax.Array
+
+
+class LbfgsState(NamedTuple):
+    """The state of :mod:`~mlax.experimental.optim.lbfgs`.
+
+    Attributes:
+      count: the number of steps taken, a 0-d int32 array.
+      previous_weights, previous_gradients: the weights and gradients given to the last step (the
+        weights' structure, shapes and dtypes; zero before the first step).
+      weight_differences, gradient_differences: the memory, per weight a ``(memory_size, *shape)``
+        array of the :math:`\\delta w_j` and :math:`\\delta g_j`, in a ring buffer.
+      rhos: the :math:`\\rho_j`, a ``(memory_size,)`` array in the hyperparameter dtype.
+      learning_rate: the step size :math:`\\eta` the last line search accepted (1 before any).
+      value, grad: the loss and gradients at the weights the last line search ended at (``inf``
+        and zeros before any); see :func:`value_and_grad_from_state`.
+      info: :class:`LinesearchInfo` of the last line search.
+      lr: :math:`\\alpha`, a 0-d array or a schedule, or ``None`` for 1.
+      scale_init_precond: whether :math:`\\gamma_k` scales the initial inverse Hessian, a 0-d
+        boolean array.
+      max_linesearch_steps, tol, increase_factor, slope_rtol, curv_rtol, stepsize_precision: the
+        line search's settings, 0-d arrays.
+      max_learning_rate, approx_dec_rtol: line search settings, 0-d arrays or ``None`` (off).
+      linesearch: whether the line search runs (static, no leaves).
+      initial_guess_strategy: ``"one"`` or ``"keep"`` (static): the line search's first trial step
+        is 1, or the previous accepted step.
+    """
+
+    count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
+    previous_weights: PyTree
+    previous_gradients: PyTree
+    weight_differences: PyTree
+    gradient_differences: PyTree
+    rhos: jax.Array
+    learning_rate: jax.Array
+    value: jax.Array
+    grad: PyTree
+    info: LinesearchInfo
+    lr: Hyperparameter | None
+    scale_init_precond: jax.Array
+    max_linesearch_steps: jax.Array
+    max_learning_rate: jax.Array | None
+    tol: jax.Array
+    increase_factor: jax.Array
+    slope_rtol: jax.Array
+    curv_rtol: jax.Array
+    approx_dec_rtol: jax.Array | None
+    stepsize_precision: jax.Array
+    linesearch: Static[bool]
+    initial_guess_strategy: Static[str]
+
+
+def init(
+    weights: PyTree,
+    *,
+    lr: ScalarOrSchedule | None = None,
+    memory_size: int = 10,
+    scale_init_precond: bool = True,
+    linesearch: bool = True,
+    max_linesearch_steps: int = 20,
+    max_learning_rate: float | None = None,
+    tol: float = 0.0,
+    increase_factor: float = 2.0,
+    slope_rtol: float = 1e-4,
+    curv_rtol: float = 0.9,
+    approx_dec_rtol: float | None = 1e-6,
+    stepsize_precision: float = 1e-5,
+    initial_guess_strategy: str = "one",
+) -> LbfgsState:
+    """Returns the initial state for ``weights``.
+
+    Args:
+      weights: the model's weights, a pytree of float arrays.
+      lr: :math:`\\alpha`, a scaling of the direction before the line search (Optax's
+        ``learning_rate``); ``None`` (the default) leaves the step size to the line search. It may
+        be a schedule of the step count.
+      memory_size: :math:`m`, the number of weight and gradient differences kept.
+      scale_init_precond: scale the initial inverse Hessian by :math:`\\gamma_k`.
+      linesearch: run the zoom line search (Optax's ``linesearch=None`` is ``False``: the step is
+        then :math:`u = \\alpha P g`, and ``step`` needs neither ``value`` nor ``value_fn``).
+      max_linesearch_steps: the most loss evaluations per line search.
+      max_learning_rate: the largest step size the line search may take (``None``: no bound).
+      tol: :math:`\\tau`, the tolerance on both conditions.
+      increase_factor: the factor by which the first phase grows the step.
+      slope_rtol: :math:`c_1`, the sufficient-decrease constant.
+      curv_rtol: :math:`c_2`, the curvature constant.
+      approx_dec_rtol: :math:`c_3`, when Hager and Zhang's approximate decrease may be used
+        (``None``: never).
+      stepsize_precision: below this interval length, a step with sufficient decrease is taken
+        even if the curvature condition fails.
+      initial_guess_strategy: ``"one"`` (first trial step 1, right for quasi-Newton directions)
+        or ``"keep"`` (the previous accepted step).
+
+    Raises:
+      TypeError: a weight is not floating point (the message names its key path).
+      ValueError: ``memory_size < 1``, or an unknown ``initial_guess_strategy``.
+    """
+    check_float_weights(weights)
+    if memory_size < 1:
+        raise ValueError(f"lbfgs needs memory_size >= 1, got {memory_size}.")
+    if initial_guess_strategy not in ("one", "keep"):
+        raise ValueError(
+            f"initial_guess_strategy must be 'one' or 'keep', got {initial_guess_strategy!r}."
+        )
+    dtype = hyperparameter_dtype(weights)
+
+    def memory(weight: jax.Array) -> jax.Array:
+        return jnp.zeros((memory_size, *jnp.shape(weight)), weight.dtype)
+
+    def scalar(value: float) -> jax.Array:
+        return as_hyperparameter(value, dtype)
+
+    zeros = jax.tree.map(jnp.zeros_like, weights)
+    return LbfgsState(
+        count=zero_count(),
+        previous_weights=zeros,
+        previous_gradients=zeros,
+        weight_differences=jax.tree.map(memory, weights),
+        gradient_differences=jax.tree.map(memory, weights),
+        rhos=jnp.zeros((memory_size,), dtype),
+        learning_rate=scalar(1.0),
+        value=scalar(jnp.inf),
+        grad=zeros,
+        info=LinesearchInfo(jnp.zeros((), jnp.int32), scalar(jnp.inf), scalar(jnp.inf)),
+        lr=None if lr is None else as_schedulable(lr, dtype),
+        scale_init_precond=jnp.asarray(scale_init_precond, dtype=bool),
+        max_linesearch_steps=jnp.asarray(max_linesearch_steps, jnp.int32),
+        max_learning_rate=None if max_learning_rate is None else scalar(max_learning_rate),
+        tol=scalar(tol),
+        increase_factor=scalar(increase_factor),
+        slope_rtol=scalar(slope_rtol),
+        curv_rtol=scalar(curv_rtol),
+        approx_dec_rtol=None if approx_dec_rtol is None else scalar(approx_dec_rtol),
+        stepsize_precision=scalar(stepsize_precision),
+        linesearch=Static(linesearch),
+        initial_guess_strategy=Static(initial_guess_strategy),
+    )
+
+
+def _precondition(
+    gradients: PyTree,
+    weight_differences: PyTree,
+    gradient_differences: PyTree,
+    rhos: jax.Array,
+    identity_scale: jax.Array,
+    memory_index: jax.Array,
+) -> PyTree:
+    """:math:`P g` by the two-loop recursion (Nocedal and Wright, algorithm 7.4), newest first."""
+    dtype = rhos.dtype
+    memory_size = rhos.shape[0]
+    indices = (memory_index + jnp.arange(memory_size)) % memory_size
+
+    def pick(index: jax.Array) -> tuple[PyTree, PyTree]:
+        pair: tuple[PyTree, PyTree] = jax.tree.map(
+            lambda x: x[index], (weight_differences, gradient_differences)
+        )
+        return pair
+
+    def right(vector: PyTree, index: jax.Array) -> tuple[PyTree, jax.Array]:
+        dw, dg = pick(index)
+        alpha = rhos[index] * vdot(dw, vector, dtype)
+        vector = jax.tree.map(lambda v, y: v - alpha.astype(v.dtype) * y, vector, dg)
+        return vector, alpha
+
+    vector, alphas = jax.lax.scan(right, gradients, indices, reverse=True)
+    vector = jax.tree.map(lambda v: identity_scale.astype(v.dtype) * v, vector)
+
+    def left(vector: PyTree, index_alpha: tuple[jax.Array, jax.Array]) -> tuple[PyTree, None]:
+        index, alpha = index_alpha
+        dw, dg = pick(index)
+        beta = rhos[index] * vdot(dg, vector, dtype)
+        vector = jax.tree.map(lambda v, s: v + (alpha - beta).astype(v.dtype) * s, vector, dw)
+        return vector, None
+
+    vector, _ = jax.lax.scan(left, vector, (indices, alphas))
+    return vector
+
+
+def _check_loss_arguments(value: Any, value_fn: Any, dtype: np.dtype[Any]) -> jax.Array:
+    if value is None or value_fn is None:
+        missing = " and ".join(
+            name for name, given in (("value", value), ("value_fn", value_fn)) if given is None
+        )
+        raise TypeError(
+            f"mlax.experimental.optim.lbfgs.step needs {missing}: its line search evaluates the "
+            "loss. Call lbfgs.step(gradients, state, weights, value=loss(weights), "
+            "value_fn=loss) with loss a pure function weights -> scalar, or init with "
+            "linesearch=False."
+        )
+    if not callable(value_fn):
+        raise TypeError(f"value_fn must be a function weights -> scalar loss, got {value_fn!r}.")
+    array = jnp.asarray(value)
+    check_floating(array, "value")
+    if array.ndim != 0:
+        raise ValueError(f"value must be the scalar loss, got an array of shape {array.shape}.")
+    return array.astype(dtype)
+
+
+def step(
+    gradients: PyTree,
+    state: LbfgsState,
+    weights: PyTree | None = None,
+    *,
+    value: jax.Array | None = None,
+    value_fn: ValueFn | None = None,
+) -> tuple[PyTree, LbfgsState]:
+    r"""Returns ``(updates, new_state)``: :math:`u = \eta \alpha P g` (module docstring).
+
+    Args:
+      gradients: the loss gradients at ``weights``, matching them in structure, shapes and dtypes.
+      state: the state from :func:`init` or the previous ``step``.
+      weights: the current weights (required).
+      value: the loss at ``weights``, a scalar float array (keyword-only; required with the line
+        search).
+      value_fn: the loss as a pure function ``weights -> scalar`` (keyword-only; required with the
+        line search).
+
+    Raises:
+      ValueError: ``weights`` is ``None``, or ``value`` is not a scalar.
+      TypeError: ``value`` or ``value_fn`` is missing (with the line search), or ``value`` is not
+        floating point.
+      ValueError, TypeError: ``gradients`` differ from the weights or the state in structure,
+        shape or dtype (the message names the key path).
+    """
+    if weights is None:
+        raise ValueError(
+            "mlax.experimental.optim.lbfgs.step needs the current weights: call "
+            "lbfgs.step(gradients, state, weights, value=..., value_fn=...)."
+        )
+    check_trees_match(gradients, state.previous_gradients, "gradients", "state.previous_gradients")
+    check_trees_match(gradients, weights, "gradients", "weights")
+    dtype = state.rhos.dtype
+    with_linesearch = state.linesearch.value
+    loss = _check_loss_arguments(value, value_fn, dtype) if with_linesearch else None
+    state = evaluate_schedules(state)
+    memory_size = state.rhos.shape[0]
+    count = state.count
+    started = count > 0
+    memory_index = count % memory_size
+    previous_index = (count - 1) % memory_size
+
+    # 1. Record the newest differences (zero before there are two points), then 2. scale the
+    # initial inverse Hessian and 3. precondition. Updating the memory first means a step uses the
+    # curvature seen between the previous weights and these.
+    weight_difference = jax.tree.map(lambda w, p: w - p, weights, state.previous_weights)
+    gradient_difference = jax.tree.map(lambda g, p: g - p, gradients, state.previous_gradients)
+    curvature = vdot(gradient_difference, weight_difference, dtype)
+    rho = jnp.where(curvature == 0.0, jnp.zeros((), dtype), 1.0 / curvature)
+    weight_difference, gradient_difference, rho = jax.tree.map(
+        lambda x: jnp.where(started, x, jnp.zeros_like(x)),
+        (weight_difference, gradient_difference, rho),
+    )
+    weight_differences, gradient_differences = jax.tree.map(
+        lambda memory, new: memory.at[previous_index].set(new),
+        (state.weight_differences, state.gradient_differences),
+        (weight_difference, gradient_difference),
+    )
+    rhos = state.rhos.at[previous_index].set(rho)
+
+    numerator = vdot(gradient_difference, weight_difference, dtype)
+    denominator = vdot(gradient_difference, gradient_difference, dtype)
+    secant_scale = jnp.where(denominator > 0.0, numerator / denominator, jnp.ones((), dtype))
+    gradient_norm = jnp.sqrt(vdot(gradients, gradients, dtype))
+    first_scale = jnp.minimum(jnp.ones((), dtype), 1.0 / gradient_norm)
+    identity_scale = jnp.where(
+        state.scale_init_precond,
+        jnp.where(started, secant_scale, first_scale),
+        jnp.ones((), dtype),
+    )
+    preconditioned = _precondition(
+        gradients, weight_differences, gradient_differences, rhos, identity_scale, memory_index
+    )
+    scale = jnp.ones((), dtype) if state.lr is None else value_of(state.lr)
+    # The line search works in Optax's convention: d points downhill and weights move by +η d.
+    direction = jax.tree.map(lambda v: -scale.astype(v.dtype) * v, preconditioned)
+
+    new_state = state._replace(
+        count=increment(count),
+        previous_weights=weights,
+        previous_gradients=gradients,
+        weight_differences=weight_differences,
+        gradient_differences=gradient_differences,
+        rhos=rhos,
+    )
+    if not with_linesearch:
+        updates = jax.tree.map(jnp.negative, direction)
+        return updates, new_state
+
+    assert loss is not None and value_fn is not None
+    guess = jnp.ones((), dtype)
+    if state.initial_guess_strategy.value == "keep":
+        guess = state.learning_rate
+    settings = ZoomSettings(
+        max_steps=state.max_linesearch_steps,
+        max_stepsize=state.max_learning_rate,
+        tol=state.tol,
+        increase_factor=state.increase_factor,
+        slope_rtol=state.slope_rtol,
+        curv_rtol=state.curv_rtol,
+        approx_dec_rtol=state.approx_dec_rtol,
+        interval_threshold=state.stepsize_precision,
+    )
+    result = zoom_linesearch(
+        value_fn,
+        weights,
+        direction,
+        value=loss,
+        grad=gradients,
+        stepsize_guess=guess,
+        settings=settings,
+    )
+    updates = jax.tree.map(lambda d: -(result.stepsize.astype(d.dtype) * d), direction)
+    return updates, new_state._replace(
+        learning_rate=result.stepsize,
+        value=result.value,
+        grad=jax.tree.map(lambda g, w: g.astype(w.dtype), result.grad, weights),
+        info=LinesearchInfo(result.num_steps, result.decrease_error, result.curvature_error),
+    )
+
+
+def value_and_grad_from_state(
+    value_fn: ValueFn,
+) -> Callable[[PyTree, LbfgsState], tuple[jax.Array, PyTree]]:
+    """``jax.value_and_grad(value_fn)`` that reuses the loss and gradients the line search left.
+
+    The returned function ``(weights, state) -> (value, gradients)`` returns ``state.value`` and
+    ``state.grad`` (computed by the last line search at the weights it ended at, which are the
+    current weights if its updates were applied) when ``state.value`` is finite, and computes them
+    otherwise (before the first step). Like ``optax.value_and_grad_from_state``, it trusts that
+    ``weights`` are the line search's end point.
+    """
+    value_and_grad = jax.value_and_grad(value_fn)
+
+    def fetch(weights: PyTree, state: LbfgsState) -> tuple[jax.Array, PyTree]:
+        stored = state.value
+        value, grad = jax.lax.cond(
+            jnp.isfinite(stored),
+            lambda w: (stored, state.grad),
+            lambda w: (lambda v, g: (jnp.asarray(v).astype(stored.dtype), g))(*value_and_grad(w)),
+            weights,
+        )
+        return value, grad
+
+    return fetch

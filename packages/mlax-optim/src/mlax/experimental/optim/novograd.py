@@ -1,0 +1,178 @@
+r"""NovoGrad: layer-wise normalised gradients with momentum (Ginsburg et al., 2019).
+
+With gradient :math:`g`, weights :math:`w`, a per-leaf (per-layer) scalar :math:`v` and a
+per-weight moment :math:`m`, the first ``step`` sets :math:`v = \|g\|^2` and
+:math:`m = g / (\sqrt{v + \epsilon_{root}} + \epsilon) + \lambda w`; later steps compute
+
+.. math::
+
+    v \leftarrow \beta_2 v + (1-\beta_2) \|g\|^2, \qquad
+    m \leftarrow \beta_1 m + \frac{g}{\sqrt{v + \epsilon_{root}} + \epsilon} + \lambda w, \qquad
+    u = \eta\, m
+
+(norms over each leaf). :func:`mlax.experimental.core.apply_gradients` subtracts :math:`u`. This is
+``optax.novograd`` with ``learning_rate`` named ``lr`` and the sign flipped.
+
+Example:
+  >>> import jax.numpy as jnp
+  >>> from mlax.experimental.core import apply_gradients
+  >>> from mlax.experimental.optim import novograd
+  >>> weights = {"w": jnp.array([1.0, -2.0])}
+  >>> state = novograd.init(weights, lr=0.1, eps=0.0)
+  >>> updates, state = novograd.step({"w": jnp.array([0.6, -0.8])}, state, weights)
+  >>> apply_gradients(updates, weights)
+  {'w': Array([ 0.94, -1.92], dtype=float32)}
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.typing import DTypeLike
+
+from mlax.experimental.core import PyTree
+from mlax.experimental.optim._hyperparameters import (
+    Hyperparameter,
+    as_schedulable,
+    check_float_weights,
+    evaluate_schedules,
+    hyperparameter_dtype,
+    value_of,
+)
+from mlax.experimental.optim._moments import (
+    MomentsDtype,
+    check_gradients,
+    compute_dtype,
+    ema,
+    increment,
+    init_buffers,
+    map_leaves,
+    moments_dtype_marker,
+    require_weights,
+    zero_count,
+)
+from mlax.experimental.optim.schedules import ScalarOrSchedule
+
+__all__ = ["NovogradState", "init", "step"]
+
+
+class NovogradState(NamedTuple):
+    """The state of :mod:`~mlax.experimental.optim.novograd`.
+
+    Attributes:
+      mu: the moment :math:`m`, one buffer per weight (the weights' structure and shapes; their
+        dtypes unless ``moments_dtype`` was given).
+      nu: :math:`v`, one 0-d array per weight (a layer-wise second moment), in ``mu``'s dtypes.
+      count: the number of steps taken, a 0-d int32 array.
+      lr, b1, b2, eps, eps_root, weight_decay: the hyperparameters, 0-d arrays (or
+        :class:`~mlax.experimental.optim.schedules.Scheduled`).
+      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
+    """
+
+    mu: PyTree
+    nu: PyTree
+    count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
+    lr: Hyperparameter
+    b1: Hyperparameter
+    b2: Hyperparameter
+    eps: Hyperparameter
+    eps_root: Hyperparameter
+    weight_decay: Hyperparameter
+    moments_dtype: MomentsDtype
+
+
+def init(
+    weights: PyTree,
+    *,
+    lr: ScalarOrSchedule = 1e-3,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.25,
+    eps: ScalarOrSchedule = 1e-6,
+    eps_root: ScalarOrSchedule = 0.0,
+    weight_decay: ScalarOrSchedule = 0.0,
+    moments_dtype: DTypeLike | None = None,
+) -> NovogradState:
+    """Returns the initial state for ``weights``.
+
+    Any float hyperparameter may be a schedule of the step count (see
+    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+
+    Args:
+      weights: the model's weights, a pytree of float arrays.
+      lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
+      b1, b2: the decay rates of :math:`m` and :math:`v`.
+      eps, eps_root: :math:`\\epsilon` after and :math:`\\epsilon_{root}` under the root.
+      weight_decay: :math:`\\lambda`.
+      moments_dtype: the dtype of ``mu`` and ``nu`` (Optax's ``mu_dtype`` of
+        ``scale_by_novograd``); ``None`` keeps each weight's dtype. Updates are always in the
+        weights' dtypes.
+
+    Raises:
+      TypeError: a weight is not floating point (the message names its key path), or
+        ``moments_dtype`` is not a float dtype.
+    """
+    check_float_weights(weights)
+    dtype = hyperparameter_dtype(weights)
+    marker = moments_dtype_marker(moments_dtype)
+    mu = init_buffers(weights, marker)
+    return NovogradState(
+        mu=mu,
+        nu=jax.tree.map(lambda m: jnp.zeros((), m.dtype), mu),
+        count=zero_count(),
+        lr=as_schedulable(lr, dtype),
+        b1=as_schedulable(b1, dtype),
+        b2=as_schedulable(b2, dtype),
+        eps=as_schedulable(eps, dtype),
+        eps_root=as_schedulable(eps_root, dtype),
+        weight_decay=as_schedulable(weight_decay, dtype),
+        moments_dtype=marker,
+    )
+
+
+def step(
+    gradients: PyTree, state: NovogradState, weights: PyTree | None = None
+) -> tuple[PyTree, NovogradState]:
+    r"""Returns ``(updates, new_state)`` for ``gradients``.
+
+    .. math::
+
+        v \leftarrow \beta_2 v + (1-\beta_2) \|g\|^2, \qquad
+        m \leftarrow \beta_1 m + \frac{g}{\sqrt{v + \epsilon_{root}} + \epsilon} + \lambda w,
+        \qquad u = \eta\, m
+
+    (on the first step :math:`v = \|g\|^2` and :math:`m` starts from the bracket alone).
+
+    Args:
+      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
+      state: the state from :func:`init` or the previous ``step``.
+      weights: the current weights :math:`w` (required, for the weight decay, as in Optax).
+
+    Raises:
+      ValueError: ``weights`` is ``None``.
+      ValueError, TypeError: ``gradients`` differ from the weights or the state's moment in
+        structure, shape or dtype (the message names the key path).
+    """
+    check_gradients(gradients, state.mu, "mu", state.moments_dtype)
+    weights = require_weights(weights, gradients, "novograd")
+    state = evaluate_schedules(state)
+    first = state.count == 0
+    lr, b1, b2 = value_of(state.lr), value_of(state.b1), value_of(state.b2)
+    eps, eps_root, decay = value_of(state.eps), value_of(state.eps_root), value_of(state.weight_decay)
+
+    def leaf_step(
+        gradient: jax.Array, mu: jax.Array, nu: jax.Array, weight: jax.Array
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        dtype = compute_dtype(gradient, mu)
+        g = gradient.astype(dtype)
+        square_norm = jnp.sum(g * g)
+        new_nu = jnp.where(first, square_norm, ema(square_norm, nu.astype(dtype), b2))
+        normalised = g / (jnp.sqrt(new_nu + eps_root.astype(dtype)) + eps.astype(dtype))
+        addition = normalised + decay.astype(dtype) * weight.astype(dtype)
+        new_mu = jnp.where(first, addition, b1.astype(dtype) * mu.astype(dtype) + addition)
+        update = lr.astype(dtype) * new_mu
+        return update.astype(gradient.dtype), new_mu.astype(mu.dtype), new_nu.astype(nu.dtype)
+
+    updates, mu, nu = map_leaves(leaf_step, 3, gradients, state.mu, state.nu, weights)
+    return updates, state._replace(mu=mu, nu=nu, count=increment(state.count))

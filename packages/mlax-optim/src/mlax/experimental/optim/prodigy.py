@@ -1,0 +1,298 @@
+r"""Prodigy: AdamW that estimates its own learning rate (Mishchenko & Defazio, 2023).
+
+Prodigy keeps an estimate :math:`d` of the distance from the initial weights :math:`w_0` to a
+solution and scales Adam's steps by it. With gradient :math:`g`, step :math:`t` (1 for the first
+step), the schedule multiplier :math:`\eta` (``lr``, usually 1 or a decaying schedule from 1),
+weights :math:`w` and buffers :math:`m, v, s` (zero at ``init``), one ``step`` computes
+
+.. math::
+
+    \hat\eta = d\,\eta\,\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}, \qquad
+    m \leftarrow \beta_1 m + (1-\beta_1)\, d g, \qquad
+    v \leftarrow \beta_2 v + (1-\beta_2)\, d^2 g^2,
+
+.. math::
+
+    s \leftarrow \beta_3 s + \frac{\hat\eta}{d_0} d g, \qquad
+    r \leftarrow \beta_3 r + \frac{d}{d_0} \hat\eta \,\langle g, w_0 - w \rangle, \qquad
+    d' = \max\!\left(d, \; c\,\frac{r}{\sum |s|}\right),
+
+.. math::
+
+    u = \hat\eta \left(\frac{m}{\sqrt{v} + d'\,\epsilon} + \lambda w\right)
+
+where :math:`\hat\eta, m, v, s, r` use :math:`d` *before* its update, :math:`d'` is the updated
+estimate (as in Optax), the inner product and the
+sum run over every element of every weight, :math:`d_0` is ``estim_lr0``, :math:`c` is
+``estim_lr_coef`` and :math:`\beta_3` defaults to :math:`\sqrt{\beta_2}`. With
+``safeguard_warmup`` the :math:`s` update uses :math:`d` in place of :math:`\hat\eta`.
+:func:`mlax.experimental.core.apply_gradients` subtracts :math:`u`.
+
+This is ``optax.contrib.prodigy`` with ``learning_rate`` named ``lr`` and the updates' sign flipped;
+``betas`` is given as in Optax and stored as ``b1``, ``b2``.
+
+**Dtypes.** The per-weight buffers (and the copy :math:`w_0` of the initial weights) have each
+weight's dtype; :math:`d` and :math:`r` are 0-d arrays of the hyperparameter dtype (the widest float
+of the weights, at least float32), and the inner product and :math:`\sum|s|` accumulate in it, so
+float16 weights do not overflow them. Optax keeps :math:`d, r` in the *narrowest* weight dtype; for
+trees of one dtype (float32 or float64) the two agree. In float16, :math:`d g` and its square
+underflow while :math:`d` is small (it starts at :math:`10^{-6}`), so the first steps divide 0 by 0:
+give float16 weights ``moments_dtype=jnp.float32``.
+
+Example:
+  >>> import jax.numpy as jnp
+  >>> from mlax.experimental.core import apply_gradients
+  >>> from mlax.experimental.optim import prodigy
+  >>> weights = {"w": jnp.array([1.0, -2.0])}
+  >>> state = prodigy.init(weights)
+  >>> updates, state = prodigy.step({"w": jnp.array([0.5, -0.25])}, state, weights)
+  >>> round(float(state.estim_lr), 12)  # d has not moved yet: w = w0 on the first step
+  1e-06
+  >>> apply_gradients(updates, weights)  # the first step moves each weight by about d
+  {'w': Array([ 0.999999, -1.999999], dtype=float32)}
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.typing import DTypeLike
+
+from mlax.experimental.core import PyTree
+from mlax.experimental.optim._hyperparameters import (
+    Hyperparameter,
+    as_hyperparameter,
+    as_schedulable,
+    check_float_weights,
+    evaluate_schedules,
+    hyperparameter_dtype,
+    value_of,
+)
+from mlax.experimental.optim._moments import (
+    MomentsDtype,
+    check_gradients,
+    complement,
+    compute_dtype,
+    debias,
+    increment,
+    init_buffers,
+    map_leaves,
+    moments_dtype_marker,
+    require_weights,
+    zero_count,
+)
+from mlax.experimental.optim.schedules import ScalarOrSchedule
+
+__all__ = ["ProdigyState", "init", "step"]
+
+
+class ProdigyState(NamedTuple):
+    """The state of :mod:`~mlax.experimental.optim.prodigy`.
+
+    Attributes:
+      exp_avg: :math:`m`, one buffer per weight (the weights' structure and shapes; their dtypes
+        unless ``moments_dtype`` was given).
+      exp_avg_sq: :math:`v`, like ``exp_avg``.
+      grad_sum: :math:`s`, like ``exp_avg``.
+      params0: the initial weights :math:`w_0`, a copy in the weights' own dtypes.
+      estim_lr: the distance estimate :math:`d`, a 0-d array of the hyperparameter dtype.
+      numerator_weighted: :math:`r`, a 0-d array of the hyperparameter dtype.
+      count: the number of steps taken, a 0-d int32 array.
+      lr, b1, b2, beta3, eps, estim_lr0, estim_lr_coef, weight_decay: the hyperparameters, 0-d
+        arrays (``lr`` may be :class:`~mlax.experimental.optim.schedules.Scheduled`).
+      safeguard_warmup: a 0-d boolean array.
+      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
+    """
+
+    exp_avg: PyTree
+    exp_avg_sq: PyTree
+    grad_sum: PyTree
+    params0: PyTree
+    estim_lr: jax.Array
+    numerator_weighted: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
+    lr: Hyperparameter
+    b1: jax.Array
+    b2: jax.Array
+    beta3: jax.Array
+    eps: jax.Array
+    estim_lr0: jax.Array
+    estim_lr_coef: jax.Array
+    weight_decay: jax.Array
+    safeguard_warmup: jax.Array
+    moments_dtype: MomentsDtype
+
+
+def init(
+    weights: PyTree,
+    *,
+    lr: ScalarOrSchedule = 1.0,
+    betas: tuple[float, float] = (0.9, 0.999),
+    beta3: float | None = None,
+    eps: float = 1e-8,
+    estim_lr0: float = 1e-6,
+    estim_lr_coef: float = 1.0,
+    weight_decay: float = 0.0,
+    safeguard_warmup: bool = False,
+    moments_dtype: DTypeLike | None = None,
+) -> ProdigyState:
+    """Returns the initial state for ``weights``; it keeps a copy of them as :math:`w_0`.
+
+    Args:
+      weights: the model's weights, a pytree of float arrays.
+      lr: the schedule multiplier :math:`\\eta` (Optax's ``learning_rate``), usually 1 or a
+        schedule that starts at 1 (see :mod:`~mlax.experimental.optim.schedules`).
+      betas: :math:`(\\beta_1, \\beta_2)`, the Adam moments' decay rates.
+      beta3: :math:`\\beta_3`, the decay of :math:`s` and :math:`r`; ``None`` gives
+        :math:`\\sqrt{\\beta_2}`.
+      eps: :math:`\\epsilon`.
+      estim_lr0: the initial under-estimate :math:`d_0` of :math:`d`.
+      estim_lr_coef: :math:`c`, which multiplies every new estimate.
+      weight_decay: the decoupled decay rate :math:`\\lambda`.
+      safeguard_warmup: leave :math:`\\eta` out of :math:`s` (for learning-rate warm-ups).
+      moments_dtype: the dtype of ``exp_avg``, ``exp_avg_sq`` and ``grad_sum``; ``None`` keeps
+        each weight's dtype. Updates are always in the weights' dtypes.
+
+    Raises:
+      TypeError: a weight is not floating point (the message names its key path), or
+        ``moments_dtype`` is not a float dtype.
+    """
+    check_float_weights(weights)
+    dtype = hyperparameter_dtype(weights)
+    marker = moments_dtype_marker(moments_dtype)
+    b1, b2 = betas
+    if beta3 is None:
+        beta3 = math.sqrt(float(b2))
+    return ProdigyState(
+        exp_avg=init_buffers(weights, marker),
+        exp_avg_sq=init_buffers(weights, marker),
+        grad_sum=init_buffers(weights, marker),
+        # A distinct copy, so the weights and the state can both be donated to a jitted step.
+        params0=jax.tree.map(jnp.copy, weights),
+        estim_lr=as_hyperparameter(estim_lr0, dtype),
+        numerator_weighted=as_hyperparameter(0.0, dtype),
+        count=zero_count(),
+        lr=as_schedulable(lr, dtype),
+        b1=as_hyperparameter(b1, dtype),
+        b2=as_hyperparameter(b2, dtype),
+        beta3=as_hyperparameter(beta3, dtype),
+        eps=as_hyperparameter(eps, dtype),
+        estim_lr0=as_hyperparameter(estim_lr0, dtype),
+        estim_lr_coef=as_hyperparameter(estim_lr_coef, dtype),
+        weight_decay=as_hyperparameter(weight_decay, dtype),
+        safeguard_warmup=jnp.asarray(safeguard_warmup, dtype=bool),
+        moments_dtype=marker,
+    )
+
+
+def step(
+    gradients: PyTree, state: ProdigyState, weights: PyTree | None = None
+) -> tuple[PyTree, ProdigyState]:
+    r"""Returns ``(updates, new_state)`` for ``gradients``.
+
+    .. math::
+
+        u = \hat\eta \left(\frac{m}{\sqrt{v} + d'\,\epsilon} + \lambda w\right)
+
+    with :math:`\hat\eta`, :math:`m`, :math:`v` and the update of :math:`d` as in the module
+    docstring. ``updates`` have the gradients' structure, shapes and dtypes.
+
+    Args:
+      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
+      state: the state from :func:`init` or the previous ``step``.
+      weights: the current weights :math:`w` (required).
+
+    Raises:
+      ValueError: ``weights`` is ``None``.
+      ValueError, TypeError: ``gradients`` differ from the weights or the state's buffers in
+        structure, shape or dtype (the message names the key path).
+    """
+    check_gradients(gradients, state.exp_avg, "exp_avg", state.moments_dtype)
+    weights = require_weights(weights, gradients, "prodigy")
+    state = evaluate_schedules(state)
+    count = increment(state.count)
+    b1, b2, b3 = state.b1, state.b2, state.beta3
+    d, d0 = state.estim_lr, state.estim_lr0
+    scalar_dtype = d.dtype
+    # The operation order follows Optax's, so float64 runs agree to rounding: d grows from ratios of
+    # small differences (w0 - w), which amplify any other rounding.
+    correction = debias(b2, count) ** 0.5 / debias(b1, count)
+    dlr = d * value_of(state.lr) * correction
+    sum_rate = jnp.where(state.safeguard_warmup, d, dlr)
+    eps, decay = state.eps, state.weight_decay
+
+    def moments_step(
+        gradient: jax.Array,
+        exp_avg: jax.Array,
+        exp_avg_sq: jax.Array,
+        grad_sum: jax.Array,
+        weight0: jax.Array,
+        weight: jax.Array,
+    ) -> tuple[jax.Array, ...]:
+        dtype = compute_dtype(gradient, exp_avg, exp_avg_sq, grad_sum)
+        g = gradient.astype(dtype)
+        b1_, b2_ = b1.astype(dtype), b2.astype(dtype)
+        one_minus_b1, one_minus_b2 = complement(b1, dtype), complement(b2, dtype)
+        dg = d.astype(dtype) * g
+        new_exp_avg = b1_ * exp_avg.astype(dtype) + one_minus_b1 * dg
+        new_exp_avg_sq = b2_ * exp_avg_sq.astype(dtype) + one_minus_b2 * dg * dg
+        new_grad_sum = (
+            b3.astype(dtype) * grad_sum.astype(dtype)
+            + sum_rate.astype(dtype) * dg / d0.astype(dtype)
+        )
+        # The two global sums accumulate in the scalar dtype (at least float32).
+        distance = weight0.astype(scalar_dtype) - weight.astype(scalar_dtype)
+        progress = jnp.tensordot(
+            gradient.astype(scalar_dtype), distance, gradient.ndim, precision=jax.lax.Precision.HIGHEST
+        )
+        grad_sum_norm = jnp.sum(jnp.abs(new_grad_sum.astype(scalar_dtype)))
+        return (
+            new_exp_avg.astype(exp_avg.dtype),
+            new_exp_avg_sq.astype(exp_avg_sq.dtype),
+            new_grad_sum.astype(grad_sum.dtype),
+            progress,
+            grad_sum_norm,
+        )
+
+    exp_avg, exp_avg_sq, grad_sum, progress, grad_sum_norm = map_leaves(
+        moments_step,
+        5,
+        gradients,
+        state.exp_avg,
+        state.exp_avg_sq,
+        state.grad_sum,
+        state.params0,
+        weights,
+    )
+    zero = jnp.zeros((), scalar_dtype)
+    numerator = b3 * state.numerator_weighted + (d / d0) * dlr * sum(
+        jax.tree.leaves(progress), zero
+    )
+    denominator = sum(jax.tree.leaves(grad_sum_norm), zero)
+    new_d = jnp.maximum(d, state.estim_lr_coef * numerator / denominator)
+
+    def update_step(
+        gradient: jax.Array, exp_avg: jax.Array, exp_avg_sq: jax.Array, weight: jax.Array
+    ) -> jax.Array:
+        dtype = compute_dtype(gradient, exp_avg, exp_avg_sq)
+        dlr_ = dlr.astype(dtype)
+        # Optax's epsilon term uses the new estimate of d.
+        denominator = jnp.sqrt(exp_avg_sq.astype(dtype)) + new_d.astype(dtype) * eps.astype(dtype)
+        update = (
+            decay.astype(dtype) * dlr_ * weight.astype(dtype)
+            + dlr_ * exp_avg.astype(dtype) / denominator
+        )
+        return update.astype(gradient.dtype)
+
+    updates = jax.tree.map(update_step, gradients, exp_avg, exp_avg_sq, weights)
+    return updates, state._replace(
+        exp_avg=exp_avg,
+        exp_avg_sq=exp_avg_sq,
+        grad_sum=grad_sum,
+        estim_lr=new_d,
+        numerator_weighted=numerator,
+        count=count,
+    )

@@ -1,0 +1,223 @@
+r"""RMSProp (Tieleman & Hinton, 2012), optionally centered, with momentum and bias correction.
+
+With gradient :math:`g`, step :math:`t`, second moment :math:`v` (``initial_scale`` at ``init``) and,
+when ``centered``, first moment :math:`m` (zero at ``init``), one ``step`` computes
+
+.. math::
+
+    v \leftarrow \rho v + (1-\rho) g^2, \qquad m \leftarrow \rho m + (1-\rho) g, \qquad
+    s = \hat v - \hat m^2 \;\;(\text{centered}) \quad\text{or}\quad s = \hat v,
+
+.. math::
+
+    d = \eta\, \frac{g}{\sqrt{s + \epsilon}} \;\;(\texttt{eps\_in\_sqrt}) \quad\text{or}\quad
+    d = \eta\, \frac{g}{\sqrt{s} + \epsilon}
+
+where :math:`\hat v = v / (1-\rho^t)` and :math:`\hat m = m / (1-\rho^t)` with ``bias_correction``
+(else :math:`\hat v = v`, :math:`\hat m = m`). Without ``momentum`` the update is :math:`u = d`;
+with momentum :math:`\mu`, a velocity :math:`b` (zero at ``init``) gives
+
+.. math::
+
+    b \leftarrow d + \mu b, \qquad u = d + \mu b \;\;(\text{Nesterov}) \quad\text{or}\quad u = b.
+
+:func:`mlax.experimental.core.apply_gradients` subtracts :math:`u`. This is ``optax.rmsprop`` with
+``learning_rate`` named ``lr`` and the sign flipped.
+
+Example:
+  >>> import jax.numpy as jnp
+  >>> from mlax.experimental.core import apply_gradients
+  >>> from mlax.experimental.optim import rmsprop
+  >>> weights = {"w": jnp.array([1.0, -2.0])}
+  >>> state = rmsprop.init(weights, lr=0.1, decay=0.75)
+  >>> updates, state = rmsprop.step({"w": jnp.array([0.5, -0.25])}, state)
+  >>> [round(float(x), 4) for x in apply_gradients(updates, weights)["w"]]
+  [0.8, -1.8]
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.typing import DTypeLike
+
+from mlax.experimental.core import PyTree
+from mlax.experimental.optim._hyperparameters import (
+    Hyperparameter,
+    as_schedulable,
+    check_float_weights,
+    evaluate_schedules,
+    hyperparameter_dtype,
+    value_of,
+)
+from mlax.experimental.optim._moments import (
+    MomentsDtype,
+    check_gradients,
+    compute_dtype,
+    debias,
+    ema,
+    increment,
+    init_buffers,
+    map_leaves,
+    moments_dtype_marker,
+    zero_count,
+)
+from mlax.experimental.optim.schedules import ScalarOrSchedule
+
+__all__ = ["RmspropState", "init", "step"]
+
+
+class RmspropState(NamedTuple):
+    """The state of :mod:`~mlax.experimental.optim.rmsprop`.
+
+    ``centered`` and whether there is ``momentum`` decide which buffers exist, so they are not array
+    leaves: ``mu`` is ``None`` unless centered and ``velocities`` and ``momentum`` are ``None``
+    unless ``momentum`` was given (as in Optax, where ``momentum=None`` adds no buffer). Changing them
+    means a new :func:`init`.
+
+    Attributes:
+      nu: the second moment :math:`v`, one buffer per weight (the weights' structure and shapes;
+        their dtypes unless ``moments_dtype`` was given).
+      mu: the first moment :math:`m` when centered, else ``None``.
+      velocities: the velocity :math:`b` with momentum, else ``None``.
+      count: the number of steps taken, a 0-d int32 array.
+      lr, decay, eps: the hyperparameters, 0-d arrays (or
+        :class:`~mlax.experimental.optim.schedules.Scheduled`).
+      momentum: :math:`\\mu`, a 0-d array (or scheduled), or ``None``.
+      eps_in_sqrt, nesterov, bias_correction: 0-d boolean arrays.
+      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
+    """
+
+    nu: PyTree
+    mu: PyTree | None
+    velocities: PyTree | None
+    count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
+    lr: Hyperparameter
+    decay: Hyperparameter
+    eps: Hyperparameter
+    momentum: Hyperparameter | None
+    eps_in_sqrt: jax.Array
+    nesterov: jax.Array
+    bias_correction: jax.Array
+    moments_dtype: MomentsDtype
+
+
+def init(
+    weights: PyTree,
+    *,
+    lr: ScalarOrSchedule = 1e-2,
+    decay: ScalarOrSchedule = 0.9,
+    eps: ScalarOrSchedule = 1e-8,
+    initial_scale: float = 0.0,
+    eps_in_sqrt: bool = True,
+    centered: bool = False,
+    momentum: ScalarOrSchedule | None = None,
+    nesterov: bool = False,
+    bias_correction: bool = False,
+    moments_dtype: DTypeLike | None = None,
+) -> RmspropState:
+    """Returns the initial state for ``weights``.
+
+    Any float hyperparameter may be a schedule of the step count (see
+    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+
+    Args:
+      weights: the model's weights, a pytree of float arrays.
+      lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
+      decay: :math:`\\rho`, the moments' decay rate.
+      eps: :math:`\\epsilon`.
+      initial_scale: the initial value of :math:`v` (used only here, so not kept in the state).
+      eps_in_sqrt: add :math:`\\epsilon` under the square root rather than after it.
+      centered: divide by an estimate of the gradient's variance rather than its second moment.
+      momentum: :math:`\\mu`; ``None`` (the default) keeps no velocity.
+      nesterov: with momentum, use the Nesterov form.
+      bias_correction: divide the moments by :math:`1-\\rho^t`.
+      moments_dtype: the dtype of the buffers ``nu``, ``mu`` and ``velocities`` (Optax has no such
+        option); ``None`` keeps each weight's dtype. Updates are always in the weights' dtypes.
+
+    Raises:
+      TypeError: a weight is not floating point (the message names its key path), or
+        ``moments_dtype`` is not a float dtype.
+    """
+    check_float_weights(weights)
+    dtype = hyperparameter_dtype(weights)
+    marker = moments_dtype_marker(moments_dtype)
+    return RmspropState(
+        nu=init_buffers(weights, marker, initial_scale),
+        mu=init_buffers(weights, marker) if centered else None,
+        velocities=None if momentum is None else init_buffers(weights, marker),
+        count=zero_count(),
+        lr=as_schedulable(lr, dtype),
+        decay=as_schedulable(decay, dtype),
+        eps=as_schedulable(eps, dtype),
+        momentum=None if momentum is None else as_schedulable(momentum, dtype),
+        eps_in_sqrt=jnp.asarray(eps_in_sqrt, dtype=bool),
+        nesterov=jnp.asarray(nesterov, dtype=bool),
+        bias_correction=jnp.asarray(bias_correction, dtype=bool),
+        moments_dtype=marker,
+    )
+
+
+def step(
+    gradients: PyTree, state: RmspropState, weights: PyTree | None = None
+) -> tuple[PyTree, RmspropState]:
+    r"""Returns ``(updates, new_state)`` for ``gradients``.
+
+    .. math::
+
+        u = \eta\, \frac{g}{\sqrt{s + \epsilon}} \quad\text{(no momentum, } \epsilon
+        \text{ in the root)}, \qquad s = \hat v \text{ or } \hat v - \hat m^2
+
+    and the other variants of the module docstring.
+
+    Args:
+      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
+      state: the state from :func:`init` or the previous ``step``.
+      weights: accepted for the protocol; RMSProp does not need them.
+
+    Raises:
+      ValueError, TypeError: ``gradients`` differ from the state's buffers in structure, shape or
+        dtype (the message names the key path).
+    """
+    check_gradients(gradients, state.nu, "nu", state.moments_dtype)
+    state = evaluate_schedules(state)
+    count = increment(state.count)
+    centered = state.mu is not None
+    with_momentum = state.velocities is not None
+    lr, decay, eps = value_of(state.lr), value_of(state.decay), value_of(state.eps)
+    momentum = None if state.momentum is None else value_of(state.momentum)
+    correction = jnp.where(state.bias_correction, debias(decay, count), jnp.ones_like(decay))
+
+    def leaf_step(gradient: jax.Array, nu: jax.Array, *buffers: jax.Array) -> tuple[jax.Array, ...]:
+        dtype = compute_dtype(gradient, nu)
+        g = gradient.astype(dtype)
+        correction_ = correction.astype(dtype)
+        new_nu = ema(g * g, nu.astype(dtype), decay)
+        scale = new_nu / correction_
+        new_buffers: list[jax.Array] = []
+        if centered:
+            mu = buffers[0]
+            new_mu = ema(g, mu.astype(dtype), decay)
+            scale = scale - jnp.square(new_mu / correction_)
+            new_buffers.append(new_mu.astype(mu.dtype))
+        eps_ = eps.astype(dtype)
+        scaling = jnp.where(
+            state.eps_in_sqrt, jax.lax.rsqrt(scale + eps_), 1 / (jnp.sqrt(scale) + eps_)
+        )
+        update = lr.astype(dtype) * (scaling * g)
+        if with_momentum:
+            assert momentum is not None
+            velocity = buffers[-1]
+            momentum_ = momentum.astype(dtype)
+            new_velocity = update + momentum_ * velocity.astype(dtype)
+            update = jnp.where(state.nesterov, update + momentum_ * new_velocity, new_velocity)
+            new_buffers.append(new_velocity.astype(velocity.dtype))
+        return (update.astype(gradient.dtype), new_nu.astype(nu.dtype), *new_buffers)
+
+    trees = [tree for tree in (state.mu, state.velocities) if tree is not None]
+    updates, nu, *rest = map_leaves(leaf_step, 2 + len(trees), gradients, state.nu, *trees)
+    mu = rest.pop(0) if centered else None
+    velocities = rest.pop(0) if with_momentum else None
+    return updates, state._replace(nu=nu, mu=mu, velocities=velocities, count=count)

@@ -1,0 +1,228 @@
+"""``deprecations check``: finding uses of deprecated names in source files, the exit status against
+``--target``, and ``--fix``."""
+
+from __future__ import annotations
+
+import ast
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mlax.experimental.core.deprecations import main
+from mlax.experimental.core._upgrade_check import apply_edits, scan_source
+from mlax.experimental.optim._deprecations_manifest import DEPRECATIONS
+
+APPLY = "mlax.experimental.optim.apply_gradients"
+STEP = "mlax.experimental.optim.sgd.step(lr, momentum, nesterov)"
+
+
+def found(source: str) -> list[tuple[int, int, str, str, str]]:
+    result = scan_source(textwrap.dedent(source), "sample.py", DEPRECATIONS)
+    return [(f.line, f.column, f.deprecation.key, f.kind, f.used) for f in result.findings]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        pytest.param(
+            "from mlax.experimental.optim import apply_gradients\n",
+            [(1, 37, APPLY, "import", APPLY)],
+            id="from-import",
+        ),
+        pytest.param(
+            "from mlax.experimental.optim import sgd, apply_gradients as ag\nag(u, w)\n",
+            [(1, 42, APPLY, "import", APPLY)],
+            id="from-import-aliased-uses-not-repeated",
+        ),
+        pytest.param(
+            "import mlax.experimental.optim as mo\nw = mo.apply_gradients(u, w)\n",
+            [(2, 5, APPLY, "attribute", "mo.apply_gradients")],
+            id="aliased-module",
+        ),
+        pytest.param(
+            "from mlax.experimental import optim as o\nf = o.apply_gradients\n",
+            [(2, 5, APPLY, "attribute", "o.apply_gradients")],
+            id="aliased-subpackage",
+        ),
+        pytest.param(
+            "import mlax.experimental.optim\nmlax.experimental.optim.apply_gradients(u, w)\n",
+            [(2, 1, APPLY, "attribute", APPLY)],
+            id="dotted-path",
+        ),
+        pytest.param(
+            "from mlax.experimental.optim import sgd\nsgd.step(g, s, lr=0.1, momentum=0.9)\n",
+            [(2, 16, STEP, "keyword", "lr"), (2, 24, STEP, "keyword", "momentum")],
+            id="keywords",
+        ),
+        pytest.param(
+            "from mlax.experimental.optim.sgd import step as sgd_step\nsgd_step(g, s, nesterov=True)\n",
+            [(2, 16, STEP, "keyword", "nesterov")],
+            id="keyword-of-imported-function",
+        ),
+        pytest.param(
+            "import mlax.experimental.optim as mo\ndef f():\n    return mo.sgd.step(g, s, lr=1.0)\n",
+            [(3, 30, STEP, "keyword", "lr")],
+            id="keyword-in-function-through-module-alias",
+        ),
+        pytest.param(
+            "s = 'é'; from mlax.experimental.optim import apply_gradients\n",
+            [(1, 46, APPLY, "import", APPLY)],
+            id="columns-count-characters-not-bytes",
+        ),
+        pytest.param(
+            "from mlax.experimental.optim import sgd\nfrom mlax.experimental.core import apply_gradients\n"
+            "sgd.step(g, s)\nsgd.init(w, lr=0.1)\napply_gradients(u, w)\n",
+            [],
+            id="current-api-is-clean",
+        ),
+        pytest.param(
+            "import other as mo\nmo.apply_gradients(u, w)\nstep(g, s, lr=0.1)\n",
+            [],
+            id="same-names-elsewhere-are-not-mlax",
+        ),
+    ],
+)
+def test_scan_finds_exactly_the_deprecated_uses(
+    source: str, expected: list[tuple[int, int, str, str, str]]
+) -> None:
+    assert found(source) == expected
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        pytest.param(
+            "from mlax.experimental.optim import apply_gradients\n",
+            "from mlax.experimental.core import apply_gradients\n",
+            id="moved-import",
+        ),
+        pytest.param(
+            "def f():\n    from mlax.experimental.optim import sgd, apply_gradients as ag\n",
+            "def f():\n    from mlax.experimental.optim import sgd\n"
+            "    from mlax.experimental.core import apply_gradients as ag\n",
+            id="split-import-keeps-alias-and-indentation",
+        ),
+        pytest.param(
+            "import mlax.experimental.optim as mo\nw = mo.apply_gradients(u, w)\n",
+            "import mlax.experimental.optim as mo\nimport mlax.experimental.core\n"
+            "w = mlax.experimental.core.apply_gradients(u, w)\n",
+            id="attribute-adds-core-import",
+        ),
+        pytest.param(
+            "from mlax.experimental import core, optim as o\nw = o.apply_gradients(u, w)\n",
+            "from mlax.experimental import core, optim as o\nw = core.apply_gradients(u, w)\n",
+            id="attribute-reuses-core-binding",
+        ),
+    ],
+)
+def test_fix_rewrites_moved_names(before: str, after: str) -> None:
+    result = scan_source(before, "sample.py", DEPRECATIONS)
+    assert all(f.fixable for f in result.findings)
+    fixed = apply_edits(before, result.edits)
+    assert fixed == after
+    assert scan_source(fixed, "sample.py", DEPRECATIONS).findings == ()
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param("from mlax.experimental.optim import apply_gradients  # noqa\n", id="comment"),
+        pytest.param("import os; from mlax.experimental.optim import apply_gradients\n", id="shared-line"),
+        pytest.param("import mlax.experimental.optim as mo\nmlax = 1\nmo.apply_gradients\n", id="mlax-rebound"),
+        pytest.param("from mlax.experimental.optim import sgd\nsgd.step(g, s, lr=0.1)\n", id="keyword"),
+    ],
+)
+def test_fix_leaves_what_is_not_mechanical(source: str) -> None:
+    result = scan_source(source, "sample.py", DEPRECATIONS)
+    assert len(result.findings) == 1
+    assert not result.findings[0].fixable
+    assert result.edits == ()
+
+
+SAMPLE = """\
+import mlax.experimental.optim as mo
+from mlax.experimental.optim import apply_gradients, sgd
+
+
+def train(g, s, w):
+    u, s = sgd.step(g, s, lr=0.1)
+    return mo.apply_gradients(u, w), apply_gradients(u, w)
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "src" / "pkg").mkdir(parents=True)
+    (tmp_path / "src" / "pkg" / "train.py").write_text(SAMPLE)
+    (tmp_path / "src" / "pkg" / "clean.py").write_text("import mlax.experimental.core\n")
+    hidden = tmp_path / "src" / ".venv"
+    hidden.mkdir()
+    (hidden / "ignored.py").write_text("from mlax.experimental.optim import apply_gradients\n")
+    return tmp_path / "src"
+
+
+@pytest.mark.parametrize(
+    ("targets", "status"),
+    [
+        pytest.param([], 1, id="any-use-without-target"),
+        pytest.param(["--target", "mlax-optim==0.3.0"], 0, id="before-removal"),
+        pytest.param(["--target", "mlax-optim==0.4.0"], 1, id="at-removal"),
+        pytest.param(["--target", "mlax_Optim==0.5.1"], 1, id="after-removal-normalised-name"),
+        pytest.param(["--target", "mlax-core==9.0.0"], 0, id="other-distribution"),
+        pytest.param(["--target", "mlax-optim==0.4"], 2, id="malformed-target"),
+        pytest.param(["--target", "mlax-vision==1.0.0"], 2, id="not-installed-target"),
+    ],
+)
+def test_check_exit_status_follows_the_targets(
+    project: Path, targets: list[str], status: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", str(project), *targets]) == status
+
+
+def test_check_reports_file_line_column_removal_and_replacement(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["check", str(project), "--target", "mlax-optim==0.4.0"])
+    lines = capsys.readouterr().out.splitlines()
+    train = project / "pkg" / "train.py"
+    assert lines == [
+        f"{train}:2:37: {APPLY} is deprecated since mlax-optim 0.2.0 and removed in mlax-optim "
+        "0.4.0; use mlax.experimental.core.apply_gradients [fixable with --fix] "
+        "[breaks at mlax-optim==0.4.0]",
+        f"{train}:6:27: keyword lr= of mlax.experimental.optim.sgd.step is deprecated since "
+        "mlax-optim 0.2.0 and removed in mlax-optim 0.4.0; use mlax.experimental.optim.sgd.init("
+        "weights, lr=..., momentum=..., nesterov=...) [breaks at mlax-optim==0.4.0]",
+        f"{train}:7:12: {APPLY} (as mo.apply_gradients) is deprecated since mlax-optim 0.2.0 and "
+        "removed in mlax-optim 0.4.0; use mlax.experimental.core.apply_gradients "
+        "[fixable with --fix] [breaks at mlax-optim==0.4.0]",
+        "3 use(s) of deprecated mlax names; 3 break(s) at mlax-optim==0.4.0.",
+    ]
+
+
+def test_check_fix_rewrites_files_and_reports_the_rest(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["check", str(project), "--fix", "--json", "--target", "mlax-optim==0.4.0"])
+    payload = json.loads(capsys.readouterr().out)
+    assert status == 1  # the lr= keyword is left for a human
+    assert [(f["line"], f["used"]) for f in payload["fixed"]] == [(2, APPLY), (7, "mo.apply_gradients")]
+    assert [(f["line"], f["kind"], f["breaks_at_target"]) for f in payload["findings"]] == [
+        (8, "keyword", True)
+    ]
+    text = (project / "pkg" / "train.py").read_text()
+    assert text == SAMPLE.replace(
+        "import apply_gradients, sgd\n",
+        "import sgd\nfrom mlax.experimental.core import apply_gradients\nimport mlax.experimental.core\n",
+    ).replace("mo.apply_gradients", "mlax.experimental.core.apply_gradients")
+    ast.parse(text)
+    assert (project / ".venv" / "ignored.py").read_text().startswith("from mlax.experimental.optim")
+
+
+def test_check_reports_unparsable_files_with_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "broken.py").write_text("def (:\n")
+    assert main(["check", str(tmp_path)]) == 2
+    assert "broken.py: cannot check" in capsys.readouterr().err

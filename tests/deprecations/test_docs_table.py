@@ -1,0 +1,36 @@
+"""The deprecations page's table is generated from the entry-point registry (docs/_ext)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+from mlax.experimental.optim._deprecations_manifest import DEPRECATIONS
+
+EXTENSION = Path(__file__).resolve().parents[2] / "docs" / "_ext" / "mlax_deprecations.py"
+
+
+def _extension() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("mlax_deprecations", EXTENSION)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_table_has_one_row_per_live_deprecation_with_its_versions() -> None:
+    lines: list[str] = _extension().table_lines()
+    rows = [line for line in lines if line.startswith("   * - ") and "Deprecated" not in line]
+    assert rows == [
+        "   * - ``mlax.experimental.optim.apply_gradients``",
+        "   * - ``lr``, ``momentum``, ``nesterov`` of ``mlax.experimental.optim.sgd.step``",
+    ]
+    for deprecation in DEPRECATIONS:
+        row = lines.index(next(r for r in rows if deprecation.name in r))
+        assert lines[row + 1 : row + 5] == [
+            f"     - {deprecation.distribution}",
+            f"     - {deprecation.since}",
+            f"     - {deprecation.removed_in}",
+            f"     - ``{deprecation.replacement}``",
+        ]

@@ -1,0 +1,235 @@
+"""Every optimizer configuration of the case tables, stepped in bfloat16 and float16.
+
+A low-precision run must follow the float64 run of the same optimizer from the same weights on the
+same loss to within what rounding to the low-precision dtype explains. This catches hyperparameters
+whose derived quantities are computed after rounding them to the weights' dtype: ``b2 = 0.999``
+rounds to exactly 1 in bfloat16 (``0.9999`` also in float16), so a ``1 - b2`` computed after that
+cast is 0 and Adam's second moment never moves.
+
+The problems are built from multiples of 1/16 below 16 in magnitude (at most 8 significant bits),
+which bfloat16, float16 and float64 all represent exactly: the initial weights, the curvatures and
+the minimum are the same numbers in every dtype, so one float64 run is the reference for both low
+precisions and only the optimizer's (and the loss's) arithmetic differs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mlax.experimental import optim
+from mlax.experimental.core import PyTree, apply_gradients
+from tests.optim import cases, contrib_cases, more_cases
+from tests.support import LOW_PRECISION_DTYPES, dtype_id
+
+STEPS = 5
+Loss = Callable[[PyTree], jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class LowCase:
+    """One configuration of the case tables: ``module.init(weights, **kwargs)``."""
+
+    id: str
+    module: ModuleType
+    kwargs: dict[str, Any]
+    # The weights' tree layout of the case's table (Muon needs matrices of both orientations).
+    layout: Callable[[int, Any], PyTree]
+    # Per-dtype keyword overrides for the low-precision run only, each justified where it is set.
+    low_precision_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # kwargs replacing the table's for every dtype, each justified where it is set.
+    replaced_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Roundings of weight-sized numbers per step, each an error of eps / 2 of |w|: one (storing the
+    # new weights) unless the update is itself a difference of weight-sized numbers.
+    weight_roundings: int = 1
+
+
+def _all_cases() -> list[LowCase]:
+    found: list[LowCase] = []
+    for case in cases.CASES:
+        found.append(
+            LowCase(case.id, case.module, case.kwargs, cases.random_weights)
+        )
+    for more in more_cases.CASES:
+        replaced: dict[str, Any] = {}
+        if more.id == "noisy_sgd":
+            # jax.random.normal draws as many random bits as the dtype is wide, so a float64 run
+            # draws different noise from the same key than a 16-bit run: no float64 run can be the
+            # reference of the noisy one. The deterministic part (eta = 0) is what rounding affects.
+            replaced = {"eta": 0.0}
+        found.append(
+            LowCase(
+                more.id, more.module, more.kwargs, cases.random_weights, replaced_kwargs=replaced
+            )
+        )
+    for contrib in contrib_cases.CASES:
+        low: dict[str, Any] = {}
+        # Schedule-free's update is y - y' with y' = b1 x' + (1 - b1) z', x' = (1 - c) x + c z'
+        # and x = (y - (1 - b1) z) / b1: four weight-sized numbers are rounded per step.
+        rounded = 4 if contrib.id.startswith("schedule_free") else 1
+        if contrib.module is optim.prodigy:
+            # prodigy's docstring: in float16, d g and its square underflow while d is small (it
+            # starts at 1e-6), so the first steps divide 0 by 0; float16 weights need
+            # moments_dtype=float32. The float64 reference keeps float64 moments.
+            low = {"float16": {"moments_dtype": jnp.float32}}
+        found.append(
+            LowCase(
+                contrib.id,
+                contrib.module,
+                contrib.kwargs,
+                contrib_cases.random_weights,
+                low_precision_kwargs=low,
+                weight_roundings=rounded,
+            )
+        )
+    return found
+
+
+ALL_CASES = _all_cases()
+ALL_IDS = [case.id for case in ALL_CASES]
+
+
+def _exact_sixteenths(tree: PyTree) -> PyTree:
+    """Rounds each leaf to a multiple of 1/16 inside (-16, 16): exact in bfloat16 and float16."""
+    return jax.tree.map(
+        lambda x: np.clip(np.round(np.asarray(x, np.float64) * 16) / 16, -15.9375, 15.9375), tree
+    )
+
+
+def _problem(case: LowCase, seed: int) -> tuple[PyTree, PyTree, PyTree]:
+    """Initial weights, curvatures in [0.5, 2] and a minimum, as float64 NumPy multiples of 1/16."""
+    rng = np.random.default_rng(seed + 3000)
+    weights = _exact_sixteenths(case.layout(seed, jnp.float64))
+    curvature = _exact_sixteenths(
+        jax.tree.map(lambda w: rng.uniform(0.5, 2.0, size=np.shape(w)), weights)
+    )
+    # An odd multiple of 1/32 below 8 (still 8 significant bits): never equal to a weight at the
+    # start, so no gradient is exactly 0, where eps = 1e-8, which rounds to 0 in float16, would
+    # leave Adam-like methods dividing 0 by 0.
+    minimum = jax.tree.map(
+        lambda w: np.clip(np.floor(rng.normal(size=np.shape(w)) * 16) / 16 + 1 / 32, -7.5, 7.5),
+        weights,
+    )
+    return weights, curvature, minimum
+
+
+def _trajectory(
+    case: LowCase, dtype: Any, problem: tuple[PyTree, PyTree, PyTree], kwargs: dict[str, Any]
+) -> list[PyTree]:
+    """The weights after each of ``STEPS`` jitted steps, everything computed in ``dtype``."""
+    weights, curvature, minimum = jax.tree.map(lambda x: jnp.asarray(x, dtype), problem)
+
+    def loss(w: PyTree) -> jax.Array:
+        terms = jax.tree.map(lambda x, a, c: 0.5 * jnp.sum(a * (x - c) ** 2), w, curvature, minimum)
+        total: jax.Array = jnp.sum(jnp.stack(jax.tree.leaves(terms)))
+        return total
+
+    module = case.module
+
+    @jax.jit
+    def run(w: PyTree) -> PyTree:
+        state = module.init(w, **kwargs)
+
+        def body(carry: tuple[PyTree, Any], _: None) -> tuple[tuple[PyTree, Any], PyTree]:
+            w, state = carry
+            value, gradients = jax.value_and_grad(loss)(w)
+            extra = {"value": value} if module is optim.polyak_sgd else {}
+            updates, state = module.step(gradients, state, w, **extra)
+            new_w = apply_gradients(updates, w)
+            return (new_w, state), new_w
+
+        return jax.lax.scan(body, (w, state), None, length=STEPS)[1]
+
+    stacked = jax.tree.map(lambda x: np.asarray(x, np.float64), run(weights))
+    return [jax.tree.map(lambda x, t=t: x[t], stacked) for t in range(STEPS)]
+
+
+# Machine epsilon, the spacing of the numbers just above 1: 10 stored significand bits in float16,
+# 7 in bfloat16.
+_EPSILON = {np.dtype(jnp.float16): 2.0**-10, np.dtype(jnp.bfloat16): 2.0**-7}
+
+
+def _epsilon(dtype: Any) -> float:
+    return _EPSILON[np.dtype(dtype)]
+
+
+_REFERENCES: dict[str, list[PyTree]] = {}
+
+
+def _reference(case: LowCase, problem: tuple[PyTree, PyTree, PyTree]) -> list[PyTree]:
+    """The float64 trajectory, shared by the bfloat16 and float16 tests of a case."""
+    if case.id not in _REFERENCES:
+        kwargs = {**case.kwargs, **case.replaced_kwargs}
+        _REFERENCES[case.id] = _trajectory(case, jnp.float64, problem, kwargs)
+    return _REFERENCES[case.id]
+
+
+def _largest_step(initial: PyTree, trajectory: list[PyTree]) -> float:
+    """The largest change of any weight in any one step of a trajectory."""
+    previous, largest = initial, 0.0
+    for weights in trajectory:
+        changes = jax.tree.map(lambda a, b: float(np.max(np.abs(a - b))), weights, previous)
+        largest = max(largest, *jax.tree.leaves(changes))
+        previous = weights
+    return largest
+
+
+# A step's update is a short expression (moments, a root, a quotient, the hyperparameters rounded
+# to the dtype), each operation contributing a relative error of at most the unit roundoff eps / 2,
+# and the weights, loss and gradients are rounded too, so each step's update is right to a small
+# multiple of eps relative: C = 16 such roundings per step leave room for the longer expressions
+# (Adafactor's factored rows and columns, Muon's Newton-Schulz products, where the rounding of a
+# matrix product grows with its inner dimension). Sign-based updates are exact whatever the
+# rounding unless an argument of sign() is within rounding of 0, which the random problems here
+# never are in 5 steps (a sign flip would cost 2 lr and fail the test loudly).
+UPDATE_ROUNDINGS = 16
+
+
+@pytest.mark.parametrize("dtype", LOW_PRECISION_DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("case", ALL_CASES, ids=ALL_IDS)
+def test_low_precision_steps_follow_the_float64_steps(case: LowCase, dtype: Any) -> None:
+    problem = _problem(case, seed=0)
+    reference = _reference(case, problem)
+    kwargs = {
+        **case.kwargs,
+        **case.replaced_kwargs,
+        **case.low_precision_kwargs.get(dtype_id(dtype), {}),
+    }
+    low = _trajectory(case, dtype, problem, kwargs)
+    eps = _epsilon(dtype)
+    step = _largest_step(problem[0], reference)
+    # Up to t steps of update error (UPDATE_ROUNDINGS eps each, relative to the largest step) plus
+    # the rounding of weight-sized numbers in each step: eps / 2 of |w_t| <= |w_T| + T * step each.
+    # A wrong update (a moment that never moves, an overflow) misses by whole steps instead.
+    for t, (ours, theirs) in enumerate(zip(low, reference, strict=True), start=1):
+        for (path, mine), exact in zip(
+            jax.tree_util.tree_flatten_with_path(ours)[0], jax.tree.leaves(theirs), strict=True
+        ):
+            np.testing.assert_allclose(
+                mine,
+                exact,
+                rtol=case.weight_roundings * t * eps / 2,
+                atol=t * eps * (UPDATE_ROUNDINGS * step + case.weight_roundings * t * step / 2),
+                err_msg=f"{case.id} in {dtype_id(dtype)}, step {t}, {jax.tree_util.keystr(path)}",
+            )
+
+
+def test_one_bfloat16_adam_step_moves_each_weight_by_lr() -> None:
+    # Adam's first step is lr * g / (|g| + eps) per element (both moments are debiased to g and
+    # g^2), so |update| = 0.1 to bfloat16 precision. With 1 - b2 computed after rounding b2 = 0.999
+    # to bfloat16 (exactly 1), the second moment stays 0 and the update is lr * g / eps, ~5e6.
+    weights = {"w": jnp.array([1.0, -2.0, 0.5], jnp.bfloat16)}
+    gradients = {"w": jnp.array([0.3, -4.0, 1e-2], jnp.bfloat16)}
+    state = optim.adam.init(weights, lr=0.1)
+    updates, _ = optim.adam.step(gradients, state, weights)
+    assert updates["w"].dtype == jnp.bfloat16
+    np.testing.assert_allclose(
+        np.abs(np.asarray(updates["w"], np.float64)), 0.1, rtol=_epsilon(jnp.bfloat16)
+    )

@@ -1,0 +1,310 @@
+"""L-BFGS with its zoom line search against ``optax.lbfgs``, driven the way Optax documents.
+
+Optax's loop reuses the loss and gradients its line search computed at the new weights
+(``optax.value_and_grad_from_state``); the mlax loop does the same with
+``lbfgs.value_and_grad_from_state``. The problems are deterministic and smooth: a random convex
+quadratic (with a closed-form minimiser) and the 4-D Rosenbrock function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from mlax.experimental.core import PyTree, apply_gradients
+from mlax.experimental.optim import lbfgs, schedules
+from tests.support import FLOAT_DTYPES, dtype_id, rtol
+
+Loss = Callable[[PyTree], jax.Array]
+STEPS = 100
+
+
+def quadratic(dtype: Any) -> tuple[Loss, PyTree, PyTree]:
+    """A random convex quadratic over two leaves, its start and its minimiser (closed form)."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(6, 6))
+    hessian = a @ a.T / 6 + 0.5 * np.eye(6)
+    b = rng.normal(size=6)
+    scales = np.arange(1.0, 4.0)
+    h, b_, s = (jnp.asarray(x, dtype) for x in (hessian, b, scales))
+
+    def loss(w: PyTree) -> jax.Array:
+        x, y = w["x"], w["y"]
+        value: jax.Array = 0.5 * x @ h @ x - b_ @ x + 0.1 * jnp.sum(s * y * y)
+        return value
+
+    start = {"x": jnp.zeros(6, dtype), "y": jnp.ones(3, dtype)}
+    minimum = {"x": np.linalg.solve(hessian, b), "y": np.zeros(3)}
+    return loss, start, minimum
+
+
+def rosenbrock(dtype: Any) -> tuple[Loss, PyTree, PyTree]:
+    """The 4-D Rosenbrock function, a start in its valley's bend, and its minimiser (all ones)."""
+
+    def loss(w: PyTree) -> jax.Array:
+        x = w["x"]
+        value: jax.Array = jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+        return value
+
+    return loss, {"x": jnp.asarray([-1.2, 1.0, -0.5, 0.8], dtype)}, {"x": np.ones(4)}
+
+
+PROBLEMS = {"quadratic": quadratic, "rosenbrock": rosenbrock}
+
+
+def run_mlax(loss: Loss, start: PyTree, steps: int, **kwargs: Any) -> tuple[PyTree, jax.Array]:
+    """Final weights and the loss before each step."""
+
+    @jax.jit
+    def run(weights: PyTree) -> tuple[PyTree, jax.Array]:
+        state = lbfgs.init(weights, **kwargs)
+        value_and_grad = lbfgs.value_and_grad_from_state(loss)
+
+        def body(carry: tuple[PyTree, Any], _: None) -> tuple[tuple[PyTree, Any], jax.Array]:
+            weights, state = carry
+            if kwargs.get("linesearch", True):
+                value, gradients = value_and_grad(weights, state)
+                updates, state = lbfgs.step(
+                    gradients, state, weights, value=value, value_fn=loss
+                )
+            else:
+                value, gradients = jax.value_and_grad(loss)(weights)
+                updates, state = lbfgs.step(gradients, state, weights)
+            return (apply_gradients(updates, weights), state), value
+
+        (weights, _), values = jax.lax.scan(body, (weights, state), None, length=steps)
+        return weights, values
+
+    return run(start)  # type: ignore[no-any-return]
+
+
+def run_optax(
+    loss: Loss, start: PyTree, steps: int, **kwargs: Any
+) -> tuple[PyTree, jax.Array]:
+    """Like :func:`run_mlax` for ``optax.lbfgs``, in the loop of Optax's documentation."""
+    solver = optax.lbfgs(**kwargs)
+
+    @jax.jit
+    def run(params: PyTree) -> tuple[PyTree, jax.Array]:
+        state = solver.init(params)
+        value_and_grad = optax.value_and_grad_from_state(loss)
+
+        def body(carry: tuple[PyTree, Any], _: None) -> tuple[tuple[PyTree, Any], jax.Array]:
+            params, state = carry
+            if kwargs.get("linesearch", ()) is None:
+                value, grad = jax.value_and_grad(loss)(params)
+            else:
+                value, grad = value_and_grad(params, state=state)
+            updates, state = solver.update(
+                grad, state, params, value=value, grad=grad, value_fn=loss
+            )
+            return (optax.apply_updates(params, updates), state), value
+
+        (params, _), values = jax.lax.scan(body, (params, state), None, length=steps)
+        return params, values
+
+    return run(start)  # type: ignore[no-any-return]
+
+
+def _assert_trees_close(ours: PyTree, theirs: PyTree, tolerance: float) -> None:
+    for (path, mine), reference in zip(
+        jax.tree_util.tree_flatten_with_path(ours)[0], jax.tree.leaves(theirs), strict=True
+    ):
+        np.testing.assert_allclose(
+            np.asarray(mine, np.float64),
+            np.asarray(reference, np.float64),
+            rtol=tolerance,
+            atol=tolerance,
+            err_msg=jax.tree_util.keystr(path),
+        )
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+def test_float64_trajectory_matches_optax_and_reaches_the_minimum(problem: str) -> None:
+    loss, start, minimum = PROBLEMS[problem](jnp.float64)
+    ours, our_values = run_mlax(loss, start, STEPS)
+    theirs, their_values = run_optax(loss, start, STEPS)
+    np.testing.assert_allclose(our_values, their_values, rtol=1e-10, atol=1e-10)
+    _assert_trees_close(ours, theirs, 1e-10)
+    _assert_trees_close(ours, minimum, 1e-8)
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+def test_float32_weights_match_optax_after_100_steps(problem: str) -> None:
+    # Under x64 Optax evaluates its first trial point of each search in float64 (its initial
+    # guess is a float64 scalar); mid-way through Rosenbrock that shifts the path by ~5e-4, but
+    # both runs reach the same minimiser.
+    loss, start, minimum = PROBLEMS[problem](jnp.float32)
+    ours, _ = run_mlax(loss, start, STEPS)
+    theirs, _ = run_optax(loss, start, STEPS)
+    assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(ours))
+    _assert_trees_close(ours, theirs, 1e-5)
+    _assert_trees_close(ours, minimum, 1e-3)
+
+
+def test_without_a_linesearch_and_with_a_scheduled_lr_matches_optax() -> None:
+    loss, start, _ = quadratic(jnp.float64)
+    ours, _ = run_mlax(
+        loss, start, STEPS, lr=schedules.linear(0.2, 0.8, 30), linesearch=False, memory_size=4
+    )
+    theirs, _ = run_optax(
+        loss,
+        start,
+        STEPS,
+        learning_rate=optax.linear_schedule(0.2, 0.8, 30),
+        linesearch=None,
+        memory_size=4,
+    )
+    _assert_trees_close(ours, theirs, 1e-10)
+
+
+def test_linesearch_settings_match_optax() -> None:
+    loss, start, _ = quadratic(jnp.float64)
+    settings = dict(initial_guess_strategy="keep", max_learning_rate=0.7, approx_dec_rtol=None)
+    ours, _ = run_mlax(loss, start, 30, max_linesearch_steps=12, **settings)
+    linesearch = optax.scale_by_zoom_linesearch(max_linesearch_steps=12, **settings)
+    theirs, _ = run_optax(loss, start, 30, linesearch=linesearch)
+    _assert_trees_close(ours, theirs, 1e-10)
+
+
+def test_unscaled_initial_inverse_hessian_and_a_lr_match_optax() -> None:
+    loss, start, _ = rosenbrock(jnp.float64)
+    ours, _ = run_mlax(loss, start, 40, lr=0.8, scale_init_precond=False, memory_size=5)
+    theirs, _ = run_optax(
+        loss, start, 40, learning_rate=0.8, scale_init_precond=False, memory_size=5
+    )
+    _assert_trees_close(ours, theirs, 1e-10)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=dtype_id)
+def test_updates_and_buffers_keep_the_weights_dtype(dtype: Any) -> None:
+    loss, start, _ = quadratic(dtype)
+    final, values = run_mlax(loss, start, 8)
+    state = lbfgs.init(start)
+    for name, weight in start.items():
+        assert final[name].dtype == dtype
+        assert state.weight_differences[name].dtype == dtype
+        assert state.weight_differences[name].shape == (10, *weight.shape)
+    # Scalars live in the hyperparameter dtype: float32 for half-precision weights.
+    assert state.rhos.dtype == jnp.result_type(jnp.float32, dtype)
+    assert bool(jnp.all(jnp.isfinite(values.astype(jnp.float32))))
+    assert float(values[-1]) < float(values[0]) - 1.0
+
+
+def test_a_mixed_dtype_tree_keeps_each_leafs_dtype() -> None:
+    weights = {np.dtype(d).name: jnp.ones((2,), d) for d in FLOAT_DTYPES}
+
+    def loss(w: PyTree) -> jax.Array:
+        total: jax.Array = sum(
+            (jnp.sum((leaf.astype(jnp.float64) - 3.0) ** 2) for leaf in jax.tree.leaves(w)),
+            start=jnp.zeros((), jnp.float64),
+        )
+        return total
+
+    state = lbfgs.init(weights)
+    value, gradients = jax.value_and_grad(loss)(weights)
+    updates, state = jax.jit(lambda g, s, w, v: lbfgs.step(g, s, w, value=v, value_fn=loss))(
+        gradients, state, weights, value
+    )
+    new_weights = apply_gradients(updates, weights)
+    for name, weight in weights.items():
+        assert updates[name].dtype == weight.dtype
+        assert state.grad[name].dtype == weight.dtype
+        assert state.previous_weights[name].dtype == weight.dtype
+        # The bowl is isotropic, so every leaf takes the float64 leaf's step, up to its rounding.
+        np.testing.assert_allclose(
+            np.asarray(new_weights[name], np.float64),
+            np.asarray(new_weights["float64"]),
+            rtol=4 * rtol(weight.dtype),
+        )
+    assert float(loss(new_weights)) < float(value)
+
+
+def test_changing_a_linesearch_setting_in_the_state_does_not_recompile() -> None:
+    loss, start, _ = rosenbrock(jnp.float64)
+    traces: list[None] = []
+
+    @jax.jit
+    def step(state: Any, weights: PyTree) -> tuple[PyTree, Any]:
+        traces.append(None)
+        value, gradients = jax.value_and_grad(loss)(weights)
+        result: tuple[PyTree, Any] = lbfgs.step(
+            gradients, state, weights, value=value, value_fn=loss
+        )
+        return result
+
+    state = lbfgs.init(start)
+    updates, loose_state = step(state, start)
+    strict = state._replace(curv_rtol=jnp.asarray(1e-3, state.curv_rtol.dtype))
+    strict_updates, strict_state = step(strict, start)
+    assert len(traces) == 1
+    # A stricter curvature condition makes the search zoom in further.
+    assert int(strict_state.info.num_linesearch_steps) > int(loose_state.info.num_linesearch_steps)
+    assert not np.array_equal(updates["x"], strict_updates["x"])
+
+
+def test_value_and_grad_from_state_reuses_the_linesearch_end_point() -> None:
+    loss, start, _ = quadratic(jnp.float64)
+    value_and_grad = lbfgs.value_and_grad_from_state(loss)
+    state = lbfgs.init(start)
+    value, gradients = value_and_grad(start, state)  # nothing stored yet: computed
+    expected_value, expected_gradients = jax.value_and_grad(loss)(start)
+    assert float(value) == pytest.approx(float(expected_value), rel=1e-12)
+    updates, state = lbfgs.step(gradients, state, start, value=value, value_fn=loss)
+    weights = apply_gradients(updates, start)
+    stored_value, stored_gradients = value_and_grad(weights, state)
+    fresh_value, fresh_gradients = jax.value_and_grad(loss)(weights)
+    assert float(stored_value) == pytest.approx(float(fresh_value), rel=1e-12)
+    _assert_trees_close(stored_gradients, fresh_gradients, 1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "missing"),
+    [({"value_fn": lambda w: jnp.sum(w["x"])}, "value"), ({"value": jnp.asarray(1.0)}, "value_fn")],
+    ids=["value", "value_fn"],
+)
+def test_missing_loss_arguments_are_named(kwargs: dict[str, Any], missing: str) -> None:
+    weights = {"x": jnp.ones(2)}
+    state = lbfgs.init(weights)
+    with pytest.raises(TypeError, match=rf"needs {missing}: .*value_fn=loss"):
+        lbfgs.step(weights, state, weights, **kwargs)
+
+
+def test_missing_weights_are_reported() -> None:
+    weights = {"x": jnp.ones(2)}
+    with pytest.raises(ValueError, match="needs the current weights"):
+        lbfgs.step(weights, lbfgs.init(weights), value=jnp.asarray(1.0), value_fn=jnp.sum)
+
+
+def test_a_non_scalar_value_is_rejected() -> None:
+    weights = {"x": jnp.ones(2)}
+    with pytest.raises(ValueError, match="scalar loss"):
+        lbfgs.step(weights, lbfgs.init(weights), weights, value=jnp.ones(2), value_fn=jnp.sum)
+
+
+def test_integer_weights_are_rejected() -> None:
+    with pytest.raises(TypeError, match=r"weights\['n'\].*floating"):
+        lbfgs.init({"x": jnp.ones(2), "n": jnp.ones(2, jnp.int32)})
+
+
+def test_gradients_of_another_shape_are_rejected() -> None:
+    weights = {"x": jnp.ones(2)}
+    with pytest.raises(ValueError, match=r"\['x'\]"):
+        lbfgs.step(
+            {"x": jnp.ones(3)}, lbfgs.init(weights), weights, value=jnp.asarray(1.0),
+            value_fn=jnp.sum,
+        )
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"memory_size": 0}, {"initial_guess_strategy": "two"}], ids=["memory", "guess"]
+)
+def test_invalid_settings_are_rejected(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        lbfgs.init({"x": jnp.ones(2)}, **kwargs)

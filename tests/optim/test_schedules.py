@@ -1,0 +1,153 @@
+"""Each schedule gives Optax's values over a range of counts, also under jit with a traced count."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from mlax.experimental.optim import schedules
+
+COUNTS = np.arange(0, 130)
+
+PAIRS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "constant": (schedules.constant(0.3), optax.constant_schedule(0.3)),
+    "linear": (schedules.linear(1.0, 0.1, 50, 10), optax.linear_schedule(1.0, 0.1, 50, 10)),
+    "polynomial": (
+        schedules.polynomial(1.0, 0.1, 2.5, 80, 5),
+        optax.polynomial_schedule(1.0, 0.1, 2.5, 80, 5),
+    ),
+    "cosine_decay": (
+        schedules.cosine_decay(2.0, 100, alpha=0.1, exponent=2.0),
+        optax.cosine_decay_schedule(2.0, 100, alpha=0.1, exponent=2.0),
+    ),
+    "exponential_decay": (
+        schedules.exponential_decay(1.0, 7, 0.8, transition_begin=4),
+        optax.exponential_decay(1.0, 7, 0.8, transition_begin=4),
+    ),
+    "exponential_decay-staircase-end": (
+        schedules.exponential_decay(1.0, 7, 0.8, staircase=True, end_value=0.3),
+        optax.exponential_decay(1.0, 7, 0.8, staircase=True, end_value=0.3),
+    ),
+    "exponential_decay-growth-end": (
+        schedules.exponential_decay(0.1, 10, 1.5, end_value=2.0),
+        optax.exponential_decay(0.1, 10, 1.5, end_value=2.0),
+    ),
+    "piecewise_constant": (
+        schedules.piecewise_constant(1.0, {30: 0.5, 10: 0.1, 90: 2.0}),
+        optax.piecewise_constant_schedule(1.0, {30: 0.5, 10: 0.1, 90: 2.0}),
+    ),
+    "piecewise_interpolate-linear": (
+        schedules.piecewise_interpolate("linear", 1.0, {20: 0.5, 60: 3.0, 100: 0.1}),
+        optax.piecewise_interpolate_schedule("linear", 1.0, {20: 0.5, 60: 3.0, 100: 0.1}),
+    ),
+    "piecewise_interpolate-cosine": (
+        schedules.piecewise_interpolate("cosine", 1.0, {20: 0.5, 60: 3.0, 100: 0.1}),
+        optax.piecewise_interpolate_schedule("cosine", 1.0, {20: 0.5, 60: 3.0, 100: 0.1}),
+    ),
+    "warmup_constant": (
+        schedules.warmup_constant(0.0, 1.0, 25),
+        optax.warmup_constant_schedule(0.0, 1.0, 25),
+    ),
+    "warmup_cosine_decay": (
+        schedules.warmup_cosine_decay(0.0, 1.0, 20, 110, end_value=0.05, exponent=1.5),
+        optax.warmup_cosine_decay_schedule(0.0, 1.0, 20, 110, end_value=0.05, exponent=1.5),
+    ),
+    "warmup_exponential_decay": (
+        schedules.warmup_exponential_decay(0.0, 1.0, 15, 10, 0.7, 5, True, 0.2),
+        optax.warmup_exponential_decay_schedule(0.0, 1.0, 15, 10, 0.7, 5, True, 0.2),
+    ),
+    "linear_onecycle": (
+        schedules.linear_onecycle(100, 1.0, 0.25, 0.8, 10.0, 100.0),
+        optax.linear_onecycle_schedule(100, 1.0, 0.25, 0.8, 10.0, 100.0),
+    ),
+    "cosine_onecycle": (
+        schedules.cosine_onecycle(100, 1.0, 0.25, 10.0, 100.0),
+        optax.cosine_onecycle_schedule(100, 1.0, 0.25, 10.0, 100.0),
+    ),
+    "sgdr": (
+        schedules.sgdr(
+            [
+                dict(init_value=0.0, peak_value=1.0, warmup_steps=5, decay_steps=40),
+                dict(init_value=0.1, peak_value=0.5, warmup_steps=10, decay_steps=50, end_value=0.01),
+            ]
+        ),
+        optax.sgdr_schedule(
+            [
+                dict(init_value=0.0, peak_value=1.0, warmup_steps=5, decay_steps=40),
+                dict(init_value=0.1, peak_value=0.5, warmup_steps=10, decay_steps=50, end_value=0.01),
+            ]
+        ),
+    ),
+    "join_schedules": (
+        schedules.join_schedules(
+            [schedules.constant(1.0), schedules.linear(1.0, 0.0, 30), schedules.constant(0.2)],
+            [10, 60],
+        ),
+        optax.join_schedules(
+            [optax.constant_schedule(1.0), optax.linear_schedule(1.0, 0.0, 30),
+             optax.constant_schedule(0.2)],
+            [10, 60],
+        ),
+    ),
+}
+
+
+def optax_values(schedule: Callable[[Any], Any]) -> np.ndarray[Any, Any]:
+    # Optax divides int32 counts in float32 in some schedules; a float64 count keeps its arithmetic
+    # in float64, so the comparison can be tight. mlax casts counts to the default float itself.
+    return np.array([float(schedule(jnp.asarray(t, jnp.float64))) for t in COUNTS])
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_schedule_matches_optax(name: str) -> None:
+    ours, theirs = PAIRS[name]
+    expected = optax_values(theirs)
+    actual = np.array([float(ours(jnp.asarray(t, jnp.int32))) for t in COUNTS])
+    np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_schedule_works_under_jit_with_a_traced_count(name: str) -> None:
+    ours, theirs = PAIRS[name]
+    values = jax.jit(jax.vmap(ours))(jnp.asarray(COUNTS, jnp.int32))
+    expected = optax_values(theirs)
+    np.testing.assert_allclose(np.broadcast_to(values, COUNTS.shape), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: schedules.cosine_decay(1.0, 0),
+        lambda: schedules.piecewise_constant(1.0, {5: -0.5}),
+        lambda: schedules.piecewise_interpolate("cubic", 1.0, {5: 0.5}),
+        lambda: schedules.piecewise_interpolate("linear", 1.0, {5: -0.5}),
+        lambda: schedules.linear_onecycle(0, 1.0),
+        lambda: schedules.cosine_onecycle(0, 1.0),
+        lambda: schedules.warmup_cosine_decay(0.0, 1.0, 10, 10),
+    ],
+    ids=[
+        "cosine_decay-steps",
+        "piecewise_constant-scale",
+        "piecewise_interpolate-type",
+        "piecewise_interpolate-scale",
+        "linear_onecycle-steps",
+        "cosine_onecycle-steps",
+        "warmup_cosine_decay-steps",
+    ],
+)
+def test_invalid_arguments_raise_value_error(make: Callable[[], Any]) -> None:
+    with pytest.raises(ValueError):
+        make()
+
+
+def test_degenerate_transitions_are_constant_as_in_optax() -> None:
+    for ours in (schedules.linear(0.7, 0.0, 0), schedules.exponential_decay(0.7, 0, 0.5),
+                 schedules.exponential_decay(0.7, 10, 0.0)):
+        values = [float(np.asarray(ours(jnp.asarray(t)))) for t in (0, 5, 50)]
+        assert values == pytest.approx([0.7] * 3)
