@@ -13,8 +13,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from uv import find_uv_bin
-
 REPO = Path(__file__).resolve().parent.parent
 DISTRIBUTIONS = ("mlax-core", "mlax-losses", "mlax-optim")
 SUBPACKAGES = {"mlax-core": "core", "mlax-losses": "losses", "mlax-optim": "optim"}
@@ -36,6 +34,8 @@ class Built:
 
 def uv(*args: str | os.PathLike[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Runs uv, raising with its output on failure."""
+    from uv import find_uv_bin  # only the packaging tests need uv installed
+
     result = subprocess.run(
         [find_uv_bin(), *map(str, args)], cwd=cwd, capture_output=True, text=True, check=False
     )

@@ -27,6 +27,9 @@ print(json.dumps({{
 }}))
 """
 
+# One xdist worker runs every test of this module, so its expensive fixture is set up once.
+pytestmark = pytest.mark.xdist_group("distributions")
+
 
 def _run(python: Path, *arguments: str) -> dict[str, object]:
     result = run_python(python, RUN.format(arguments=list(arguments)))

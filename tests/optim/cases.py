@@ -64,6 +64,7 @@ def _case(
 
 CASES: tuple[Case, ...] = (
     _case("sgd", optim.sgd, optax.sgd, lr=0.05),
+    _case("sgd-no-momentum", optim.sgd, optax.sgd, lr=0.05, momentum=None),
     _case("sgd-momentum", optim.sgd, optax.sgd, lr=0.05, momentum=0.9),
     _case("sgd-nesterov", optim.sgd, optax.sgd, lr=0.05, momentum=0.9, nesterov=True),
     _case("adam", optim.adam, optax.adam, lr=0.05),

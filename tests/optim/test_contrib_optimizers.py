@@ -326,7 +326,7 @@ def test_gradients_of_another_dtype_are_rejected(module: ModuleType) -> None:
 )
 def test_optimizers_that_need_the_weights_say_so(module: ModuleType) -> None:
     weights = random_weights(seed=0, dtype=jnp.float32)
-    with pytest.raises(ValueError, match="needs the current weights"):
+    with pytest.raises(ValueError, match="needs the weights"):
         module.step(weights, module.init(weights))
 
 

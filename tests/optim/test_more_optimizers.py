@@ -225,7 +225,7 @@ def test_gradients_of_another_dtype_are_rejected(case: MoreCase) -> None:
 def test_missing_weights_are_reported(case: MoreCase) -> None:
     weights = {"a": jnp.zeros((2,))}
     state = case.module.init(weights, **case.kwargs)
-    with pytest.raises(ValueError, match=rf"{case.name}\.step\(gradients, state, weights\)"):
+    with pytest.raises(ValueError, match=rf"^{case.name} needs the weights"):
         case.module.step(weights, state)
 
 

@@ -1,6 +1,10 @@
 """Sharded weights: the state inherits their shardings, and a jitted, donated training step on 8
 devices keeps them without communicating (global-norm clipping needs exactly one reduction).
 
+Both kinds of mesh axes are covered: explicit axes (the default of ``jax.make_mesh``), under which
+shardings are part of the arrays' types and an ambiguous contraction is an error, and automatic
+axes, under which the compiler propagates shardings.
+
 The device count is fixed when JAX starts, so one subprocess with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=8`` runs every optimizer and reports as JSON.
 """
@@ -8,6 +12,7 @@ The device count is fixed when JAX starts, so one subprocess with
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import os
 import re
@@ -23,21 +28,56 @@ from tests.optim.wrapper_support import composite_optimizers, optimizer_module_n
 
 COLLECTIVES = ("all-reduce", "all-gather", "reduce-scatter", "collective-permute", "all-to-all")
 
-# Optimizers whose mathematics reduces over a whole weight (trust ratios, factored or layer-wise
-# moments): a sharded weight legitimately needs communication. Every other module is elementwise.
+# Optimizers whose mathematics reduces over a whole weight: a sharded weight legitimately needs
+# communication, but only all-reduces of partial results (see
+# test_a_reducing_step_communicates_only_by_all_reduce). Every other module is elementwise.
 REDUCING = {
-    # trust ratios, layer-wise or factored moments, line searches, orthogonalisation
-    "adafactor",
-    "fromage",
-    "lamb",
-    "lars",
-    "lbfgs",
-    "muon",
-    "novograd",
-    "polyak_sgd",
-    "prodigy",
-    "sm3",
+    "adafactor",  # factored moments (means over rows or columns), the update's RMS, rms(w)
+    "adafactor[factored]",
+    "fromage",  # layer-wise norms of the gradient and the weight
+    "lamb",  # trust ratio: norms of the weight and the update
+    "lars",  # trust ratio
+    "lbfgs",  # inner products of weight and gradient differences (two-loop recursion)
+    "muon",  # Newton-Schulz matrix products contract the partitioned dimension
+    "novograd",  # layer-wise second moment: the norm of each gradient
+    "polyak_sgd",  # the step size divides by the global gradient norm
+    "prodigy",  # <g, w0 - w> and sum |s| are global sums
+    "sm3",  # per-axis accumulators: maxima over the other axes
 }
+
+# Configurations beyond the defaults whose state layout differs: Adafactor only factors leaves whose
+# two largest dimensions reach min_dim_size_to_factor (128 by default, more than these weights).
+EXTRA_CONFIGURATIONS: dict[str, dict[str, Any]] = {
+    "adafactor[factored]": {"module": "adafactor", "min_dim_size_to_factor": 4, "momentum": 0.9},
+}
+
+# Buffers that do not mirror a weight's shape, and the sharding each must have (as partition specs
+# over the mesh axis "x"): a reduced buffer keeps the weight's partitioning of the axes it keeps, a
+# stacked one adds an unpartitioned leading axis. "rows" is (64, 12) split along axis 0, "columns"
+# is (6, 32) split along axis 1.
+DERIVED_SPECS: dict[str, dict[str, tuple[Any, ...]]] = {
+    # Factoring (64, 12): the row factor averages over axis 0 (64, the largest), the column factor
+    # over axis 1. Factoring (6, 32): the row factor averages over axis 1, the column one over 0.
+    "adafactor[factored]": {
+        "[1].v_row['rows']": (None,),
+        "[1].v_col['rows']": ("x",),
+        "[1].v_row['columns']": (None,),
+        "[1].v_col['columns']": ("x",),
+    },
+    "sm3": {
+        "[1].mu['rows'][0]": ("x",),
+        "[1].mu['rows'][1]": (None,),
+        "[1].mu['columns'][0]": (None,),
+        "[1].mu['columns'][1]": ("x",),
+    },
+    "lbfgs": {
+        "[1].weight_differences['rows']": (None, "x", None),
+        "[1].gradient_differences['columns']": (None, None, "x"),
+        "[1].weight_differences['vector']": (None, "x"),
+    },
+}
+
+MODES = ("explicit", "auto")
 
 # Wrappers whose one global quantity needs exactly one cross-device reduction (XLA combines the
 # per-leaf partial results): the global norm, "are all gradients finite", "did any leaf hold a NaN".
@@ -45,14 +85,23 @@ ONE_REDUCTION = {"chain", "apply_if_finite", "zero_nans"}
 
 REPO = Path(__file__).resolve().parents[2]
 
+# One xdist worker runs every test of this module, so its expensive fixture is set up once.
+pytestmark = pytest.mark.xdist_group("sharding")
 
-def _mesh_weights() -> Any:
+
+def _mesh(mode: str) -> Any:
+    import jax
+
+    kind = jax.sharding.AxisType.Explicit if mode == "explicit" else jax.sharding.AxisType.Auto
+    return jax.make_mesh((8,), ("x",), axis_types=(kind,))
+
+
+def _mesh_weights(mesh: Any) -> Any:
     import jax
     import jax.numpy as jnp
     import numpy as np
     from jax.sharding import NamedSharding, PartitionSpec
 
-    mesh = jax.make_mesh((8,), ("x",))
     rng = np.random.default_rng(0)
     layout = {
         "rows": ((64, 12), ("x", None)),
@@ -76,45 +125,80 @@ def _collective_counts(hlo: str) -> dict[str, int]:
     }
 
 
-def main() -> None:
-    """The subprocess: one JSON line per optimizer on stdout."""
-    import jax
-
+def _factories() -> dict[str, Callable[[], Any]]:
+    from mlax.experimental.optim import configure
     from tests.optim.wrapper_support import configured
 
-    assert jax.device_count() == 8, jax.devices()
     factories: dict[str, Callable[[], Any]] = {
         name: functools.partial(configured, name) for name in optimizer_module_names()
     }
     factories.update(composite_optimizers())
+    for name, settings in EXTRA_CONFIGURATIONS.items():
+        module = importlib.import_module(f"mlax.experimental.optim.{settings['module']}")
+        hyperparameters = {key: value for key, value in settings.items() if key != "module"}
+        factories[name] = functools.partial(configure, module, **hyperparameters)
+    return factories
+
+
+def main() -> None:
+    """The subprocess: one JSON line on stdout, a report per mesh mode and optimizer."""
+    import jax
+
+    assert jax.device_count() == 8, jax.devices()
+    factories = _factories()
     report: dict[str, Any] = {}
-    for name, factory in factories.items():
-        report[name] = {}
-        try:
-            _measure(factory(), report[name])
-        except Exception as error:  # one broken optimizer must not hide the others
-            report[name]["error"] = f"{type(error).__name__}: {error}"
+    for mode in MODES:
+        mesh = _mesh(mode)
+        for name, factory in factories.items():
+            result = report.setdefault(mode, {}).setdefault(name, {})
+            try:
+                _measure(factory(), mesh, DERIVED_SPECS.get(name, {}), result)
+            except Exception as error:  # one broken optimizer must not hide the others
+                result["error"] = f"{type(error).__name__}: {error}"
     print(json.dumps(report))
 
 
-def _measure(optimizer: Any, result: dict[str, Any]) -> None:
+def _sharding_mismatches(
+    state: Any, by_shape: dict[tuple[int, ...], Any], derived: dict[str, Any]
+) -> list[str]:
+    """Key paths of state leaves whose sharding differs from the expected one.
+
+    Per-weight buffers are recognised by shape (every weight has a distinct one); ``derived`` gives
+    the shardings of the buffers that do not mirror a weight.
+    """
+    import jax
+
+    mismatches = []
+    found = set()
+    for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
+        key = jax.tree_util.keystr(path)
+        expected = derived.get(key, by_shape.get(leaf.shape))
+        found.add(key)
+        if expected is not None and not leaf.sharding.is_equivalent_to(expected, leaf.ndim):
+            mismatches.append(key)
+    return mismatches + [f"{key} (missing)" for key in derived if key not in found]
+
+
+def _measure(
+    optimizer: Any, mesh: Any, derived_specs: dict[str, tuple[Any, ...]], result: dict[str, Any]
+) -> None:
     """Fills ``result`` step by step, so a failure still reports what came before it."""
     import jax
+    from jax.sharding import NamedSharding, PartitionSpec
 
     from mlax.experimental.core import apply_gradients
     from tests.optim.wrapper_support import aliased_leaves
 
-    weights = _mesh_weights()
+    weights = _mesh_weights(mesh)
     specs = {key: leaf.sharding for key, leaf in weights.items()}
     by_shape = {leaf.shape: leaf.sharding for leaf in weights.values()}
+    derived = {
+        key: NamedSharding(mesh, PartitionSpec(*spec))  # type: ignore[no-untyped-call]
+        for key, spec in derived_specs.items()
+    }
+    # The state's paths start at [1]: it is checked inside the (weights, state) pair.
     state = optimizer.init(weights)
-    # Per-weight buffers are recognised by shape (every weight has a distinct one).
-    result["init_mismatches"] = [
-        jax.tree_util.keystr(path)
-        for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]
-        if leaf.shape in by_shape
-        and not leaf.sharding.is_equivalent_to(by_shape[leaf.shape], leaf.ndim)
-    ]
+    result["init_mismatches"] = _sharding_mismatches((weights, state), by_shape, derived)
 
     def train_step(weights: Any, state: Any, gradients: Any) -> tuple[Any, Any]:
         updates, state = optimizer.step(gradients, state, weights)
@@ -134,12 +218,7 @@ def _measure(optimizer: Any, result: dict[str, Any]) -> None:
         key
         for key, leaf in weights.items()
         if not leaf.sharding.is_equivalent_to(specs[key], leaf.ndim)
-    ] + [
-        jax.tree_util.keystr(path)
-        for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]
-        if leaf.shape in by_shape
-        and not leaf.sharding.is_equivalent_to(by_shape[leaf.shape], leaf.ndim)
-    ]
+    ] + _sharding_mismatches((weights, state), by_shape, derived)
 
 
 @pytest.fixture(scope="module")
@@ -163,30 +242,60 @@ def report() -> dict[str, Any]:
     return result
 
 
-NAMES = sorted([*optimizer_module_names(), *composite_optimizers()])
+NAMES = sorted([*optimizer_module_names(), *composite_optimizers(), *EXTRA_CONFIGURATIONS])
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", NAMES)
 def test_state_initialised_from_sharded_weights_has_their_shardings(
-    report: dict[str, Any], name: str
+    report: dict[str, Any], name: str, mode: str
 ) -> None:
-    assert report[name].get("init_mismatches") == [], report[name].get("error")
+    result = report[mode][name]
+    assert result.get("init_mismatches") == [], result.get("error")
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", NAMES)
-def test_a_donated_sharded_step_keeps_the_shardings(report: dict[str, Any], name: str) -> None:
-    assert report[name].get("step_mismatches") == [], report[name].get("error")
+def test_a_donated_sharded_step_keeps_the_shardings(
+    report: dict[str, Any], name: str, mode: str
+) -> None:
+    result = report[mode][name]
+    assert result.get("step_mismatches") == [], result.get("error")
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", [name for name in NAMES if name not in REDUCING | ONE_REDUCTION])
-def test_an_elementwise_step_does_not_communicate(report: dict[str, Any], name: str) -> None:
-    assert report[name].get("collectives") == dict.fromkeys(COLLECTIVES, 0), report[name].get(
-        "error"
-    )
+def test_an_elementwise_step_does_not_communicate(
+    report: dict[str, Any], name: str, mode: str
+) -> None:
+    result = report[mode][name]
+    assert result.get("collectives") == dict.fromkeys(COLLECTIVES, 0), result.get("error")
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", sorted(ONE_REDUCTION))
-def test_a_global_quantity_needs_exactly_one_reduction(report: dict[str, Any], name: str) -> None:
+def test_a_global_quantity_needs_exactly_one_reduction(
+    report: dict[str, Any], name: str, mode: str
+) -> None:
     # "chain" is clip_by_global_norm then SGD: the norm is its only cross-device value.
+    result = report[mode][name]
     expected = {**dict.fromkeys(COLLECTIVES, 0), "all-reduce": 1}
-    assert report[name].get("collectives") == expected, report[name].get("error")
+    assert result.get("collectives") == expected, result.get("error")
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", sorted(REDUCING))
+def test_a_reducing_step_communicates_only_by_all_reduce(
+    report: dict[str, Any], name: str, mode: str
+) -> None:
+    # Each reduction over a partitioned axis (a norm, a mean, a matrix product's contraction) is
+    # computed per shard and its partial results summed or maximised across devices: at least one
+    # all-reduce, and nothing that moves a weight's shards (gathers, permutes, all-to-all). How many
+    # all-reduces depends on how XLA fuses them (Muon's Newton-Schulz products need several).
+    result = report[mode][name]
+    collectives = result.get("collectives")
+    assert collectives is not None, result.get("error")
+    assert collectives["all-reduce"] >= 1, collectives
+    assert {key: count for key, count in collectives.items() if key != "all-reduce"} == (
+        dict.fromkeys(COLLECTIVES[1:], 0)
+    )

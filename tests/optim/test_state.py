@@ -111,7 +111,7 @@ def test_gradients_of_another_structure_shape_or_dtype_are_rejected(case: Case) 
 def test_optimizers_that_need_weights_raise_without_them(case: Case) -> None:
     weights = random_weights(0, jnp.float32)
     state = case.module.init(weights, **case.kwargs)
-    with pytest.raises(ValueError, match="needs the current weights"):
+    with pytest.raises(ValueError, match="needs the weights"):
         case.module.step(weights, state)
 
 
@@ -153,6 +153,10 @@ def test_a_scheduled_learning_rate_is_readable_and_matches_optax() -> None:
     for k in range(30):
         gradients = jax.tree.map(lambda w: w - 0.3, ours)
         updates, state = step(gradients, state)
+        if k == 0:
+            # Measured after the first call: the fresh state from init may be laid out differently
+            # (uncommitted) from the states step returns; what must not happen is a compile per step.
+            compiled_after_first_step = step._cache_size()  # type: ignore[attr-defined]
         ours = apply_gradients(updates, ours)
         optax_updates, reference_state = transform.update(
             jax.tree.map(lambda w: w - 0.3, theirs), reference_state
@@ -163,7 +167,7 @@ def test_a_scheduled_learning_rate_is_readable_and_matches_optax() -> None:
     # rounding (relative 1e-8 in the weights); mlax evaluates it in float64.
     for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6)
-    assert step._cache_size() == 1  # type: ignore[attr-defined]
+    assert step._cache_size() == compiled_after_first_step  # type: ignore[attr-defined]
 
 
 def test_lion_rejects_a_non_positive_b2() -> None:

@@ -13,7 +13,9 @@ from packaging.requirements import Requirement
 from mlax.experimental import core, losses, optim
 from tests.packaging_support import DISTRIBUTIONS, SUBPACKAGES, Built
 
-pytestmark = pytest.mark.slow
+# One xdist worker runs every test of this group, so the session fixture behind them (built
+# wheels, or the 8-device subprocess) is set up once, not once per worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("distributions")]
 
 VERSIONS = {"mlax-core": core.__version__, "mlax-losses": losses.__version__, "mlax-optim": optim.__version__}
 NAMESPACE_INITS = ("mlax/__init__.py", "mlax/experimental/__init__.py")

@@ -23,7 +23,9 @@ from tests.packaging_support import (
     wheels_for,
 )
 
-pytestmark = pytest.mark.slow
+# One xdist worker runs every test of this group, so the session fixture behind them (built
+# wheels, or the 8-device subprocess) is set up once, not once per worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("distributions")]
 
 # A small real use of each subpackage, checked against values computed by hand.
 USES = {

@@ -18,12 +18,20 @@ def main() -> None:
     parser.add_argument("--suite", choices=[*SUITES, "all"], default="all")
     parser.add_argument("--repeats", type=int, default=9, help="timed runs per case (median)")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument(
+        "--only",
+        help="optimizers suite: comma-separated case labels to run (e.g. 'adam,sgd'), default all",
+    )
     args = parser.parse_args()
+    only = None if args.only is None else frozenset(args.only.split(","))
     bandwidth = common.copy_bandwidth_gbs(1 << 20 if args.quick else 1 << 24)
     rows: list[common.Row] = []
     for name, run in SUITES.items():
         if args.suite in (name, "all"):
-            rows.extend(run(repeats=args.repeats, quick=args.quick))
+            if name == "optimizers":
+                rows.extend(optimizers.run(repeats=args.repeats, quick=args.quick, only=only))
+            else:
+                rows.extend(run(repeats=args.repeats, quick=args.quick))
     print(common.format_table(rows, bandwidth))
 
 

@@ -48,7 +48,8 @@ class Case:
 
 
 CASES = [
-    Case("sgd", "sgd", {"lr": LR}, lambda: optax.sgd(LR), 0),
+    # momentum=None on both sides: no velocity buffer (mlax's default momentum=0 keeps one).
+    Case("sgd", "sgd", {"lr": LR, "momentum": None}, lambda: optax.sgd(LR, None), 0),
     Case("sgd(momentum=0.9)", "sgd", {"lr": LR, "momentum": 0.9}, lambda: optax.sgd(LR, 0.9), 1),
     Case(
         "sgd(momentum=0.9, nesterov)",
@@ -149,7 +150,8 @@ def _time(
     return ms, compile_s, copies
 
 
-def run(repeats: int, quick: bool) -> list[Row]:
+def run(repeats: int, quick: bool, only: frozenset[str] | None = None) -> list[Row]:
+    """Times every available case, or only those whose label or module name is in ``only``."""
     size = 1 << 20 if quick else 1 << 24
     leaves = 100 if quick else 1000
     flat_gradients = _flat(size, 1)
@@ -157,6 +159,8 @@ def run(repeats: int, quick: bool) -> list[Row]:
     size_label = "1M" if quick else "16M"
     rows = []
     for case in available_cases():
+        if only is not None and case.label not in only and case.module not in only:
+            continue
         mlax_ms, _, copies = _time(
             _mlax_step, case, lambda: _flat(size, 0), flat_gradients, repeats, count_copies=True
         )

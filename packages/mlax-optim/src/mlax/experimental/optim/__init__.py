@@ -10,29 +10,7 @@ changing one between steps never recompiles a jitted step.
    ``MlaxDeprecationWarning``.
 """
 
-from mlax.experimental.optim import sgd
-from mlax.experimental.optim import (  # the contrib optimizers in wide use (issue 7)
-    ademamix,
-    adopt,
-    muon,
-    prodigy,
-    reduce_on_plateau,
-    schedule_free_adamw,
-    schedule_free_sgd,
-)
-from mlax.experimental.optim._schedule_free import eval_weights as schedule_free_eval_weights
-from mlax.experimental.optim import (  # the remaining classic optimizers (issue 7)
-    adan,
-    fromage,
-    lbfgs,
-    noisy_sgd,
-    optimistic_adam,
-    optimistic_gradient_descent,
-    polyak_sgd,
-    rprop,
-    sm3,
-)
-from mlax.experimental.optim import (  # the optimizer modules and schedules (issue 4)
+from mlax.experimental.optim import (  # the contrib optimizers in wide use (issue 7)  # the remaining classic optimizers (issue 7)  # the optimizer modules and schedules (issue 4)
     adabelief,
     adadelta,
     adafactor,
@@ -41,23 +19,36 @@ from mlax.experimental.optim import (  # the optimizer modules and schedules (is
     adamax,
     adamaxw,
     adamw,
+    adan,
+    ademamix,
+    adopt,
     amsgrad,
+    fromage,
     lamb,
     lars,
+    lbfgs,
     lion,
+    muon,
     nadam,
     nadamw,
+    noisy_sgd,
     novograd,
+    optimistic_adam,
+    optimistic_gradient_descent,
+    polyak_sgd,
+    prodigy,
     radam,
+    reduce_on_plateau,
     rmsprop,
+    rprop,
+    schedule_free_adamw,
+    schedule_free_sgd,
     schedules,
+    sgd,
     sign_sgd,
     signum,
+    sm3,
     yogi,
-)
-# Re-exported for callers of the 0.1 layout; importing it is a use that mypy reports.
-from mlax.experimental.optim._compat import (  # type: ignore[deprecated]
-    apply_gradients,
 )
 from mlax.experimental.optim._accumulate import MultiStepsState, multi_steps
 from mlax.experimental.optim._averaging import EmaState, LookaheadState, ema, lookahead
@@ -70,8 +61,16 @@ from mlax.experimental.optim._clipping import (
     clip,
     clip_by_global_norm,
 )
+
+# Re-exported for callers of the 0.1 layout; importing it is a use that mypy reports.
+from mlax.experimental.optim._compat import (  # type: ignore[deprecated]
+    apply_gradients,
+)
 from mlax.experimental.optim._finite import ApplyIfFiniteState, apply_if_finite
+from mlax.experimental.optim._optax_interop import from_optax, to_optax
 from mlax.experimental.optim._partition import MaskedNode, PartitionState, freeze, partition
+from mlax.experimental.optim._protocol import Optimizer, OptimizerModule, configure
+from mlax.experimental.optim._schedule_free import eval_weights as schedule_free_eval_weights
 from mlax.experimental.optim._support import EmptyState
 from mlax.experimental.optim._transforms import (
     AddDecayedWeightsState,
@@ -81,8 +80,6 @@ from mlax.experimental.optim._transforms import (
     set_to_zero,
     zero_nans,
 )
-from mlax.experimental.optim._optax_interop import from_optax, to_optax
-from mlax.experimental.optim._protocol import Optimizer, OptimizerModule, configure
 from mlax.experimental.optim._version import __version__
 
 __all__ = [

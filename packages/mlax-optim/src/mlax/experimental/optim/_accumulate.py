@@ -7,10 +7,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
-
 from mlax.experimental.core import PyTree, check_trees_match, tree_zeros_like
 from mlax.experimental.optim._hyperparameters import check_float_weights
-from mlax.experimental.optim._protocol import Optimizer
+from mlax.experimental.optim._protocol import Optimizer, call_step
 
 __all__ = ["MultiStepsState", "multi_steps"]
 
@@ -87,7 +86,7 @@ def multi_steps(
         )
 
     def step(
-        gradients: PyTree, state: MultiStepsState, weights: PyTree | None = None
+        gradients: PyTree, state: MultiStepsState, weights: PyTree | None = None, **extra: Any
     ) -> tuple[PyTree, MultiStepsState]:
         check_trees_match(
             gradients,
@@ -110,7 +109,9 @@ def multi_steps(
             mean = jax.tree.map(
                 lambda total, gradient: total.astype(gradient.dtype), accumulator, gradients
             )
-            updates, inner_state = optimizer.step(mean, state.inner_state, weights)
+            updates, inner_state = call_step(
+                optimizer.step, mean, state.inner_state, weights, extra
+            )
             return updates, inner_state, tree_zeros_like(accumulator)
 
         def keep_accumulating(_: None) -> tuple[PyTree, Any, PyTree]:

@@ -7,10 +7,15 @@ on and whether a decoupled weight decay is added, so the per-leaf arithmetic liv
 from __future__ import annotations
 
 import jax
-
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._hyperparameters import Hyperparameter, value_of
-from mlax.experimental.optim._moments import adam_direction, debias, increment, map_leaves
+from mlax.experimental.optim._moments import (
+    Scalar,
+    adam_direction,
+    debias,
+    increment,
+    map_leaves,
+)
 
 __all__ = ["adam_updates"]
 
@@ -38,23 +43,23 @@ def adam_updates(
     """
     new_count = increment(count)
     b1_, b2_ = value_of(b1), value_of(b2)
+    # Wrapped once here, so each cast and 1 - beta is computed once per dtype, not once per leaf.
     scalars = {
-        "b1": b1_,
-        "b2": b2_,
-        "eps": value_of(eps),
-        "eps_root": value_of(eps_root),
-        "debias1": debias(b1_, new_count),
-        "debias1_next": debias(b1_, increment(new_count)),
-        "debias2": debias(b2_, new_count),
-        "nesterov": nesterov,
+        "b1": Scalar(b1_),
+        "b2": Scalar(b2_),
+        "eps": Scalar(value_of(eps)),
+        "eps_root": Scalar(value_of(eps_root)),
+        "debias1": Scalar(debias(b1_, new_count)),
+        "debias1_next": Scalar(debias(b1_, increment(new_count))),
+        "debias2": Scalar(debias(b2_, new_count)),
     }
-    lr_ = value_of(lr)
-    decay = None if weight_decay is None else value_of(weight_decay)
+    lr_ = Scalar(value_of(lr))
+    decay = None if weight_decay is None else Scalar(value_of(weight_decay))
 
     def leaf_step(
         gradient: jax.Array, m: jax.Array, v: jax.Array, *weight: jax.Array
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
-        direction, _, new_m, new_v = adam_direction(gradient, m, v, **scalars)
+        direction, _, new_m, new_v = adam_direction(gradient, m, v, nesterov=nesterov, **scalars)
         dtype = direction.dtype
         if decay is not None:
             direction = direction + decay.astype(dtype) * weight[0].astype(dtype)

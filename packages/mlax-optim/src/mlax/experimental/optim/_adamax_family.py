@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._hyperparameters import Hyperparameter, value_of
-from mlax.experimental.optim._moments import compute_dtype, debias, ema, increment, map_leaves
+from mlax.experimental.optim._moments import (
+    Scalar,
+    compute_dtype,
+    debias,
+    ema,
+    increment,
+    map_leaves,
+)
 
 __all__ = ["adamax_updates"]
 
@@ -29,9 +35,9 @@ def adamax_updates(
     :math:`u = \eta (\hat m / v + \lambda w)`, :math:`v \leftarrow \max(|g| + \epsilon, \beta_2 v)`.
     """
     new_count = increment(count)
-    b1_, b2_, eps_, lr_ = value_of(b1), value_of(b2), value_of(eps), value_of(lr)
-    correction = debias(b1_, new_count)
-    decay = None if weight_decay is None else value_of(weight_decay)
+    b1_, b2_, eps_, lr_ = (Scalar(value_of(x)) for x in (b1, b2, eps, lr))
+    correction = Scalar(debias(b1_.value, new_count))
+    decay = None if weight_decay is None else Scalar(value_of(weight_decay))
 
     def leaf_step(
         gradient: jax.Array, m: jax.Array, v: jax.Array, *weight: jax.Array

@@ -7,14 +7,15 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
-
 from mlax.experimental.core import PyTree, check_trees_match, tree_cast, tree_unzip
 from mlax.experimental.optim._hyperparameters import (
     as_hyperparameter,
     check_float_weights,
     hyperparameter_dtype,
 )
-from mlax.experimental.optim._protocol import Optimizer
+from mlax.experimental.optim._moments import complement
+from mlax.experimental.optim._moments import ema as moving_average
+from mlax.experimental.optim._protocol import Optimizer, call_step
 from mlax.experimental.optim._support import require_weights
 
 __all__ = ["EmaState", "LookaheadState", "ema", "lookahead"]
@@ -77,18 +78,19 @@ def ema(optimizer: Optimizer, decay: float = 0.999, dtype: DTypeLike | None = No
         )
 
     def step(
-        gradients: PyTree, state: EmaState, weights: PyTree | None = None
+        gradients: PyTree, state: EmaState, weights: PyTree | None = None, **extra: Any
     ) -> tuple[PyTree, EmaState]:
         weights = require_weights(weights, gradients, "ema")
         check_trees_match(
             weights, state.averages, "weights", "state.averages", check_dtypes=dtype is None
         )
-        updates, inner_state = optimizer.step(gradients, state.inner_state, weights)
+        updates, inner_state = call_step(
+            optimizer.step, gradients, state.inner_state, weights, extra
+        )
 
         def average(update: jax.Array, weight: jax.Array, mean: jax.Array) -> jax.Array:
             new_weight = (weight - update).astype(mean.dtype)
-            beta = state.decay.astype(mean.dtype)
-            return beta * mean + (1 - beta) * new_weight
+            return moving_average(new_weight, mean, state.decay)
 
         averages = jax.tree.map(average, updates, weights, state.averages)
         return updates, state._replace(averages=averages, inner_state=inner_state)
@@ -165,11 +167,13 @@ def lookahead(optimizer: Optimizer, sync_period: int = 6, slow_step_size: float 
         )
 
     def step(
-        gradients: PyTree, state: LookaheadState, weights: PyTree | None = None
+        gradients: PyTree, state: LookaheadState, weights: PyTree | None = None, **extra: Any
     ) -> tuple[PyTree, LookaheadState]:
         weights = require_weights(weights, gradients, "lookahead")
         check_trees_match(weights, state.slow, "weights", "state.slow")
-        updates, inner_state = optimizer.step(gradients, state.inner_state, weights)
+        updates, inner_state = call_step(
+            optimizer.step, gradients, state.inner_state, weights, extra
+        )
         sync = state.steps_since_sync >= state.sync_period - 1
 
         def sync_leaf(
@@ -178,7 +182,9 @@ def lookahead(optimizer: Optimizer, sync_period: int = 6, slow_step_size: float 
             alpha = state.slow_step_size.astype(weight.dtype)
             difference = weight - update - slow
             new_slow = jnp.where(sync, slow + alpha * difference, slow)
-            new_update = jnp.where(sync, update + (1 - alpha) * difference, update)
+            new_update = jnp.where(
+                sync, update + complement(state.slow_step_size, weight.dtype) * difference, update
+            )
             return new_update, new_slow
 
         pairs = jax.tree.map(sync_leaf, updates, weights, state.slow)

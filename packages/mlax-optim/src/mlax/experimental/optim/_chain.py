@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._protocol import Optimizer
+from mlax.experimental.optim._protocol import Optimizer, call_step
 
 __all__ = ["chain"]
 
@@ -19,7 +19,8 @@ def chain(*optimizers: Optimizer) -> Optimizer:
 
         u = T_n(\cdots T_2(T_1(g)))
 
-    where every :math:`T_i` also receives the weights. The state is the tuple of the inner states,
+    where every :math:`T_i` also receives the weights and the keyword arguments of ``step`` that it
+    accepts (e.g. ``value=`` for :mod:`~mlax.experimental.optim.polyak_sgd`). The state is the tuple of the inner states,
     in order, so ``state[i]`` is the state of ``optimizers[i]``. Gradient transforms such as
     :func:`clip_by_global_norm` go before the optimizer; because mlax updates are *subtracted*
     (the opposite sign to Optax), a transform placed after the optimizer acts on the descent
@@ -58,7 +59,7 @@ def chain(*optimizers: Optimizer) -> Optimizer:
         return tuple(optimizer.init(weights) for optimizer in optimizers)
 
     def step(
-        gradients: PyTree, state: Any, weights: PyTree | None = None
+        gradients: PyTree, state: Any, weights: PyTree | None = None, **extra: Any
     ) -> tuple[PyTree, tuple[Any, ...]]:
         if not isinstance(state, tuple) or len(state) != len(optimizers):
             raise ValueError(
@@ -67,7 +68,9 @@ def chain(*optimizers: Optimizer) -> Optimizer:
             )
         new_states = []
         for optimizer, inner_state in zip(optimizers, state, strict=True):
-            gradients, inner_state = optimizer.step(gradients, inner_state, weights)
+            gradients, inner_state = call_step(
+                optimizer.step, gradients, inner_state, weights, extra
+            )
             new_states.append(inner_state)
         return gradients, tuple(new_states)
 

@@ -13,7 +13,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
-
 from mlax.experimental.core import PyTree, check_trees_match
 from mlax.experimental.optim._hyperparameters import (
     as_hyperparameter,

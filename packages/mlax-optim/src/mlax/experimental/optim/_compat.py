@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing_extensions import deprecated
-
 from mlax.experimental import core
 from mlax.experimental.core import MlaxDeprecationWarning, PyTree, register_deprecation
 from mlax.experimental.optim._deprecations_manifest import APPLY_GRADIENTS
+from typing_extensions import deprecated
 
 __all__ = ["apply_gradients"]
 

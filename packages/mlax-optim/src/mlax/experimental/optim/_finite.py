@@ -6,9 +6,8 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-
 from mlax.experimental.core import PyTree, tree_zeros_like
-from mlax.experimental.optim._protocol import Optimizer
+from mlax.experimental.optim._protocol import Optimizer, call_step
 
 __all__ = ["ApplyIfFiniteState", "apply_if_finite"]
 
@@ -78,7 +77,7 @@ def apply_if_finite(optimizer: Optimizer, max_consecutive_errors: int) -> Optimi
         )
 
     def step(
-        gradients: PyTree, state: ApplyIfFiniteState, weights: PyTree | None = None
+        gradients: PyTree, state: ApplyIfFiniteState, weights: PyTree | None = None, **extra: Any
     ) -> tuple[PyTree, ApplyIfFiniteState]:
         finite = jnp.asarray(True)
         for leaf in jax.tree.leaves(gradients):
@@ -87,7 +86,7 @@ def apply_if_finite(optimizer: Optimizer, max_consecutive_errors: int) -> Optimi
         apply = finite | (notfinite_count > state.max_consecutive_errors)
 
         def optimizer_step(_: None) -> tuple[PyTree, Any]:
-            return optimizer.step(gradients, state.inner_state, weights)
+            return call_step(optimizer.step, gradients, state.inner_state, weights, extra)
 
         def skip(_: None) -> tuple[PyTree, Any]:
             return tree_zeros_like(gradients), state.inner_state

@@ -34,7 +34,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
-
 from mlax.experimental.core import PyTree, check_floating, dtype_of
 
 __all__ = [
@@ -147,7 +146,8 @@ def hyperparameter_dtype(weights: PyTree) -> np.dtype[Any]:
 
 def as_hyperparameter(value: Any, dtype: np.dtype[Any]) -> jax.Array:
     """``value`` as a 0-d array of ``dtype``; raises ``ValueError`` if it is not a scalar."""
-    array = jnp.asarray(value, dtype=dtype)
+    # A copy: a state leaf sharing a caller's buffer (or another leaf's) could not be donated.
+    array = jnp.array(value, dtype=dtype)
     if array.ndim != 0:
         raise ValueError(f"a hyperparameter must be a scalar, got an array of shape {array.shape}.")
     return array

@@ -5,7 +5,8 @@ common so that each formula is written once:
 
 * :func:`init_buffers` and :func:`moments_dtype_marker` — per-weight buffers in the weights' dtypes,
   or in an explicitly requested ``moments_dtype``;
-* :func:`check_gradients` and :func:`require_weights` — trace-time validation naming key paths;
+* :func:`check_gradients` — trace-time validation naming key paths (``_support.require_weights``
+  checks the weights that some optimizers need);
 * :func:`map_leaves` — one ``jax.tree.map`` pass returning tuples, so XLA fuses all of a leaf's work
   into one loop;
 * :func:`ema`, :func:`complement`, :func:`debias`, :func:`adam_direction`, :func:`trust_ratio` — the
@@ -22,6 +23,13 @@ Python-float hyperparameters are. Computing it after the cast loses it: :math:`\
 rounds to exactly 1 in bfloat16 (and 0.9999 in float16), so :math:`1 - \\beta_2` would be 0 and
 Adam's second moment would never move. :func:`ema` and :func:`complement` therefore take
 hyperparameters un-cast.
+
+**Per-leaf cost.** A step over a tree of many leaves runs its per-leaf function once per leaf, so
+anything scalar computed there (a cast, :math:`1-\\beta`) is traced, lowered and compiled once per
+leaf: thousands of scalar ops for a large model, which made compiling slower than Optax's (whose
+hyperparameters are Python constants). Wrapping a hyperparameter in :class:`Scalar` before the
+per-leaf pass computes each cast and complement once per distinct leaf dtype instead, with the same
+values.
 """
 
 from __future__ import annotations
@@ -33,12 +41,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
-
 from mlax.experimental.core import PyTree, check_trees_match, tree_full_like, tree_unzip
 from mlax.experimental.optim._hyperparameters import Static
 
 __all__ = [
     "MomentsDtype",
+    "Scalar",
     "adam_direction",
     "Signature",
     "check_gradients",
@@ -52,7 +60,6 @@ __all__ = [
     "init_buffers",
     "map_leaves",
     "moments_dtype_marker",
-    "require_weights",
     "trust_ratio",
     "weights_signature",
     "zero_count",
@@ -129,15 +136,43 @@ def check_signature(gradients: PyTree, signature: Signature) -> None:
     check_trees_match(gradients, jax.tree.unflatten(treedef, structs), "gradients", "weights")
 
 
-def require_weights(weights: PyTree | None, gradients: PyTree, optimizer: str) -> PyTree:
-    """Returns ``weights`` after checking them against ``gradients``; ``ValueError`` if ``None``."""
-    if weights is None:
-        raise ValueError(
-            f"mlax.experimental.optim.{optimizer}.step needs the current weights: call "
-            f"{optimizer}.step(gradients, state, weights)."
-        )
-    check_trees_match(gradients, weights, "gradients", "weights")
-    return weights
+class Scalar:
+    """A 0-d hyperparameter (in the hyperparameter dtype) whose casts are computed once per dtype.
+
+    Created once per ``step``, outside the per-leaf pass; :meth:`astype` and :meth:`complement` then
+    return the same traced value for every leaf of one dtype instead of adding a cast (and a
+    subtraction) to the program per leaf. The values are exactly those of ``value.astype(dtype)``
+    and ``(1 - value).astype(dtype)``.
+    """
+
+    __slots__ = ("_casts", "_complements", "value")
+
+    def __init__(self, value: jax.Array) -> None:
+        self.value = value
+        self._casts: dict[np.dtype[Any], jax.Array] = {}
+        self._complements: dict[np.dtype[Any], jax.Array] = {}
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return np.dtype(self.value.dtype)
+
+    def astype(self, dtype: DTypeLike) -> jax.Array:
+        """``value`` cast to ``dtype``."""
+        key = np.dtype(dtype)
+        if key not in self._casts:
+            self._casts[key] = self.value.astype(key)
+        return self._casts[key]
+
+    def complement(self, dtype: DTypeLike) -> jax.Array:
+        """``1 - value``, formed in the hyperparameter dtype, then cast to ``dtype``."""
+        key = np.dtype(dtype)
+        if key not in self._complements:
+            self._complements[key] = (1 - self.value).astype(key)
+        return self._complements[key]
+
+
+ScalarLike = jax.Array | Scalar
+"""A hyperparameter as the shared formulas take it: a 0-d array, or a :class:`Scalar` wrapping one."""
 
 
 def compute_dtype(*leaves: jax.Array) -> np.dtype[Any]:
@@ -157,12 +192,14 @@ def map_leaves(
     return tree_unzip(results, gradients, size=size)
 
 
-def complement(decay: jax.Array, dtype: DTypeLike) -> jax.Array:
+def complement(decay: ScalarLike, dtype: DTypeLike) -> jax.Array:
     r""":math:`1 - \beta` computed in ``decay``'s (hyperparameter) dtype, then cast to ``dtype``."""
+    if isinstance(decay, Scalar):
+        return decay.complement(dtype)
     return (1 - decay).astype(dtype)
 
 
-def ema(value: jax.Array, moment: jax.Array, decay: jax.Array) -> jax.Array:
+def ema(value: jax.Array, moment: jax.Array, decay: ScalarLike) -> jax.Array:
     r"""The exponential moving average :math:`(1 - \beta) x + \beta m` in ``value``'s dtype.
 
     ``decay`` is a 0-d array in the hyperparameter dtype, *not* cast to ``value``'s dtype: the two
@@ -188,13 +225,13 @@ def adam_direction(
     mu: jax.Array,
     nu: jax.Array,
     *,
-    b1: jax.Array,
-    b2: jax.Array,
-    eps: jax.Array,
-    eps_root: jax.Array,
-    debias1: jax.Array,
-    debias1_next: jax.Array,
-    debias2: jax.Array,
+    b1: ScalarLike,
+    b2: ScalarLike,
+    eps: ScalarLike,
+    eps_root: ScalarLike,
+    debias1: ScalarLike,
+    debias1_next: ScalarLike,
+    debias2: ScalarLike,
     nesterov: jax.Array,
 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     r"""Adam's direction and new moments for one leaf, in the promoted compute dtype.
@@ -224,9 +261,9 @@ def adam_direction(
 def first_moment_hat(
     new_mu: jax.Array,
     g: jax.Array,
-    b1: jax.Array,
-    debias1: jax.Array,
-    debias1_next: jax.Array,
+    b1: ScalarLike,
+    debias1: ScalarLike,
+    debias1_next: ScalarLike,
     nesterov: jax.Array,
 ) -> jax.Array:
     r"""The debiased first moment :math:`m / (1-\beta_1^t)`, or with ``nesterov`` the look-ahead
@@ -239,7 +276,8 @@ def first_moment_hat(
     look_ahead = b1.astype(dtype) * (new_mu / debias1_next.astype(dtype)) + complement(
         b1, dtype
     ) * (g / debias1.astype(dtype))
-    return jnp.where(nesterov, look_ahead, plain)
+    # select_n with the 0-d flag, not jnp.where: the same select, without a nested jit call per leaf.
+    return jax.lax.select_n(nesterov, plain, look_ahead)
 
 
 def trust_ratio(

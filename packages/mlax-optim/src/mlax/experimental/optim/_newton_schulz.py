@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+from mlax.experimental.optim._sharding import with_auto_axes
 
 __all__ = ["DimensionSpec", "PRECONDITIONINGS", "orthogonalize", "shape_scale"]
 
@@ -100,14 +101,22 @@ def orthogonalize(
     eps: jax.Array,
     spec: DimensionSpec,
 ) -> jax.Array:
-    """``x`` orthogonalised over its (reduction, output) axes, batched over the others, in its dtype."""
+    """``x`` orthogonalised over its (reduction, output) axes, batched over the others, in its dtype.
+
+    The result has ``x``'s sharding. The matrix products contract partitioned dimensions of a
+    sharded ``x`` (and the reshapes merge them), which explicit mesh axes refuse to type: under them
+    the compiler chooses the inner layouts and inserts the communication they need.
+    """
     to_matrices, from_matrices = _reshapers(x.shape, spec)
-    eps = eps.astype(x.dtype)
-    matrices = to_matrices(x)
-    result = jax.vmap(lambda m: _orthogonalize_matrix(m, coeffs, ns_steps, preconditioning, eps))(
-        matrices
-    )
-    return from_matrices(result)
+
+    def run(x: jax.Array, coeffs: jax.Array, eps: jax.Array) -> jax.Array:
+        eps = eps.astype(x.dtype)
+        result = jax.vmap(
+            lambda m: _orthogonalize_matrix(m, coeffs, ns_steps, preconditioning, eps)
+        )(to_matrices(x))
+        return from_matrices(result)
+
+    return with_auto_axes(run, x)(x, coeffs, eps)
 
 
 def shape_scale(shape: tuple[int, ...], spec: DimensionSpec, consistent: bool) -> float:

@@ -11,13 +11,11 @@ returns updates that :func:`optax.apply_updates` *adds*. Negation is exact in IE
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Any
 
 import jax
-
 from mlax.experimental.core import PyTree, check_trees_match
-from mlax.experimental.optim._protocol import Optimizer, OptimizerModule, configure
+from mlax.experimental.optim._protocol import Optimizer, OptimizerModule, call_step, configure
 
 if TYPE_CHECKING:
     import optax
@@ -40,14 +38,6 @@ def _import_optax(function: str) -> Any:
 
 def _negate(tree: PyTree) -> PyTree:
     return jax.tree.map(lambda leaf: -leaf, tree)
-
-
-def _accepted_keywords(step: Any) -> frozenset[str] | None:
-    """The keyword-only arguments ``step`` accepts, or ``None`` if it takes ``**kwargs``."""
-    parameters = inspect.signature(step).parameters.values()
-    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
-        return None
-    return frozenset(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
 def to_optax(
@@ -95,7 +85,6 @@ def to_optax(
         configured = optimizer
     else:
         configured = configure(optimizer, **hyperparameters)
-    accepted = _accepted_keywords(configured.step)
 
     def init(params: PyTree) -> Any:
         return configured.init(params)
@@ -103,12 +92,7 @@ def to_optax(
     def update(
         updates: PyTree, state: Any, params: PyTree | None = None, **extra_args: Any
     ) -> tuple[PyTree, Any]:
-        forwarded = (
-            extra_args
-            if accepted is None
-            else {name: value for name, value in extra_args.items() if name in accepted}
-        )
-        mlax_updates, new_state = configured.step(updates, state, params, **forwarded)
+        mlax_updates, new_state = call_step(configured.step, updates, state, params, extra_args)
         return _negate(mlax_updates), new_state
 
     return optax.GradientTransformationExtraArgs(init, update)

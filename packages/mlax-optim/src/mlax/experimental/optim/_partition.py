@@ -10,9 +10,8 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import Any, NamedTuple
 
 import jax
-
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._protocol import Optimizer
+from mlax.experimental.optim._protocol import Optimizer, call_step
 from mlax.experimental.optim._transforms import set_to_zero
 
 __all__ = ["MaskedNode", "PartitionState", "freeze", "partition"]
@@ -122,7 +121,7 @@ def partition(optimizers: Mapping[Hashable, Optimizer], labels: Labels) -> Optim
         )
 
     def step(
-        gradients: PyTree, state: PartitionState, weights: PyTree | None = None
+        gradients: PyTree, state: PartitionState, weights: PyTree | None = None, **extra: Any
     ) -> tuple[PyTree, PartitionState]:
         leaf_labels = _label_leaves(labels, gradients)
         check_labels(leaf_labels)
@@ -136,8 +135,12 @@ def partition(optimizers: Mapping[Hashable, Optimizer], labels: Labels) -> Optim
         new_states: dict[Hashable, Any] = {}
         for group, optimizer in optimizers.items():
             group_weights = None if weights is None else _select(weights, leaf_labels, group)
-            group_updates, new_states[group] = optimizer.step(
-                _select(gradients, leaf_labels, group), state.inner_states[group], group_weights
+            group_updates, new_states[group] = call_step(
+                optimizer.step,
+                _select(gradients, leaf_labels, group),
+                state.inner_states[group],
+                group_weights,
+                extra,
             )
             # The group's updates have its leaves in tree order; put them back where they came from.
             group_leaves = iter(jax.tree.leaves(group_updates))

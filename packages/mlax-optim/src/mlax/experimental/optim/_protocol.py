@@ -15,18 +15,23 @@ Optax's ``update``:
   scalar loss``, a pure function its line search evaluates (and differentiates) at trial weights.
 
 These arguments default to ``None`` only so that a missing one raises a ``TypeError`` that names it
-and says what to pass; wrappers that call ``step(gradients, state, weights)`` cannot supply them.
+and says what to pass. Every wrapper (``chain``, ``partition``, ``multi_steps``, ``apply_if_finite``,
+``ema``, ``lookahead``, ...) accepts such keyword arguments in its own ``step`` and passes each one on
+to the inner optimizers whose ``step`` takes it (:func:`call_step`), as Optax's
+``with_extra_args_support`` does, so ``chain(clip_by_global_norm(...), configure(polyak_sgd))``
+works with ``step(gradients, state, weights, value=loss)``.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 from mlax.experimental.core import PyTree
 
-__all__ = ["InitFn", "Optimizer", "OptimizerModule", "StepFn", "configure"]
+__all__ = ["InitFn", "Optimizer", "OptimizerModule", "StepFn", "call_step", "configure"]
 
 
 class InitFn(Protocol):
@@ -77,3 +82,29 @@ def configure(module: OptimizerModule, **hyperparameters: Any) -> Optimizer:
         init=functools.partial(module.init, **hyperparameters),
         step=module.step,
     )
+
+
+@functools.cache
+def _accepted_keywords(step: Callable[..., Any]) -> frozenset[str] | None:
+    """The keyword arguments ``step`` accepts beyond the protocol's, or ``None`` for ``**kwargs``."""
+    parameters = inspect.signature(step).parameters.values()
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return None
+    return frozenset(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def call_step(
+    step: Callable[..., tuple[PyTree, Any]],
+    gradients: PyTree,
+    state: Any,
+    weights: PyTree | None,
+    extra: dict[str, Any],
+) -> tuple[PyTree, Any]:
+    """Calls ``step(gradients, state, weights, **kw)`` with the keywords of ``extra`` it accepts.
+
+    A wrapper receives keyword arguments (such as ``value=``) meant for some of its inner optimizers;
+    each inner ``step`` gets the ones it declares and none of the others.
+    """
+    accepted = _accepted_keywords(step)
+    forwarded = extra if accepted is None else {k: v for k, v in extra.items() if k in accepted}
+    return step(gradients, state, weights, **forwarded)

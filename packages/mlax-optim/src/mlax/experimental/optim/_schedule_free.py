@@ -13,7 +13,6 @@ from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
-
 from mlax.experimental.core import PyTree, check_trees_match
 from mlax.experimental.optim._hyperparameters import Hyperparameter, Scheduled, value_of
 from mlax.experimental.optim._moments import complement, compute_dtype, increment

@@ -16,15 +16,19 @@ class EmptyState(NamedTuple):
 def require_weights(weights: PyTree | None, gradients: PyTree, who: str) -> PyTree:
     """Returns ``weights`` after checking they exist and match ``gradients`` leaf by leaf.
 
+    Args:
+      weights: what the caller's ``step`` received as ``weights``.
+      gradients: the gradients they must match.
+      who: the optimizer or transform that needs them, for the message (``"adamw"``, ``"ema"``).
+
     Raises:
-      ValueError: ``weights`` is ``None`` (the message names the transform), or the trees differ in
-        structure or shape.
+      ValueError: ``weights`` is ``None`` (the message names ``who`` and what to pass), or the trees
+        differ in structure or shape.
       TypeError: a leaf differs in dtype.
     """
     if weights is None:
         raise ValueError(
-            f"{who} needs the weights: call step(gradients, state, weights) with the current "
-            "weights."
+            f"{who} needs the weights: call step(gradients, state, weights) with the current weights."
         )
     check_trees_match(gradients, weights, "gradients", "weights")
     return weights

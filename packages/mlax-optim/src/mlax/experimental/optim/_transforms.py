@@ -11,7 +11,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-
 from mlax.experimental.core import PyTree, check_trees_match, tree_zeros_like
 from mlax.experimental.optim._hyperparameters import (
     as_hyperparameter,

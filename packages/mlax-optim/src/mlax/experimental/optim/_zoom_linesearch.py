@@ -34,8 +34,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from mlax.experimental.core import PyTree
+from mlax.experimental.optim._sharding import contract_all
 
 __all__ = ["LinesearchResult", "ZoomSettings", "zoom_linesearch"]
 
@@ -95,7 +95,7 @@ def vdot(first: PyTree, second: PyTree, dtype: np.dtype[Any]) -> jax.Array:
     """:math:`\\sum \\langle a, b \\rangle` over all leaves, each leaf's sum cast to ``dtype``."""
     total = jnp.zeros((), dtype)
     for a, b in zip(jax.tree.leaves(first), jax.tree.leaves(second), strict=True):
-        leaf = jnp.tensordot(a, b, a.ndim, precision=jax.lax.Precision.HIGHEST)
+        leaf = contract_all(a, b)
         total = total + leaf.astype(dtype)
     return total
 

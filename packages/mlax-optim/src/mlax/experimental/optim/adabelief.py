@@ -30,7 +30,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
-
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
@@ -42,7 +41,9 @@ from mlax.experimental.optim._hyperparameters import (
 )
 from mlax.experimental.optim._moments import (
     MomentsDtype,
+    Scalar,
     check_gradients,
+    complement,
     compute_dtype,
     debias,
     ema,
@@ -153,9 +154,12 @@ def step(
     check_gradients(gradients, state.mu, "mu", state.moments_dtype)
     state = evaluate_schedules(state)
     count = increment(state.count)
-    lr, b1, b2 = value_of(state.lr), value_of(state.b1), value_of(state.b2)
-    eps, eps_root = value_of(state.eps), value_of(state.eps_root)
-    debias1, debias1_next, debias2 = debias(b1, count), debias(b1, increment(count)), debias(b2, count)
+    b1_, b2_ = value_of(state.b1), value_of(state.b2)
+    # Wrapped once per step: casts and 1 - beta are computed once per dtype, not once per leaf.
+    lr, b1, b2 = Scalar(value_of(state.lr)), Scalar(b1_), Scalar(b2_)
+    eps, eps_root = Scalar(value_of(state.eps)), Scalar(value_of(state.eps_root))
+    debias1, debias1_next = Scalar(debias(b1_, count)), Scalar(debias(b1_, increment(count)))
+    debias2 = Scalar(debias(b2_, count))
 
     def leaf_step(
         gradient: jax.Array, mu: jax.Array, nu: jax.Array
@@ -164,7 +168,12 @@ def step(
         g = gradient.astype(dtype)
         new_mu = ema(g, mu.astype(dtype), b1)
         error = g - new_mu
-        new_nu = ema(error * error, nu.astype(dtype), b2) + eps_root.astype(dtype)
+        # (1-b2) e^2 + eps_root first, then + b2 s: the same sum as Optax's in another order. Adding
+        # eps_root last let XLA:CPU recompute s inside the weight update's loop from the old s,
+        # which the new s overwrites, so it copied s every step (PERF-NOTES.md).
+        new_nu = (
+            complement(b2, dtype) * (error * error) + eps_root.astype(dtype)
+        ) + b2.astype(dtype) * nu.astype(dtype)
         mu_hat = first_moment_hat(new_mu, g, b1, debias1, debias1_next, state.nesterov)
         nu_hat = new_nu / debias2.astype(dtype)
         update = lr.astype(dtype) * (mu_hat / (jnp.sqrt(nu_hat) + eps.astype(dtype)))

@@ -54,7 +54,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
-
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
@@ -70,10 +69,12 @@ from mlax.experimental.optim._moments import (
     compute_dtype,
     ema,
     increment,
+    init_buffers,
     moments_dtype_marker,
-    require_weights,
     zero_count,
 )
+from mlax.experimental.optim._sharding import reduced_zeros
+from mlax.experimental.optim._support import require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdafactorState", "init", "step"]
@@ -86,6 +87,9 @@ class AdafactorState(NamedTuple):
     factored leaf ``v_row`` and ``v_col`` are its row and column vectors and ``v`` is empty (shape
     ``(0,)``); for any other leaf ``v`` has the weight's shape and ``v_row``, ``v_col`` are empty.
     ``factored`` and ``min_dim_size_to_factor`` decide these shapes, so they are static.
+    Sharding: ``v`` and ``mu`` have their weight's sharding; ``v_row`` and ``v_col`` keep the
+    weight's partitioning of the axes they keep and are replicated along the mesh axes that
+    partitioned the averaged-out one (the layout of the step's mean over that axis).
 
     Attributes:
       v_row, v_col, v: the second-moment estimates, per weight, in the weights' dtypes (or
@@ -177,14 +181,21 @@ def init(
 
     def buffers(weight: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         buffer_dtype = marker.value or weight.dtype
-        empty = jnp.zeros((0,), buffer_dtype)
+
+        def empty() -> jax.Array:
+            # A fresh array per use: two state leaves sharing a buffer cannot both be donated.
+            return jnp.zeros((0,), buffer_dtype)
+
         dims = _factored_dims(weight.shape, factored, min_dim_size_to_factor)
         if dims is None:
-            return empty, empty, jnp.zeros(weight.shape, buffer_dtype)
+            return empty(), empty(), jnp.zeros_like(weight, dtype=buffer_dtype)
         small, large = dims
-        row_shape = tuple(n for i, n in enumerate(weight.shape) if i != large)
-        col_shape = tuple(n for i, n in enumerate(weight.shape) if i != small)
-        return jnp.zeros(row_shape, buffer_dtype), jnp.zeros(col_shape, buffer_dtype), empty
+        # The factors keep the weight's sharding of the axes they keep (see _sharding).
+        return (
+            reduced_zeros(weight, (large,), buffer_dtype),
+            reduced_zeros(weight, (small,), buffer_dtype),
+            empty(),
+        )
 
     v_row, v_col, v = jax.tree.transpose(
         jax.tree.structure(weights),
@@ -195,9 +206,7 @@ def init(
         v_row=v_row,
         v_col=v_col,
         v=v,
-        mu=None if momentum is None else jax.tree.map(
-            lambda w: jnp.zeros(w.shape, marker.value or w.dtype), weights
-        ),
+        mu=None if momentum is None else init_buffers(weights, marker),
         count=zero_count(),
         lr=as_schedulable(lr, dtype),
         decay_rate=as_schedulable(decay_rate, dtype),

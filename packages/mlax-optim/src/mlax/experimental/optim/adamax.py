@@ -29,7 +29,6 @@ from typing import NamedTuple
 
 import jax
 from jax.typing import DTypeLike
-
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._adamax_family import adamax_updates
 from mlax.experimental.optim._hyperparameters import (

@@ -28,7 +28,6 @@ from typing import NamedTuple
 
 import jax
 from jax.typing import DTypeLike
-
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._adamax_family import adamax_updates
 from mlax.experimental.optim._hyperparameters import (
@@ -43,9 +42,9 @@ from mlax.experimental.optim._moments import (
     check_gradients,
     init_buffers,
     moments_dtype_marker,
-    require_weights,
     zero_count,
 )
+from mlax.experimental.optim._support import require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdamaxWState", "init", "step"]

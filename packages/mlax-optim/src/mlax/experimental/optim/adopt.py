@@ -21,6 +21,14 @@ so its update is zero. :func:`mlax.experimental.core.apply_gradients` subtracts 
 This is ``optax.contrib.adopt`` with ``learning_rate`` named ``lr`` (default :math:`10^{-3}`; Optax
 has none) and the updates' sign flipped.
 
+**Performance.** :math:`m` is updated from the *old* :math:`v`, while the new :math:`v` overwrites
+its (donated) buffer, and the old :math:`v` cannot be recovered from the new one without
+cancellation (:math:`v = (v' - (1-\beta_2) g^2)/\beta_2`, which also divides by zero on the first
+step, where :math:`\beta_2 = 0`). XLA:CPU computes :math:`m` and :math:`v` in separate loops and
+cannot prove that the loop reading the old :math:`v` runs before the one overwriting it, so it copies
+:math:`v` once per step (PERF-NOTES.md); an optimization barrier between the two did not remove the
+copy. Optax's ADOPT has the same copy.
+
 Example:
   >>> import jax.numpy as jnp
   >>> from mlax.experimental.core import apply_gradients
@@ -44,7 +52,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike, DTypeLike
-
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
@@ -57,6 +64,7 @@ from mlax.experimental.optim._hyperparameters import (
 )
 from mlax.experimental.optim._moments import (
     MomentsDtype,
+    Scalar,
     check_gradients,
     compute_dtype,
     ema,
@@ -68,9 +76,10 @@ from mlax.experimental.optim._moments import (
 )
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
-__all__ = ["AdoptState", "default_clip_value", "init", "step"]
+__all__ = ["AdoptState", "ClipValueFn", "default_clip_value", "init", "step"]
 
 ClipValueFn = Callable[[jax.Array], ArrayLike]
+"""A clipping bound as a function of the step count, like :func:`default_clip_value`."""
 
 
 def default_clip_value(count: jax.Array) -> jax.Array:
@@ -182,13 +191,16 @@ def step(
     """
     check_gradients(gradients, state.mu, "mu", state.moments_dtype)
     state = evaluate_schedules(state)
-    lr, eps = value_of(state.lr), value_of(state.eps)
+    lr_, eps_ = value_of(state.lr), value_of(state.eps)
     started = state.count > 0
     # The first step only fills v: beta_2 = 0 there, and beta_1 = 1 keeps m at zero.
-    b1 = jnp.where(started, value_of(state.b1), jnp.ones_like(value_of(state.b1)))
-    b2 = jnp.where(started, value_of(state.b2), jnp.zeros_like(value_of(state.b2)))
-    clip_value = jnp.asarray(state.clip_value_fn.value(state.count)).astype(lr.dtype)
-    clip_value = jnp.where(state.use_clipping, clip_value, jnp.asarray(jnp.inf, lr.dtype))
+    b1_ = jnp.where(started, value_of(state.b1), jnp.ones_like(value_of(state.b1)))
+    b2_ = jnp.where(started, value_of(state.b2), jnp.zeros_like(value_of(state.b2)))
+    clip_value_ = jnp.asarray(state.clip_value_fn.value(state.count)).astype(lr_.dtype)
+    clip_value_ = jnp.where(state.use_clipping, clip_value_, jnp.asarray(jnp.inf, lr_.dtype))
+    # Wrapped once per step: casts and 1 - beta are computed once per dtype, not once per leaf.
+    lr, eps, b1, b2 = Scalar(lr_), Scalar(eps_), Scalar(b1_), Scalar(b2_)
+    clip_value = Scalar(clip_value_)
 
     def leaf_step(
         gradient: jax.Array, mu: jax.Array, nu: jax.Array
@@ -198,10 +210,13 @@ def step(
         bound = clip_value.astype(dtype)
         normalised = g / jnp.maximum(jnp.sqrt(old_nu), eps.astype(dtype))
         # Zero on the first step (as clipping to c_0 = 0 gives), so g / eps cannot overflow there.
-        normalised = jnp.where(started, jnp.clip(normalised, -bound, bound), jnp.zeros_like(g))
+        normalised = jax.lax.select_n(
+            started, jnp.zeros_like(g), jnp.clip(normalised, -bound, bound)
+        )
+        # m reads the old v, which the new v overwrites: XLA:CPU copies v (module docstring).
         new_mu = ema(normalised, mu.astype(dtype), b1)
         new_nu = ema(g * g, old_nu, b2)
-        direction = jnp.where(state.nesterov, ema(normalised, new_mu, b1), new_mu)
+        direction = jax.lax.select_n(state.nesterov, new_mu, ema(normalised, new_mu, b1))
         update = lr.astype(dtype) * direction
         return update.astype(gradient.dtype), new_mu.astype(mu.dtype), new_nu.astype(nu.dtype)
 

@@ -31,7 +31,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
@@ -46,10 +45,10 @@ from mlax.experimental.optim._moments import (
     check_signature,
     increment,
     map_leaves,
-    require_weights,
     weights_signature,
     zero_count,
 )
+from mlax.experimental.optim._support import require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["FromageState", "init", "step"]

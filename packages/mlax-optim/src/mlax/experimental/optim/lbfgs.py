@@ -78,7 +78,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from mlax.experimental.core import PyTree, check_floating, check_trees_match
 from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
@@ -91,6 +90,7 @@ from mlax.experimental.optim._hyperparameters import (
     value_of,
 )
 from mlax.experimental.optim._moments import increment, zero_count
+from mlax.experimental.optim._sharding import stacked_zeros
 from mlax.experimental.optim._zoom_linesearch import ZoomSettings, vdot, zoom_linesearch
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -217,22 +217,26 @@ def init(
     dtype = hyperparameter_dtype(weights)
 
     def memory(weight: jax.Array) -> jax.Array:
-        return jnp.zeros((memory_size, *jnp.shape(weight)), weight.dtype)
+        # Unpartitioned along the history axis, partitioned like the weight along the others.
+        return stacked_zeros(jnp.asarray(weight), memory_size, weight.dtype)
+
+    def zeros() -> PyTree:
+        # A fresh tree per field: state leaves sharing a buffer cannot all be donated.
+        return jax.tree.map(jnp.zeros_like, weights)
 
     def scalar(value: float) -> jax.Array:
         return as_hyperparameter(value, dtype)
 
-    zeros = jax.tree.map(jnp.zeros_like, weights)
     return LbfgsState(
         count=zero_count(),
-        previous_weights=zeros,
-        previous_gradients=zeros,
+        previous_weights=zeros(),
+        previous_gradients=zeros(),
         weight_differences=jax.tree.map(memory, weights),
         gradient_differences=jax.tree.map(memory, weights),
         rhos=jnp.zeros((memory_size,), dtype),
         learning_rate=scalar(1.0),
         value=scalar(jnp.inf),
-        grad=zeros,
+        grad=zeros(),
         info=LinesearchInfo(jnp.zeros((), jnp.int32), scalar(jnp.inf), scalar(jnp.inf)),
         lr=None if lr is None else as_schedulable(lr, dtype),
         scale_init_precond=jnp.asarray(scale_init_precond, dtype=bool),

@@ -36,7 +36,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
-
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
@@ -56,9 +55,9 @@ from mlax.experimental.optim._moments import (
     init_buffers,
     map_leaves,
     moments_dtype_marker,
-    require_weights,
     zero_count,
 )
+from mlax.experimental.optim._support import require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["LionState", "init", "step"]

@@ -60,7 +60,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike, DTypeLike
-
 from mlax.experimental.core import PyTree, tree_full_like
 from mlax.experimental.optim._adam_family import adam_updates
 from mlax.experimental.optim._hyperparameters import (
@@ -82,7 +81,6 @@ from mlax.experimental.optim._moments import (
     ema,
     increment,
     moments_dtype_marker,
-    require_weights,
     zero_count,
 )
 from mlax.experimental.optim._newton_schulz import (
@@ -92,6 +90,7 @@ from mlax.experimental.optim._newton_schulz import (
     shape_scale,
 )
 from mlax.experimental.optim._partition import MaskedNode
+from mlax.experimental.optim._support import require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["MuonDimensionNumbers", "MuonState", "NS_COEFFS_PRESETS", "init", "step"]

@@ -30,7 +30,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
-
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._adam_family import adam_updates
 from mlax.experimental.optim._hyperparameters import (

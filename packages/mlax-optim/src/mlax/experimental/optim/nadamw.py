@@ -29,7 +29,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
-
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._adam_family import adam_updates
 from mlax.experimental.optim._hyperparameters import (
@@ -44,9 +43,9 @@ from mlax.experimental.optim._moments import (
     check_gradients,
     init_buffers,
     moments_dtype_marker,
-    require_weights,
     zero_count,
 )
+from mlax.experimental.optim._support import require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["NadamWState", "init", "step"]

@@ -39,7 +39,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,

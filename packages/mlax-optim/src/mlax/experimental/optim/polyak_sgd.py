@@ -50,7 +50,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from mlax.experimental.core import PyTree, check_floating
 from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,

@@ -60,7 +60,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
-
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
@@ -81,9 +80,10 @@ from mlax.experimental.optim._moments import (
     init_buffers,
     map_leaves,
     moments_dtype_marker,
-    require_weights,
     zero_count,
 )
+from mlax.experimental.optim._sharding import contract_all
+from mlax.experimental.optim._support import require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["ProdigyState", "init", "step"]
@@ -245,9 +245,7 @@ def step(
         )
         # The two global sums accumulate in the scalar dtype (at least float32).
         distance = weight0.astype(scalar_dtype) - weight.astype(scalar_dtype)
-        progress = jnp.tensordot(
-            gradient.astype(scalar_dtype), distance, gradient.ndim, precision=jax.lax.Precision.HIGHEST
-        )
+        progress = contract_all(gradient.astype(scalar_dtype), distance)
         grad_sum_norm = jnp.sum(jnp.abs(new_grad_sum.astype(scalar_dtype)))
         return (
             new_exp_avg.astype(exp_avg.dtype),

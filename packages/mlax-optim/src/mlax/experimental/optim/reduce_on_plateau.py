@@ -48,7 +48,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
-
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._hyperparameters import (
     as_hyperparameter,

@@ -47,7 +47,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
-
 from mlax.experimental.core import PyTree, tree_cast, tree_zeros_like
 from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
@@ -67,11 +66,11 @@ from mlax.experimental.optim._moments import (
     increment,
     map_leaves,
     moments_dtype_marker,
-    require_weights,
     zero_count,
 )
 from mlax.experimental.optim._schedule_free import averaging_coefficient, interpolate
 from mlax.experimental.optim._schedule_free import eval_weights as _eval_weights
+from mlax.experimental.optim._support import require_weights
 from mlax.experimental.optim.schedule_free_sgd import check_b1, warmed_up
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 

@@ -48,7 +48,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
-
 from mlax.experimental.core import PyTree, tree_cast
 from mlax.experimental.optim import schedules
 from mlax.experimental.optim._hyperparameters import (
@@ -67,11 +66,11 @@ from mlax.experimental.optim._moments import (
     increment,
     map_leaves,
     moments_dtype_marker,
-    require_weights,
     zero_count,
 )
 from mlax.experimental.optim._schedule_free import averaging_coefficient, interpolate
 from mlax.experimental.optim._schedule_free import eval_weights as _eval_weights
+from mlax.experimental.optim._support import require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["ScheduleFreeSgdState", "eval_weights", "init", "step"]

@@ -11,6 +11,13 @@ gradient :math:`g`, one ``step`` computes
 and returns the update :math:`u`, which :func:`mlax.experimental.core.apply_gradients` subtracts from
 the weights. With :math:`\mu = 0` this is plain gradient descent, :math:`u = \eta g`.
 
+**Performance.** With ``momentum=0`` (the default) the state still holds a velocity per weight, so
+that momentum can be switched on later without re-initialising or recompiling; each step then reads
+and writes it (5 arrays of the weights' size instead of 3). ``momentum=None`` keeps no velocity
+(``state.velocities`` and ``state.momentum`` are ``None``) and a step moves only the 3 arrays of
+plain gradient descent, as Optax's ``momentum=None``; momentum then cannot be turned on without a
+new :func:`init`.
+
 With a constant learning rate this is ``optax.sgd`` (with ``momentum`` and ``nesterov``) with
 ``learning_rate`` named ``lr`` and the sign flipped. The velocity holds :math:`\eta g` rather than
 Optax's :math:`g`, so with a learning-rate *schedule* a change of :math:`\eta` acts on new gradients
@@ -34,11 +41,10 @@ from typing import NamedTuple, overload
 
 import jax
 import jax.numpy as jnp
-from typing_extensions import deprecated
-
 from mlax.experimental.core import (
     MlaxDeprecationWarning,
     PyTree,
+    check_floating,
     check_trees_match,
     register_deprecation,
     tree_unzip,
@@ -55,8 +61,9 @@ from mlax.experimental.optim._hyperparameters import (
     hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._moments import increment, zero_count
+from mlax.experimental.optim._moments import Scalar, increment, zero_count
 from mlax.experimental.optim.schedules import ScalarOrSchedule
+from typing_extensions import deprecated
 
 __all__ = ["SgdState", "init", "step"]
 
@@ -65,9 +72,10 @@ class SgdState(NamedTuple):
     """The state of :mod:`~mlax.experimental.optim.sgd`.
 
     Attributes:
-      velocities: :math:`v`, one buffer per weight with its structure, shape and dtype.
+      velocities: :math:`v`, one buffer per weight with its structure, shape and dtype; ``None``
+        when :func:`init` was given ``momentum=None``.
       lr: the learning rate :math:`\\eta`, a 0-d array.
-      momentum: :math:`\\mu`, a 0-d array.
+      momentum: :math:`\\mu`, a 0-d array; ``None`` when :func:`init` was given ``momentum=None``.
       nesterov: whether the update looks ahead, a 0-d boolean array.
       count: the number of steps taken, a 0-d int32 array (it drives schedules).
 
@@ -77,7 +85,7 @@ class SgdState(NamedTuple):
 
     velocities: PyTree
     lr: Hyperparameter
-    momentum: Hyperparameter
+    momentum: Hyperparameter | None
     nesterov: jax.Array
     count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
 
@@ -86,7 +94,7 @@ def init(
     weights: PyTree,
     *,
     lr: ScalarOrSchedule = 0.01,
-    momentum: ScalarOrSchedule = 0.0,
+    momentum: ScalarOrSchedule | None = 0.0,
     nesterov: bool = False,
 ) -> SgdState:
     """Returns the initial state for ``weights``.
@@ -95,9 +103,12 @@ def init(
       weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``), or a schedule of the step
         count (see :mod:`~mlax.experimental.optim.schedules`).
-      momentum: the momentum :math:`\\mu`; ``0`` gives plain gradient descent (Optax's ``None``).
-        It may be a schedule too.
-      nesterov: use Nesterov's look-ahead update.
+      momentum: the momentum :math:`\\mu`; ``0`` gives plain gradient descent and keeps a velocity
+        buffer, so the state's ``momentum`` can be changed later without recompiling. It may be a
+        schedule too. ``None`` (Optax's default) gives plain gradient descent with no velocity
+        buffer: a step reads and writes a third less memory, and momentum cannot be switched on
+        later without a new ``init``.
+      nesterov: use Nesterov's look-ahead update (no effect with ``momentum=None``).
 
     Raises:
       TypeError: a weight is not floating point (the message names its key path).
@@ -105,9 +116,9 @@ def init(
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
     return SgdState(
-        velocities=tree_zeros_like(weights),
+        velocities=None if momentum is None else tree_zeros_like(weights),
         lr=as_schedulable(lr, dtype),
-        momentum=as_schedulable(momentum, dtype),
+        momentum=None if momentum is None else as_schedulable(momentum, dtype),
         nesterov=jnp.asarray(nesterov, dtype=bool),
         count=zero_count(),
     )
@@ -166,31 +177,58 @@ def step(
     Raises:
       ValueError, TypeError: ``gradients`` differ from the state's velocities in structure, shape
         or dtype (the message names the key path).
+      ValueError: the deprecated ``momentum`` is given for a state initialised with
+        ``momentum=None``, which has no velocity to apply it to.
     """
     if lr is not None or momentum is not None or nesterov is not None:
         warn_deprecated(_HYPERPARAMETERS_PER_CALL)
+        if momentum is not None and state.momentum is None:
+            raise ValueError(
+                "this sgd state was initialised with momentum=None and keeps no velocity; call "
+                "mlax.experimental.optim.sgd.init(weights, momentum=...) to use momentum."
+            )
         state = state._replace(
             lr=state.lr if lr is None else as_hyperparameter(lr, value_of(state.lr).dtype),
             momentum=(
                 state.momentum
-                if momentum is None
+                if momentum is None or state.momentum is None
                 else as_hyperparameter(momentum, value_of(state.momentum).dtype)
             ),
             nesterov=state.nesterov if nesterov is None else jnp.asarray(nesterov, dtype=bool),
         )
+    if state.momentum is None:
+        return _plain_step(gradients, state)
     check_trees_match(gradients, state.velocities, "gradients", "state.velocities")
     state = evaluate_schedules(state)
-    lr_value, momentum_value = value_of(state.lr), value_of(state.momentum)
+    momentum_now = state.momentum
+    assert momentum_now is not None  # checked above; evaluating schedules keeps it
+    lr_value, momentum_value = Scalar(value_of(state.lr)), Scalar(value_of(momentum_now))
 
     def leaf_step(gradient: jax.Array, velocity: jax.Array) -> tuple[jax.Array, jax.Array]:
         lr_ = lr_value.astype(gradient.dtype)
         momentum_ = momentum_value.astype(gradient.dtype)
         scaled_gradient = lr_ * gradient
         new_velocity = momentum_ * velocity + scaled_gradient
-        update = jnp.where(state.nesterov, momentum_ * new_velocity + scaled_gradient, new_velocity)
+        update = jax.lax.select_n(
+            state.nesterov, new_velocity, momentum_ * new_velocity + scaled_gradient
+        )
         return update, new_velocity
 
     pairs = jax.tree.map(leaf_step, gradients, state.velocities)
     updates, velocities = tree_unzip(pairs, gradients)
     return updates, state._replace(velocities=velocities, count=increment(state.count))
 
+
+
+def _plain_step(gradients: PyTree, state: SgdState) -> tuple[PyTree, SgdState]:
+    """``u = η g`` for a state without velocities (``momentum=None``)."""
+    # With no velocity to check the gradients against, they must at least be floating point
+    # (integer gradients would otherwise be silently scaled by a truncated learning rate).
+    for index, leaf in enumerate(jax.tree.leaves(gradients)):
+        if not jnp.issubdtype(leaf.dtype, jnp.floating):
+            path, _ = jax.tree_util.tree_flatten_with_path(gradients)[0][index]
+            check_floating(leaf, f"gradients{jax.tree_util.keystr(path)}")
+    state = evaluate_schedules(state)
+    lr_value = Scalar(value_of(state.lr))
+    updates = jax.tree.map(lambda gradient: lr_value.astype(gradient.dtype) * gradient, gradients)
+    return updates, state._replace(count=increment(state.count))

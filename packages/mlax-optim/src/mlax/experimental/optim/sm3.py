@@ -42,7 +42,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
@@ -60,6 +59,7 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
+from mlax.experimental.optim._sharding import reduced_zeros
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["Sm3State", "init", "step"]
@@ -72,8 +72,9 @@ class Sm3State(NamedTuple):
 
     Attributes:
       mu: per weight, a list of its axis accumulators :math:`\\mu_i` (a vector of length
-        :math:`d_i` per axis, in the weight's dtype; a 1-element list with a 0-d array for a 0-d
-        weight, and the per-element accumulator for a vector).
+        :math:`d_i` per axis, in the weight's dtype, partitioned like that axis of a sharded weight;
+        a 1-element list with a 0-d array for a 0-d weight, and the per-element accumulator, with
+        the weight's sharding, for a vector).
       nu: the momentum buffer :math:`b`, one buffer per weight (its structure, shape and dtype).
       count: the number of steps taken, a 0-d int32 array.
       lr, momentum, eps: the hyperparameters, 0-d arrays (or
@@ -89,9 +90,15 @@ class Sm3State(NamedTuple):
 
 
 def _axis_accumulators(weight: jax.Array) -> list[jax.Array]:
-    if weight.ndim == 0:
-        return [jnp.zeros((), weight.dtype)]
-    return [jnp.zeros((size,), weight.dtype) for size in weight.shape]
+    if weight.ndim < 2:
+        # Per element (Adagrad's sum of squares): the weight's own shape and sharding.
+        return [jnp.zeros_like(weight)]
+    # Accumulator i keeps the weight's partitioning of axis i (the layout of the step's max over
+    # the other axes), so a sharded weight's accumulators are sharded too.
+    return [
+        reduced_zeros(weight, tuple(a for a in range(weight.ndim) if a != i), weight.dtype)
+        for i in range(weight.ndim)
+    ]
 
 
 def init(
