@@ -76,10 +76,7 @@ from mlax.experimental.optim._moments import (
 )
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
-__all__ = ["AdoptState", "ClipValueFn", "default_clip_value", "init", "step"]
-
-ClipValueFn = Callable[[jax.Array], ArrayLike]
-"""A clipping bound as a function of the step count, like :func:`default_clip_value`."""
+__all__ = ["AdoptState", "default_clip_value", "init", "step"]
 
 
 def default_clip_value(count: jax.Array) -> jax.Array:
@@ -111,7 +108,7 @@ class AdoptState(NamedTuple):
     eps: Hyperparameter
     nesterov: jax.Array
     use_clipping: jax.Array
-    clip_value_fn: Static[ClipValueFn]
+    clip_value_fn: Static[Callable[[jax.Array], ArrayLike]]
     moments_dtype: MomentsDtype
 
 
@@ -124,7 +121,7 @@ def init(
     eps: ScalarOrSchedule = 1e-6,
     nesterov: bool = False,
     use_clipping: bool = True,
-    clip_value_fn: ClipValueFn = default_clip_value,
+    clip_value_fn: Callable[[jax.Array], ArrayLike] = default_clip_value,
     moments_dtype: DTypeLike | None = None,
 ) -> AdoptState:
     """Returns the initial state for ``weights``.

@@ -1,4 +1,5 @@
-"""The deprecations page's table is generated from the entry-point registry (docs/_ext)."""
+"""The deprecations page's table is generated from the entry-point registry (docs/_ext); it needs
+Sphinx's docutils, so it runs with the docs tests."""
 
 from __future__ import annotations
 
