@@ -12,6 +12,8 @@ import pytest
 
 from mlax.experimental.core import apply_gradients
 from mlax.experimental.optim import chain, clip_by_global_norm, configure, from_optax, sgd, to_optax
+from mlax.experimental.optim._protocol import call_step
+from tests.optim import contrib_cases, more_cases
 from tests.optim.cases import CASE_IDS, CASES, Case, quadratic_problem
 
 STEPS = 30
@@ -112,8 +114,87 @@ def test_to_optax_refuses_hyperparameters_for_a_configured_optimizer() -> None:
 def test_from_optax_refuses_updates_in_another_dtype() -> None:
     promoting = optax.GradientTransformation(
         lambda params: optax.EmptyState(),
-        lambda updates, state, params=None: (jax.tree.map(lambda u: u.astype(jnp.float32), updates), state),
+        lambda updates, state, params=None: (
+            jax.tree.map(lambda u: u.astype(jnp.float32), updates),
+            state,
+        ),
     )
     optimizer = from_optax(promoting)
     with pytest.raises(TypeError, match="float32.*bfloat16"):
         optimizer.step(jnp.ones(2, jnp.bfloat16), optimizer.init(jnp.ones(2, jnp.bfloat16)))
+
+
+# The optimizers of issue 7 (and Optax's contrib), some of which need the loss: every extra argument
+# (value, grad, value_fn) is offered, and each side takes what its update declares.
+EXTRA_CASES = [(case.id, case.module, case.kwargs, case.reference) for case in more_cases.CASES] + [
+    (case.id, case.module, case.kwargs, lambda case=case: case.reference(lambda x: x))
+    for case in contrib_cases.CASES
+]
+_CURVATURE = jnp.linspace(0.5, 2.0, 6)
+
+
+def _loss(weights: Any) -> jax.Array:
+    return jnp.asarray(0.5 * jnp.sum(_CURVATURE * (weights["w"] - 1.0) ** 2) + 0.1)
+
+
+def _run(step: Any, state: Any, apply: Any) -> list[Any]:
+    weights = _start()
+    trajectory = []
+    for _ in range(STEPS):
+        value, gradients = jax.value_and_grad(_loss)(weights)
+        updates, state = step(
+            gradients, state, weights, value=value, grad=gradients, value_fn=_loss
+        )
+        weights = apply(updates, weights)
+        trajectory.append(weights)
+    return trajectory
+
+
+def _start() -> Any:
+    return {"w": jnp.linspace(-1.0, 1.0, 6)}
+
+
+@pytest.mark.parametrize(
+    ("id", "module", "kwargs", "reference"), EXTRA_CASES, ids=[c[0] for c in EXTRA_CASES]
+)
+def test_to_optax_reproduces_every_other_mlax_trajectory(
+    id: str, module: Any, kwargs: Any, reference: Any
+) -> None:
+    del id, reference
+    transformation = to_optax(module, **kwargs)
+    ours = _run(
+        jax.jit(transformation.update, static_argnames="value_fn"),
+        transformation.init(_start()),
+        optax.apply_updates,
+    )
+    optimizer = configure(module, **kwargs)
+    mlax_step = jax.jit(
+        lambda g, s, w, value, grad, value_fn: call_step(
+            optimizer.step, g, s, w, {"value": value, "value_fn": value_fn}
+        ),
+        static_argnames="value_fn",
+    )
+    theirs = _run(mlax_step, optimizer.init(_start()), apply_gradients)
+    _assert_same_trajectories(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    ("id", "module", "kwargs", "reference"), EXTRA_CASES, ids=[c[0] for c in EXTRA_CASES]
+)
+def test_from_optax_reproduces_every_other_optax_trajectory(
+    id: str, module: Any, kwargs: Any, reference: Any
+) -> None:
+    del id, module, kwargs
+    optimizer = from_optax(reference())
+    ours = _run(
+        jax.jit(optimizer.step, static_argnames="value_fn"),
+        optimizer.init(_start()),
+        apply_gradients,
+    )
+    transformation = optax.with_extra_args_support(reference())
+    theirs = _run(
+        jax.jit(transformation.update, static_argnames="value_fn"),
+        transformation.init(_start()),
+        optax.apply_updates,
+    )
+    _assert_same_trajectories(ours, theirs)
