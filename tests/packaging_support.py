@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tools.release._build import build, source_date_epoch
+
 REPO = Path(__file__).resolve().parent.parent
 DISTRIBUTIONS = ("mlax-core", "mlax-losses", "mlax-optim")
 SUBPACKAGES = {"mlax-core": "core", "mlax-losses": "losses", "mlax-optim": "optim"}
@@ -45,13 +47,12 @@ def uv(*args: str | os.PathLike[str], cwd: Path | None = None) -> subprocess.Com
 
 
 def build_all(out_dir: Path) -> dict[str, Built]:
-    """Builds the wheel and sdist of every distribution into ``out_dir``."""
+    """Builds the wheel and sdist of every distribution into ``out_dir``, exactly as the release
+    tool does (``tools.release``), so the archives tested are the archives released."""
+    epoch = source_date_epoch(REPO)
     built = {}
     for name in DISTRIBUTIONS:
-        target = out_dir / name
-        uv("build", "--quiet", "--sdist", "--wheel", "--out-dir", target, REPO / "packages" / name)
-        (wheel,) = target.glob("*.whl")
-        (sdist,) = target.glob("*.tar.gz")
+        wheel, sdist = build(REPO / "packages" / name, out_dir / name, epoch)
         built[name] = Built(wheel=wheel, sdist=sdist)
     return built
 

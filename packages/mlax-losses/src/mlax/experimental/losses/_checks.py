@@ -21,16 +21,14 @@ def check_predictions_targets(
       TypeError: either is not floating point, or their dtypes differ (both dtypes are named).
       ValueError: their shapes differ (both shapes are named).
     """
-    predictions, targets = jnp.asarray(predictions), jnp.asarray(targets)
+    predictions = jnp.asarray(predictions)
     check_floating(predictions, predictions_name)
-    check_floating(targets, targets_name)
-    check_same_dtype(predictions, targets, predictions_name, targets_name)
-    check_same_shape(predictions, targets, predictions_name, targets_name)
-    return predictions, targets
+    return predictions, check_like(targets, predictions, targets_name, predictions_name)
 
 
 def check_like(value: ArrayLike, reference: jax.Array, name: str, reference_name: str) -> jax.Array:
-    """Validates a further float array that must match ``reference`` in dtype and shape."""
+    """Validates a float array that must match ``reference`` in dtype and shape; messages name
+    ``reference`` first."""
     value = jnp.asarray(value)
     check_floating(value, name)
     check_same_dtype(reference, value, reference_name, name)
