@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -28,3 +29,23 @@ def rtol(dtype: Any) -> float:
 
 def dtype_id(dtype: Any) -> str:
     return str(np.dtype(dtype).name)
+
+
+def cross_program_rtol(dtype: Any, steps: int) -> float:
+    """How far two different programs computing the same mathematics may differ, relative.
+
+    On the CPU, XLA compiles the same operations to the same arithmetic: 0, bit for bit. An
+    accelerator may fuse and order them differently (fused multiply-adds, summation orders), so
+    each step may differ by a few ulp, compounding over the steps: ``4 * steps * eps(dtype)``.
+    """
+    if jax.default_backend() == "cpu":
+        return 0.0
+    return 4.0 * steps * float(jnp.finfo(dtype).eps)  # type: ignore[no-untyped-call]
+
+
+def assert_same_across_programs(actual: Any, expected: Any, steps: int) -> None:
+    """``actual == expected`` within :func:`cross_program_rtol` (of the largest magnitude)."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    tolerance = cross_program_rtol(actual.dtype, steps)
+    scale = float(np.max(np.abs(expected), initial=0.0)) if expected.size else 0.0
+    np.testing.assert_allclose(actual, expected, rtol=tolerance, atol=tolerance * scale)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -67,6 +70,38 @@ def found(source: str) -> list[tuple[int, int, str, str, str]]:
             id="keyword-in-function-through-module-alias",
         ),
         pytest.param(
+            "from mlax.experimental.optim import *\nw = apply_gradients(u, w)\nsgd.step(g, s, lr=0.1)\n",
+            [(2, 5, APPLY, "name", "apply_gradients"), (3, 16, STEP, "keyword", "lr")],
+            id="star-import",
+        ),
+        pytest.param(
+            "from mlax.experimental.optim import *\napply_gradients = 1\nw = apply_gradients\n",
+            [],
+            id="star-import-name-rebound",
+        ),
+        pytest.param(
+            "import functools\nfrom mlax.experimental.optim import sgd\n"
+            "step = functools.partial(sgd.step, momentum=0.5)\n",
+            [(3, 36, STEP, "keyword", "momentum")],
+            id="functools-partial",
+        ),
+        pytest.param(
+            "from functools import partial\nimport mlax.experimental.optim as mo\n"
+            "step = partial(mo.sgd.step, lr=0.5)\n",
+            [(3, 29, STEP, "keyword", "lr")],
+            id="partial-imported-from-functools",
+        ),
+        pytest.param(
+            "from mlax.experimental.optim import sgd\nsgd.step(g, s, **{'lr': 0.1, 'eps': 1})\n",
+            [(2, 19, STEP, "keyword", "lr")],
+            id="literal-double-star-keywords",
+        ),
+        pytest.param(
+            "from mlax.experimental.optim import sgd\nsgd.step(g, s, **options)\n",
+            [(2, 16, STEP, "unknown", "**options")],
+            id="dynamic-double-star-is-a-note",
+        ),
+        pytest.param(
             "s = 'é'; from mlax.experimental.optim import apply_gradients\n",
             [(1, 46, APPLY, "import", APPLY)],
             id="columns-count-characters-not-bytes",
@@ -106,14 +141,34 @@ def test_scan_finds_exactly_the_deprecated_uses(
         ),
         pytest.param(
             "import mlax.experimental.optim as mo\nw = mo.apply_gradients(u, w)\n",
+            "import mlax.experimental.core\nw = mlax.experimental.core.apply_gradients(u, w)\n",
+            id="attribute-replaces-the-import-it-leaves-unused",
+        ),
+        pytest.param(
+            "import mlax.experimental.optim as mo\nw = mo.apply_gradients(u, w)\ns = mo.sgd.init(w)\n",
             "import mlax.experimental.optim as mo\nimport mlax.experimental.core\n"
-            "w = mlax.experimental.core.apply_gradients(u, w)\n",
-            id="attribute-adds-core-import",
+            "w = mlax.experimental.core.apply_gradients(u, w)\ns = mo.sgd.init(w)\n",
+            id="attribute-adds-core-import-next-to-the-still-used-one",
         ),
         pytest.param(
             "from mlax.experimental import core, optim as o\nw = o.apply_gradients(u, w)\n",
-            "from mlax.experimental import core, optim as o\nw = core.apply_gradients(u, w)\n",
-            id="attribute-reuses-core-binding",
+            "from mlax.experimental import core\nw = core.apply_gradients(u, w)\n",
+            id="attribute-reuses-core-binding-and-drops-the-unused-alias",
+        ),
+        pytest.param(
+            '"""Doc."""\nimport os\nfrom mlax.experimental import optim\n\nLIMIT = 3\nimport numpy\n\n\n'
+            "def f(u, w):\n    return optim.apply_gradients(u, w)\n",
+            '"""Doc."""\nimport os\nimport mlax.experimental.core\n\nLIMIT = 3\nimport numpy\n\n\n'
+            "def f(u, w):\n    return mlax.experimental.core.apply_gradients(u, w)\n",
+            id="new-import-takes-the-unused-import-place-not-below-other-code",
+        ),
+        pytest.param(
+            '"""Doc."""\nimport os\nfrom mlax.experimental import optim\n\nLIMIT = 3\nimport numpy\n'
+            "w = optim.apply_gradients(u, w)\ns = optim.sgd.init(w)\n",
+            '"""Doc."""\nimport os\nfrom mlax.experimental import optim\nimport mlax.experimental.core\n'
+            "\nLIMIT = 3\nimport numpy\n"
+            "w = mlax.experimental.core.apply_gradients(u, w)\ns = optim.sgd.init(w)\n",
+            id="new-import-goes-with-the-imports-when-the-old-one-stays",
         ),
     ],
 )
@@ -209,13 +264,15 @@ def test_check_fix_rewrites_files_and_reports_the_rest(
     assert status == 1  # the lr= keyword is left for a human
     assert [(f["line"], f["used"]) for f in payload["fixed"]] == [(2, APPLY), (7, "mo.apply_gradients")]
     assert [(f["line"], f["kind"], f["breaks_at_target"]) for f in payload["findings"]] == [
-        (8, "keyword", True)
+        (7, "keyword", True)
     ]
     text = (project / "pkg" / "train.py").read_text()
-    assert text == SAMPLE.replace(
-        "import apply_gradients, sgd\n",
-        "import sgd\nfrom mlax.experimental.core import apply_gradients\nimport mlax.experimental.core\n",
-    ).replace("mo.apply_gradients", "mlax.experimental.core.apply_gradients")
+    # `import ... as mo` is used only by the rewritten call, so the core import takes its place.
+    assert text == (
+        SAMPLE.replace("import mlax.experimental.optim as mo\n", "import mlax.experimental.core\n")
+        .replace("import apply_gradients, sgd\n", "import sgd\nfrom mlax.experimental.core import apply_gradients\n")
+        .replace("mo.apply_gradients", "mlax.experimental.core.apply_gradients")
+    )
     ast.parse(text)
     assert (project / ".venv" / "ignored.py").read_text().startswith("from mlax.experimental.optim")
 
@@ -226,3 +283,33 @@ def test_check_reports_unparsable_files_with_status_2(
     (tmp_path / "broken.py").write_text("def (:\n")
     assert main(["check", str(tmp_path)]) == 2
     assert "broken.py: cannot check" in capsys.readouterr().err
+
+
+def test_check_notes_dynamic_keywords_without_failing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "train.py").write_text("from mlax.experimental.optim import sgd\nsgd.step(g, s, **options)\n")
+    assert main(["check", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (
+        f"{tmp_path / 'train.py'}:2:16: note: cannot tell whether **options passes lr=, momentum=, "
+        "nesterov= to mlax.experimental.optim.sgd.step, deprecated since mlax-optim 0.2.0 and removed "
+        "in mlax-optim 0.4.0"
+    )
+
+
+def test_check_json_survives_a_closed_pipe(tmp_path: Path) -> None:
+    # Enough findings that the JSON outgrows the pipe's buffer while the reader has stopped reading.
+    (tmp_path / "train.py").write_text(
+        "import mlax.experimental.optim as mo\n" + "mo.apply_gradients(u, w)\n" * 2000
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlax.experimental.core.deprecations", "check", str(tmp_path), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline() == b"{\n"
+    process.stdout.close()  # what `| head -1` does after its line
+    stderr = process.stderr.read().decode()
+    assert process.wait() == 1
+    assert stderr == ""

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from mlax.experimental.core import PyTree, apply_gradients
-from mlax.experimental.optim import Optimizer
+from mlax.experimental import optim
+from mlax.experimental.optim import Optimizer, configure
 from tests.optim.wrapper_support import (
     composite_optimizers,
     configured,
@@ -25,6 +26,8 @@ from tests.optim.wrapper_support import (
 FACTORIES: dict[str, Callable[[], Optimizer]] = {
     **{name: functools.partial(configured, name) for name in optimizer_module_names()},
     **composite_optimizers(),
+    # prodigy refuses float16 moments, and the weights below hold a float16 leaf.
+    "prodigy": lambda: configure(optim.prodigy, moments_dtype=jnp.float32),
 }
 
 

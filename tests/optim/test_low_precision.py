@@ -1,4 +1,4 @@
-"""Every optimizer configuration of the case tables, stepped in bfloat16 and float16.
+"""Every optimizer configuration of the case table, stepped in bfloat16 and float16.
 
 A low-precision run must follow the float64 run of the same optimizer from the same weights on the
 same loss to within what rounding to the low-precision dtype explains. This catches hyperparameters
@@ -14,9 +14,6 @@ precisions and only the optimizer's (and the loss's) arithmetic differs.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 import jax
@@ -25,75 +22,11 @@ import numpy as np
 import pytest
 
 from mlax.experimental import optim
-from mlax.experimental.core import PyTree, apply_gradients
-from tests.optim import cases, contrib_cases, more_cases
+from mlax.experimental.core import PyTree
+from tests.optim.cases import CASE_IDS, CASES, Case, quadratic, run_mlax
 from tests.support import LOW_PRECISION_DTYPES, dtype_id
 
 STEPS = 5
-Loss = Callable[[PyTree], jax.Array]
-
-
-@dataclasses.dataclass(frozen=True)
-class LowCase:
-    """One configuration of the case tables: ``module.init(weights, **kwargs)``."""
-
-    id: str
-    module: ModuleType
-    kwargs: dict[str, Any]
-    # The weights' tree layout of the case's table (Muon needs matrices of both orientations).
-    layout: Callable[[int, Any], PyTree]
-    # Per-dtype keyword overrides for the low-precision run only, each justified where it is set.
-    low_precision_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
-    # kwargs replacing the table's for every dtype, each justified where it is set.
-    replaced_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
-    # Roundings of weight-sized numbers per step, each an error of eps / 2 of |w|: one (storing the
-    # new weights) unless the update is itself a difference of weight-sized numbers.
-    weight_roundings: int = 1
-
-
-def _all_cases() -> list[LowCase]:
-    found: list[LowCase] = []
-    for case in cases.CASES:
-        found.append(
-            LowCase(case.id, case.module, case.kwargs, cases.random_weights)
-        )
-    for more in more_cases.CASES:
-        replaced: dict[str, Any] = {}
-        if more.id == "noisy_sgd":
-            # jax.random.normal draws as many random bits as the dtype is wide, so a float64 run
-            # draws different noise from the same key than a 16-bit run: no float64 run can be the
-            # reference of the noisy one. The deterministic part (eta = 0) is what rounding affects.
-            replaced = {"eta": 0.0}
-        found.append(
-            LowCase(
-                more.id, more.module, more.kwargs, cases.random_weights, replaced_kwargs=replaced
-            )
-        )
-    for contrib in contrib_cases.CASES:
-        low: dict[str, Any] = {}
-        # Schedule-free's update is y - y' with y' = b1 x' + (1 - b1) z', x' = (1 - c) x + c z'
-        # and x = (y - (1 - b1) z) / b1: four weight-sized numbers are rounded per step.
-        rounded = 4 if contrib.id.startswith("schedule_free") else 1
-        if contrib.module is optim.prodigy:
-            # prodigy's docstring: in float16, d g and its square underflow while d is small (it
-            # starts at 1e-6), so the first steps divide 0 by 0; float16 weights need
-            # moments_dtype=float32. The float64 reference keeps float64 moments.
-            low = {"float16": {"moments_dtype": jnp.float32}}
-        found.append(
-            LowCase(
-                contrib.id,
-                contrib.module,
-                contrib.kwargs,
-                contrib_cases.random_weights,
-                low_precision_kwargs=low,
-                weight_roundings=rounded,
-            )
-        )
-    return found
-
-
-ALL_CASES = _all_cases()
-ALL_IDS = [case.id for case in ALL_CASES]
 
 
 def _exact_sixteenths(tree: PyTree) -> PyTree:
@@ -103,7 +36,7 @@ def _exact_sixteenths(tree: PyTree) -> PyTree:
     )
 
 
-def _problem(case: LowCase, seed: int) -> tuple[PyTree, PyTree, PyTree]:
+def _problem(case: Case, seed: int) -> tuple[PyTree, PyTree, PyTree]:
     """Initial weights, curvatures in [0.5, 2] and a minimum, as float64 NumPy multiples of 1/16."""
     rng = np.random.default_rng(seed + 3000)
     weights = _exact_sixteenths(case.layout(seed, jnp.float64))
@@ -121,33 +54,13 @@ def _problem(case: LowCase, seed: int) -> tuple[PyTree, PyTree, PyTree]:
 
 
 def _trajectory(
-    case: LowCase, dtype: Any, problem: tuple[PyTree, PyTree, PyTree], kwargs: dict[str, Any]
+    case: Case, dtype: Any, problem: tuple[PyTree, PyTree, PyTree], kwargs: dict[str, Any]
 ) -> list[PyTree]:
     """The weights after each of ``STEPS`` jitted steps, everything computed in ``dtype``."""
     weights, curvature, minimum = jax.tree.map(lambda x: jnp.asarray(x, dtype), problem)
-
-    def loss(w: PyTree) -> jax.Array:
-        terms = jax.tree.map(lambda x, a, c: 0.5 * jnp.sum(a * (x - c) ** 2), w, curvature, minimum)
-        total: jax.Array = jnp.sum(jnp.stack(jax.tree.leaves(terms)))
-        return total
-
-    module = case.module
-
-    @jax.jit
-    def run(w: PyTree) -> PyTree:
-        state = module.init(w, **kwargs)
-
-        def body(carry: tuple[PyTree, Any], _: None) -> tuple[tuple[PyTree, Any], PyTree]:
-            w, state = carry
-            value, gradients = jax.value_and_grad(loss)(w)
-            extra = {"value": value} if module is optim.polyak_sgd else {}
-            updates, state = module.step(gradients, state, w, **extra)
-            new_w = apply_gradients(updates, w)
-            return (new_w, state), new_w
-
-        return jax.lax.scan(body, (w, state), None, length=STEPS)[1]
-
-    stacked = jax.tree.map(lambda x: np.asarray(x, np.float64), run(weights))
+    loss, _ = quadratic(curvature, minimum)
+    trajectory = run_mlax(case.module, kwargs, weights, loss, STEPS).trajectory
+    stacked = jax.tree.map(lambda x: np.asarray(x, np.float64), trajectory)
     return [jax.tree.map(lambda x, t=t: x[t], stacked) for t in range(STEPS)]
 
 
@@ -163,10 +76,10 @@ def _epsilon(dtype: Any) -> float:
 _REFERENCES: dict[str, list[PyTree]] = {}
 
 
-def _reference(case: LowCase, problem: tuple[PyTree, PyTree, PyTree]) -> list[PyTree]:
+def _reference(case: Case, problem: tuple[PyTree, PyTree, PyTree]) -> list[PyTree]:
     """The float64 trajectory, shared by the bfloat16 and float16 tests of a case."""
     if case.id not in _REFERENCES:
-        kwargs = {**case.kwargs, **case.replaced_kwargs}
+        kwargs = {**case.kwargs, **case.deterministic_kwargs}
         _REFERENCES[case.id] = _trajectory(case, jnp.float64, problem, kwargs)
     return _REFERENCES[case.id]
 
@@ -193,13 +106,13 @@ UPDATE_ROUNDINGS = 16
 
 
 @pytest.mark.parametrize("dtype", LOW_PRECISION_DTYPES, ids=dtype_id)
-@pytest.mark.parametrize("case", ALL_CASES, ids=ALL_IDS)
-def test_low_precision_steps_follow_the_float64_steps(case: LowCase, dtype: Any) -> None:
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_low_precision_steps_follow_the_float64_steps(case: Case, dtype: Any) -> None:
     problem = _problem(case, seed=0)
     reference = _reference(case, problem)
     kwargs = {
         **case.kwargs,
-        **case.replaced_kwargs,
+        **case.deterministic_kwargs,
         **case.low_precision_kwargs.get(dtype_id(dtype), {}),
     }
     low = _trajectory(case, dtype, problem, kwargs)

@@ -20,7 +20,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument(
         "--only",
-        help="optimizers suite: comma-separated case labels to run (e.g. 'adam,sgd'), default all",
+        help="comma-separated optimizer case labels or loss names to run (e.g. 'adam,sgd' or "
+        "'softmax_cross_entropy'), default all",
     )
     args = parser.parse_args()
     only = None if args.only is None else frozenset(args.only.split(","))
@@ -28,10 +29,7 @@ def main() -> None:
     rows: list[common.Row] = []
     for name, run in SUITES.items():
         if args.suite in (name, "all"):
-            if name == "optimizers":
-                rows.extend(optimizers.run(repeats=args.repeats, quick=args.quick, only=only))
-            else:
-                rows.extend(run(repeats=args.repeats, quick=args.quick))
+            rows.extend(run(repeats=args.repeats, quick=args.quick, only=only))
     print(common.format_table(rows, bandwidth))
 
 

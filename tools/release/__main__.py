@@ -1,4 +1,4 @@
-"""``python -m tools.release DISTRIBUTION --bump minor|patch|major [--dry-run]``."""
+"""``python -m tools.release DIST=PART ... [--raise-core-floor] [--dry-run]`` or ``... record``."""
 
 import sys
 

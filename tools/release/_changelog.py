@@ -69,7 +69,7 @@ def move_unreleased(text: str, version: str, date: datetime.date) -> str:
         raise ValueError("nothing is recorded under '## Unreleased'; there is nothing to release.")
     if any(section.version == version for section in parts):
         raise ValueError(f"the changelog already has a section for {version}.")
-    heading = re.search(r"^## Unreleased\s*$\n?", text, re.M)
+    heading = re.search(r"^## Unreleased[ \t]*$\n?", text, re.M)
     assert heading is not None
     return (
         text[: heading.end()]

@@ -33,10 +33,13 @@ from tools.release._repo import DISTRIBUTIONS, Package
 
 __all__ = [
     "changelog_problems",
+    "deprecation_entry_problems",
     "docstring_problems",
     "load_manifest",
     "overdue_problems",
     "package_problems",
+    "patch_problems",
+    "removal_problems",
     "resolve",
 ]
 
@@ -167,4 +170,86 @@ def package_problems(package: Package) -> list[str]:
     problems += changelog_problems(deprecations, package.changelog.read_text("utf-8"), version)
     for deprecation in deprecations:
         problems += docstring_problems(deprecation, inspect.getdoc(resolve(deprecation.name)))
+    return problems
+
+
+# What a release of each kind may carry: a patch only fixes (and range or packaging changes).
+_NOT_IN_A_PATCH = ("Added", "Deprecated", "Removed")
+_DEPRECATED_ITEM = re.compile(r"[Dd]eprecated in (\d+\.\d+\.\d+)\b.*?\b[Rr]emoved in (\d+\.\d+\.\d+)")
+
+
+def _items_under(section_body: str, title: str) -> list[str]:
+    """The list items under every ``### title`` of a changelog section (a title may repeat)."""
+    found: list[str] = []
+    for match in re.finditer(rf"^### {re.escape(title)}\s*$(.*?)(?=^### |\Z)", section_body, re.M | re.S):
+        found += bullets(match.group(1))
+    return found
+
+
+def patch_problems(unreleased_body: str) -> list[str]:
+    """One message per kind of entry that a patch release must not carry."""
+    return [
+        f"a patch release carries fixes only, but 'Unreleased' has {len(items)} '### {title}' "
+        f"item(s) (first: {items[0][:70]!r}): release a minor version instead."
+        for title in _NOT_IN_A_PATCH
+        if (items := _items_under(unreleased_body, title))
+    ]
+
+
+def deprecation_entry_problems(unreleased_body: str, version: str) -> list[str]:
+    """One message per ``### Deprecated`` item of the coming release that does not say
+    "Deprecated in VERSION, removed in LATER" with this release as VERSION and LATER at least two
+    minor releases after it."""
+    problems = []
+    major, minor, _ = _release(version)
+    for item in _items_under(unreleased_body, "Deprecated"):
+        match = _DEPRECATED_ITEM.search(item)
+        if match is None:
+            problems.append(f"the deprecation {item[:70]!r} does not say 'Deprecated in {version}, "
+                            f"removed in X.Y.Z'.")
+        elif match.group(1) != version:
+            problems.append(f"the deprecation {item[:70]!r} says it is deprecated in "
+                            f"{match.group(1)}, but this release is {version}.")
+        elif _release(match.group(2)) < (major, minor + 2, 0):
+            problems.append(f"the deprecation {item[:70]!r} is removed in {match.group(2)}, less "
+                            f"than two minor releases after {version}.")
+    return problems
+
+
+def removal_problems(
+    released: Sequence[Deprecation],
+    current: Sequence[Deprecation],
+    released_names: set[str],
+    current_names: set[str],
+    version: str,
+    removed_body: str,
+    allowed: Sequence[str] = (),
+) -> list[str]:
+    """What the coming release ``version`` removes too early or without notice, comparing the last
+    release (its deprecations and the public names of its package) with the checkout.
+
+    A deprecation record that disappears is a removal: it must be due (``version`` at or after its
+    ``removed_in``). A public name that disappears must have had a deprecation that is due, and be
+    named in backticks under ``### Removed``. ``allowed`` names may go without a deprecation (a
+    decision the release manager states with ``--allow-removal``); they too must be listed.
+    """
+    problems = []
+    by_key = {d.key: d for d in released}
+    gone = by_key.keys() - {d.key for d in current}
+    for key in sorted(gone):
+        deprecation = by_key[key]
+        if not removal_is_due(deprecation, version):
+            problems.append(
+                f"{key} is removed in {version}, before its removed_in {deprecation.removed_in}: "
+                "keep the shim until then."
+            )
+    due = {by_key[key].name for key in gone if removal_is_due(by_key[key], version)} | set(allowed)
+    for name in sorted(released_names - current_names):
+        if name not in due:
+            problems.append(
+                f"{name} was public in the last release and is gone without a deprecation that is "
+                f"due in {version}: deprecate it first (a shim that warns for two minor releases)."
+            )
+        elif f"`{name}`" not in removed_body and f"`{name.rsplit('.', 1)[-1]}`" not in removed_body:
+            problems.append(f"{name} is removed in {version} but not listed under '### Removed'.")
     return problems

@@ -1,6 +1,6 @@
 """Deprecation machinery: the warning class, the registry and the helpers that warn.
 
-The policy (DESIGN.md): a name is deprecated in a minor release of the distribution that owns it and
+The policy: a name is deprecated in a minor release of the distribution that owns it and
 removed no earlier than two minor releases later. Every deprecation is a :class:`Deprecation` in one
 registry, so tools can list them and tests can enforce the removal dates.
 
@@ -31,9 +31,14 @@ __all__ = [
 class MlaxDeprecationWarning(DeprecationWarning):
     """Warns that an mlax name is deprecated; the message says when it goes and what replaces it.
 
-    A subclass of :class:`DeprecationWarning`, so ``python -W error::DeprecationWarning`` turns every
-    mlax deprecation into an error, and ``-W error::mlax.experimental.core.MlaxDeprecationWarning``
-    only the mlax ones.
+    A subclass of :class:`DeprecationWarning`: Python's default filters show it only for a call
+    written in ``__main__``. ``python -W default::DeprecationWarning`` shows it wherever it is
+    raised, and ``python -W error::DeprecationWarning`` (or ``PYTHONWARNINGS``) makes it an error
+    together with every other deprecation. Python's ``-W`` cannot name this class (it accepts
+    built-in categories only); ``pytest -W error::mlax.experimental.core.MlaxDeprecationWarning``, the
+    same filter in pytest's ``filterwarnings``, or
+    ``warnings.simplefilter("error", MlaxDeprecationWarning)`` at start-up make only the mlax
+    deprecations errors.
     """
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "tree_add",
     "tree_cast",
     "tree_full_like",
+    "scaled_l2_norm",
     "tree_l2_norm",
     "tree_scale",
     "tree_size",
@@ -80,13 +81,27 @@ def _key_path(tree: PyTree, index: int) -> str:
 
 
 def tree_zeros_like(tree: PyTree, dtype: DTypeLike | None = None) -> PyTree:
-    """Zeros with each leaf's shape, in each leaf's dtype unless ``dtype`` overrides it."""
-    return jax.tree.map(lambda leaf: jnp.zeros_like(leaf, dtype=dtype), tree)
+    """Zeros with each leaf's shape, in each leaf's dtype unless ``dtype`` overrides it.
+
+    Every result leaf is strongly typed, even for a weakly typed leaf (``jnp.full((3,), 0.1)``): a
+    weakly typed buffer in an optimizer state would make a jitted step fed its own output compile
+    a second time.
+    """
+    return tree_full_like(tree, 0, dtype=dtype)
 
 
 def tree_full_like(tree: PyTree, fill_value: Any, dtype: DTypeLike | None = None) -> PyTree:
-    """``fill_value`` with each leaf's shape, in each leaf's dtype unless ``dtype`` overrides it."""
-    return jax.tree.map(lambda leaf: jnp.full_like(leaf, fill_value, dtype=dtype), tree)
+    """``fill_value`` with each leaf's shape, in each leaf's dtype unless ``dtype`` overrides it.
+
+    Every result leaf is strongly typed (see :func:`tree_zeros_like`).
+    """
+    # full_like (not full) keeps each leaf's sharding; an explicit dtype makes the result strong.
+    return jax.tree.map(
+        lambda leaf: jnp.full_like(
+            leaf, fill_value, dtype=dtype_of(leaf) if dtype is None else dtype
+        ),
+        tree,
+    )
 
 
 def tree_add(first: PyTree, second: PyTree) -> PyTree:
@@ -119,13 +134,73 @@ def tree_vdot(first: PyTree, second: PyTree) -> jax.Array:
 
 
 def tree_l2_norm(tree: PyTree, squared: bool = False) -> jax.Array:
-    """The Euclidean norm ``sqrt(Σ_leaves Σ_i |x_i|²)`` of all leaves together.
+    r"""The Euclidean norm ``sqrt(Σ_leaves Σ_i |x_i|²)`` of all leaves together.
 
-    With ``squared=True`` the square root is skipped.
+    Where the plain sum of squares overflows or underflows (float32 elements of 1e20, or of 1e-30),
+    the elements are first scaled by a power of two (:func:`scaled_l2_norm`), so it is inf only if
+    the norm itself exceeds the dtype's range; elsewhere it is the plain formula, bit for bit
+    (float16 and bfloat16 leaves are squared and summed in float32). The result has the leaves' common dtype. With ``squared=True`` the
+    square root is skipped and the plain sum of squares is returned.
     """
-    squares = jax.tree.leaves(jax.tree.map(lambda leaf: jnp.sum(jnp.square(jnp.abs(leaf))), tree))
-    total = _sum_scalars(squares)
-    return total if squared else jnp.sqrt(total)
+    if squared:
+        squares = jax.tree.leaves(
+            jax.tree.map(lambda leaf: jnp.sum(jnp.square(jnp.abs(leaf))), tree)
+        )
+        return _sum_scalars(squares)
+    leaves = [jnp.abs(jnp.asarray(leaf)) for leaf in jax.tree.leaves(tree)]
+    if not leaves:
+        return jnp.zeros((), jnp.float32)
+    return scaled_l2_norm(leaves, jnp.result_type(*leaves))
+
+
+def scaled_l2_norm(
+    leaves: list[jax.Array],
+    dtype: DTypeLike,
+    axis: tuple[int, ...] | None = None,
+) -> jax.Array:
+    r"""The Euclidean norm of ``leaves`` together (or, with ``axis``, of one leaf along ``axis``,
+    keeping the reduced axes), returned in ``dtype`` and computed without overflow or underflow.
+
+    Three sums of squares are formed side by side in ``dtype`` widened to at least float32:
+    :math:`\sum_i x_i^2`, :math:`\sum_i (2^{-k} x_i)^2` and :math:`\sum_i (2^{k} x_i)^2` with
+    :math:`k` three quarters of the widened dtype's largest exponent (96 for float32, 768 for
+    float64). The plain sum is used wherever it is a normal finite number, so ordinary inputs get
+    exactly the plain formula's value; where it overflows the norm is :math:`2^{k}` times the root of
+    the second sum, and where it underflows :math:`2^{-k}` times the root of the third. Scaling by a
+    power of two is exact, so the rescued norms are as accurate as the plain one. float16 and
+    bfloat16 elements are squared in float32, where the squares of float16 never overflow.
+
+    The three sums are independent, so under sharding XLA combines their cross-device sums into one
+    all-reduce (a maximum followed by a scaled sum would need two, one after the other).
+    """
+    dtype = np.dtype(dtype)
+    keepdims = axis is not None
+    if keepdims and len(leaves) != 1:
+        raise ValueError("a norm along an axis takes exactly one leaf.")
+    compute = np.dtype(jnp.promote_types(dtype, jnp.float32))
+    exponent = 3 * int(jnp.finfo(compute).maxexp) // 4  # type: ignore[no-untyped-call]
+    # Behind an optimization barrier XLA cannot see the scales' values, so it cannot rewrite
+    # (x·2^-k)² as x²·2^-2k, whose constant under- or overflows (it does for a one-element leaf).
+    down, up = jax.lax.optimization_barrier(  # type: ignore[no-untyped-call]
+        (jnp.asarray(2.0**-exponent, compute), jnp.asarray(2.0**exponent, compute))
+    )
+    plain = jnp.zeros((), compute)
+    shrunk = jnp.zeros((), compute)
+    grown = jnp.zeros((), compute)
+    for leaf in leaves:
+        magnitude = jnp.abs(leaf).astype(compute)
+        plain = plain + jnp.sum(jnp.square(magnitude), axis=axis, keepdims=keepdims)
+        shrunk = shrunk + jnp.sum(jnp.square(magnitude * down), axis=axis, keepdims=keepdims)
+        grown = grown + jnp.sum(jnp.square(magnitude * up), axis=axis, keepdims=keepdims)
+    tiny = jnp.finfo(compute).tiny  # type: ignore[no-untyped-call]  # jax's finfo stub is untyped
+    # An infinite or nan element makes every sum inf or nan, and the plain one is then the answer;
+    # all zeros make every sum 0, and so is the norm.
+    norm = jnp.where(
+        jnp.isinf(plain) & jnp.isfinite(shrunk),
+        jnp.sqrt(shrunk) * up,
+        jnp.where((plain < tiny) & (grown > 0), jnp.sqrt(grown) * down, jnp.sqrt(plain)),
+    )
+    return norm.astype(dtype)
 
 
 def tree_cast(tree: PyTree, dtype: DTypeLike | None) -> PyTree:

@@ -6,8 +6,10 @@ The files are parsed with :mod:`ast`, never imported. A name is resolved through
 mlax.experimental.optim import sgd``, ``sgd.step`` is ``mlax.experimental.optim.sgd.step``.
 
 Resolution is per file, not per scope: a local variable that shadows an imported name is still taken
-for the import. Relative imports (``from . import x``), ``import *``, ``getattr`` with strings and
-``**kwargs`` are not followed.
+for the import. ``from mlax.experimental.optim import *`` binds the names the module's deprecations
+start with; ``functools.partial(f, ...)`` (or ``partial`` imported from :mod:`functools`) is a call of
+``f`` for its keywords, and a literal ``**{"lr": 0.1}`` passes ``lr``. Relative imports (``from . import
+x``) and ``getattr`` with strings are not followed.
 
 What is reported:
 
@@ -16,6 +18,9 @@ What is reported:
 * ``attribute``: an attribute access that resolves to a deprecated name (``mo.apply_gradients``).
 * ``keyword``: a deprecated keyword argument in a call of the callable it belongs to
   (``sgd.step(g, s, lr=0.1)``).
+* ``name``: a use of a name bound by a star import that resolves to a deprecated name.
+* ``unknown``: not a use but a note: ``**kwargs`` whose keys cannot be known without running the code,
+  passed to a callable with deprecated keywords.
 
 What ``fix`` rewrites (only deprecations with ``moved_to``, i.e. plain moves):
 
@@ -24,7 +29,10 @@ What ``fix`` rewrites (only deprecations with ``moved_to``, i.e. plain moves):
   with other statements or contain comments are left alone (reported as not fixable).
 * an attribute access: rewritten to a name bound to the new module when the file has one
   (``from mlax.experimental import core`` -> ``core.apply_gradients``), otherwise to the dotted path,
-  adding ``import mlax.experimental.core`` after the file's last top-level import when needed.
+  adding ``import mlax.experimental.core`` right after the top-level import that bound the old name.
+* an import that the rewrites leave unused (``from mlax.experimental import optim`` once every
+  ``optim.apply_gradients`` became ``mlax.experimental.core.apply_gradients``) is removed, or replaced
+  by the import the rewrites need.
 
 Keyword deprecations need a human (the value moves to another call) and are only reported.
 """
@@ -40,7 +48,7 @@ from mlax.experimental.core._deprecation import Deprecation, removal_is_due
 
 __all__ = ["Edit", "Finding", "ScanResult", "apply_edits", "scan_source"]
 
-Kind = Literal["import", "attribute", "keyword"]
+Kind = Literal["import", "attribute", "keyword", "name", "unknown"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +81,13 @@ class Finding:
     def describe(self) -> str:
         """``path:line:col: what is used, when it goes and what replaces it``."""
         deprecation = self.deprecation
+        if self.kind == "unknown":
+            keywords = ", ".join(f"{k}=" for k in deprecation.keywords)
+            return (
+                f"{self.path}:{self.line}:{self.column}: note: cannot tell whether {self.used} passes "
+                f"{keywords} to {deprecation.name}, deprecated since {deprecation.distribution} "
+                f"{deprecation.since} and removed in {deprecation.distribution} {deprecation.removed_in}"
+            )
         if self.kind == "keyword":
             subject = f"keyword {self.used}= of {deprecation.name}"
         else:
@@ -126,9 +141,19 @@ class _Source:
         return self.lines[line - 1].decode("utf-8")
 
 
-def _bindings(tree: ast.Module) -> dict[str, str]:
-    """Local name -> qualified name, for every absolute import in the file (any scope)."""
+def _bindings(tree: ast.Module, deprecated: Iterable[str]) -> dict[str, str]:
+    """Local name -> qualified name, for every absolute import in the file (any scope); a star import
+    binds the first component after the module of each of the ``deprecated`` names under it."""
     bound: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module is not None:
+            if any(alias.name == "*" for alias in node.names):
+                prefix = f"{node.module}."
+                for name in deprecated:
+                    if name.startswith(prefix):
+                        first = name.removeprefix(prefix).partition(".")[0]
+                        bound[first] = prefix + first
+    # Explicit imports win over star imports, as the later binding usually does.
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -142,6 +167,13 @@ def _bindings(tree: ast.Module) -> dict[str, str]:
                 if alias.name != "*":
                     bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
     return bound
+
+
+def _bound_name(statement: ast.Import | ast.ImportFrom, alias: ast.alias) -> str:
+    """The local name that one alias of an import statement binds."""
+    if alias.asname is not None:
+        return alias.asname
+    return alias.name.partition(".")[0] if isinstance(statement, ast.Import) else alias.name
 
 
 def _assigned(tree: ast.Module) -> set[str]:
@@ -171,10 +203,14 @@ class _Scanner:
         self.source = _Source(text)
         self.path = path
         self.tree = ast.parse(text, filename=path)
-        self.bound = _bindings(self.tree)
+        deprecations = tuple(deprecations)
+        self.bound = _bindings(self.tree, [d.name for d in deprecations])
+        self.star_bound = set(self.bound) - set(_bindings(self.tree, []))
         self.assigned = _assigned(self.tree)
         self.by_name: dict[str, Deprecation] = {}
         self.by_callable: dict[str, list[Deprecation]] = {}
+        # Local name -> the Name nodes whose attribute access --fix rewrote away from that name.
+        self.rewritten: dict[str, list[ast.Name]] = {}
         for deprecation in deprecations:
             if deprecation.keywords:
                 self.by_callable.setdefault(deprecation.name, []).append(deprecation)
@@ -193,6 +229,9 @@ class _Scanner:
                 self._attribute(node)
             elif isinstance(node, ast.Call):
                 self._call(node)
+            elif isinstance(node, ast.Name):
+                self._star_name(node)
+        self._remove_unused_imports()
         findings = sorted(self.findings, key=lambda f: (f.line, f.column, f.deprecation.key))
         edits = sorted(self.edits.values(), key=lambda e: (e.start, e.end))
         return ScanResult(tuple(findings), tuple(edits))
@@ -284,13 +323,42 @@ class _Scanner:
         start = self.source.offset(node.lineno, node.col_offset)
         end = self.source.offset(node.end_lineno, node.end_col_offset)
         used = self.source.segment(start, end)
-        reference = self._reference(deprecation.moved_to) if deprecation.moved_to else None
+        base = node.value
+        while isinstance(base, ast.Attribute):
+            base = base.value
+        old_base = base.id if isinstance(base, ast.Name) else None
+        reference = self._reference(deprecation.moved_to, old_base) if deprecation.moved_to else None
         if reference is not None:
             self.edits[(start, end, "")] = Edit(start, end, reference)
+            base = node.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if old_base is not None and isinstance(base, ast.Name) and old_base != reference.partition(".")[0]:
+                self.rewritten.setdefault(base.id, []).append(base)
         self._add(node, deprecation, "attribute", used, fixed=reference is not None)
 
-    def _reference(self, moved_to: str) -> str | None:
-        """Source text naming ``moved_to``, registering an import edit if one is needed."""
+    def _star_name(self, node: ast.Name) -> None:
+        if not isinstance(node.ctx, ast.Load) or node.id not in self.star_bound or node.id in self.assigned:
+            return
+        deprecation = self.by_name.get(self.bound[node.id])
+        if deprecation is not None:
+            self._add(node, deprecation, "name", node.id, fixed=False)
+
+    def _binding_import(self, local: str) -> ast.Import | ast.ImportFrom | None:
+        """The top-level import statement that binds ``local``, if there is exactly one."""
+        found = [
+            node
+            for node in self.tree.body
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in node.names
+            if _bound_name(node, alias) == local
+        ]
+        return found[0] if len(found) == 1 else None
+
+    def _reference(self, moved_to: str, old_base: str | None = None) -> str | None:
+        """Source text naming ``moved_to``, registering an import edit if one is needed: right after
+        the import that bound ``old_base`` (the name the old spelling starts with), else after the
+        file's first block of top-level imports."""
         module, _, name = moved_to.rpartition(".")
         for local, qualified in sorted(self.bound.items()):
             if qualified == module:
@@ -303,10 +371,19 @@ class _Scanner:
             for node in self.tree.body
         )
         if not imported:
-            last_import = [n for n in self.tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
-            if not last_import:
-                return None
-            anchor = last_import[-1]
+            anchor = self._binding_import(old_base) if old_base is not None else None
+            if anchor is None:
+                leading = []
+                for statement in self.tree.body:
+                    if isinstance(statement, ast.Import | ast.ImportFrom):
+                        leading.append(statement)
+                    elif leading or not (
+                        isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+                    ):
+                        break
+                if not leading:
+                    return None
+                anchor = leading[-1]
             assert anchor.end_lineno is not None and anchor.end_col_offset is not None
             at = self.source.offset(anchor.end_lineno, anchor.end_col_offset)
             indent = self.source.line_text(anchor.lineno)[: anchor.col_offset]
@@ -315,12 +392,59 @@ class _Scanner:
 
     def _call(self, node: ast.Call) -> None:
         qualified = _qualified(node.func, self.bound)
+        if qualified == "functools.partial" and node.args:
+            # partial(f, lr=0.1) passes lr to f when the partial object is called.
+            qualified = _qualified(node.args[0], self.bound)
         if qualified is None:
             return
         for deprecation in self.by_callable.get(qualified, ()):
             for keyword in node.keywords:
-                if keyword.arg in deprecation.keywords:
-                    self._add(keyword, deprecation, "keyword", keyword.arg, fixed=False)
+                if keyword.arg is not None:
+                    if keyword.arg in deprecation.keywords:
+                        self._add(keyword, deprecation, "keyword", keyword.arg, fixed=False)
+                elif isinstance(keyword.value, ast.Dict) and all(
+                    isinstance(k, ast.Constant) and isinstance(k.value, str) for k in keyword.value.keys
+                ):
+                    for key in keyword.value.keys:
+                        assert isinstance(key, ast.Constant)
+                        if key.value in deprecation.keywords:
+                            self._add(key, deprecation, "keyword", key.value, fixed=False)
+                else:
+                    used = "**" + ast.unparse(keyword.value)
+                    self._add(keyword, deprecation, "unknown", used, fixed=False)
+
+    def _remove_unused_imports(self) -> None:
+        """Removes (or replaces by the import the rewrites added there) each top-level import alias
+        whose every use was rewritten away."""
+        uses: dict[str, int] = {}
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                uses[node.id] = uses.get(node.id, 0) + 1
+        for local, rewritten in self.rewritten.items():
+            statement = self._binding_import(local)
+            if statement is None or uses.get(local, 0) != len(rewritten) or local in self.assigned:
+                continue
+            if isinstance(statement, ast.Import) and not any(a.asname == local for a in statement.names):
+                continue  # `import a.b` binds `a`, which the dotted replacement may still need
+            span = self._statement_span(statement)
+            replaced = [(start, end) for start, end, added in self.edits if not added]
+            if span is None or any(start < span[1] and span[0] < end for start, end in replaced):
+                continue
+            kept = [a for a in statement.names if _bound_name(statement, a) != local]
+            indent = self.source.line_text(statement.lineno)[: statement.col_offset]
+            added = [key for key in self.edits if key[0] == key[1] == span[1] and key[2]]
+            lines = [f"import {key[2]}" for key in added]
+            for key in added:
+                del self.edits[key]
+            if kept:
+                names = ", ".join(a.name if a.asname is None else f"{a.name} as {a.asname}" for a in kept)
+                head = f"from {statement.module} import {names}" if isinstance(statement, ast.ImportFrom) else f"import {names}"
+                lines.insert(0, head)
+            start, end = span
+            if not lines:
+                start -= len(indent.encode("utf-8"))
+                end += 1 if self.source.data[end : end + 1] == b"\n" else 0
+            self.edits[(start, end, "")] = Edit(start, end, f"\n{indent}".join(lines))
 
 
 def scan_source(text: str, path: str, deprecations: Sequence[Deprecation]) -> ScanResult:

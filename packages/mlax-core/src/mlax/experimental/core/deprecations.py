@@ -25,14 +25,21 @@ Exit status of ``check``:
   is not installed.
 
 ``--fix`` rewrites, in place, the uses that are plain moves (the deprecation has ``moved_to``):
-imports of the old name and attribute accesses. Everything else is left as it is and reported; the
-exit status is computed from what remains after fixing.
+imports of the old name and attribute accesses, removing the imports the rewrites leave unused.
+Everything else is left as it is and reported; the exit status is computed from what remains after
+fixing.
+
+A ``**kwargs`` whose keys cannot be known statically, passed to a callable with deprecated keywords,
+is printed as a note (``"notes"`` in ``--json``) and does not change the exit status.
+
+Output cut short by a closed pipe (``... --json | head -1``) ends the command quietly with status 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -156,6 +163,7 @@ def _check(
     targets = _targets(raw_targets, installed)
     deprecations = [d for distribution in installed for d in distribution.deprecations]
     remaining: list[Finding] = []
+    notes: list[Finding] = []
     fixed: list[Finding] = []
     errors: list[str] = []
     for path in _python_files(paths):
@@ -171,7 +179,8 @@ def _check(
             path.write_text(new_text, encoding="utf-8")
             fixed.extend(f for f in result.findings if f.fixable)
             result = rescanned
-        remaining.extend(result.findings)
+        notes.extend(f for f in result.findings if f.kind == "unknown")
+        remaining.extend(f for f in result.findings if f.kind != "unknown")
 
     breaking = [f for f in remaining if f.breaks_at(targets)] if targets else remaining
     if as_json:
@@ -179,6 +188,7 @@ def _check(
             "targets": targets,
             "findings": [_finding_json(f, targets) for f in remaining],
             "fixed": [_finding_json(f, targets) for f in fixed],
+            "notes": [_finding_json(f, targets) for f in notes],
             "errors": errors,
         }
         print(json.dumps(payload, indent=2))
@@ -186,13 +196,15 @@ def _check(
         for finding in fixed:
             print(f"fixed: {finding.describe()}")
         for finding in remaining:
-            notes = []
+            tags = []
             if finding.fixable:
-                notes.append("fixable with --fix")
+                tags.append("fixable with --fix")
             if finding.breaks_at(targets):
                 distribution = finding.deprecation.distribution
-                notes.append(f"breaks at {distribution}=={targets[distribution]}")
-            print(finding.describe() + "".join(f" [{note}]" for note in notes))
+                tags.append(f"breaks at {distribution}=={targets[distribution]}")
+            print(finding.describe() + "".join(f" [{tag}]" for tag in tags))
+        for finding in notes:
+            print(finding.describe())
         for message in errors:
             print(message, file=sys.stderr)
         against = ", ".join(f"{n}=={v}" for n, v in sorted(targets.items()))
@@ -243,6 +255,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as usage:
         print(f"error: {usage}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader stopped reading (`| head`). Point stdout at /dev/null so that the interpreter's
+        # final flush of what is still buffered cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

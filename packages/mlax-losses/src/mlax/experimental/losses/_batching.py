@@ -51,10 +51,11 @@ def batched(
       The batched loss function.
 
     Raises:
+      TypeError: ``loss`` is not callable or ``reduction`` not a string (when ``batched`` is
+        called); on the returned function, weights of another dtype than the losses, or a mask
+        that is not boolean.
       ValueError: an unknown reduction (when ``batched`` is called); on the returned function,
         arrays without a common leading axis, or weights / mask not of shape ``[B]``.
-      TypeError: on the returned function, weights of another dtype than the losses, or a mask that
-        is not boolean.
 
     Example:
       >>> import jax.numpy as jnp
@@ -64,6 +65,13 @@ def batched(
       >>> batch_loss(p, jnp.zeros_like(p), mask=jnp.array([True, True, False]))
       Array(3., dtype=float32)
     """
+    if not callable(loss):
+        raise TypeError(
+            f"batched takes the per-sample loss function first, got {loss!r} of type "
+            f"{type(loss).__name__}."
+        )
+    if not isinstance(reduction, str):
+        raise TypeError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}.")
     check_reduction(reduction, _REDUCTIONS)
 
     def batch_loss(

@@ -7,6 +7,8 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from mlax.experimental.core import cast_like, check_floating
+from mlax.experimental.losses._checks import check_hyperparameter
+from mlax.experimental.losses._regression import unit_rows
 
 __all__ = ["ntxent"]
 
@@ -28,7 +30,9 @@ def ntxent(
     every other sample of the batch (its negatives), so it cannot be written per sample and lifted
     with ``jax.vmap``. Stable (log-sum-exp with the row maximum subtracted). Cosines use
     :math:`\varepsilon` = the dtype's machine epsilon as the lower bound of the squared norms, as
-    Optax does. Equals ``optax.losses.ntxent(e, y, temperature)`` whenever there is a positive pair;
+    Optax does, and each embedding is divided by its largest component first (no overflow at
+    ``1e30`` in float32). Labels are group ids: any integer is valid, there is no class range.
+    Equals ``optax.losses.ntxent(e, y, temperature)`` whenever there is a positive pair;
     without one the mean is over an empty set and this function returns ``0`` (Optax: ``nan``).
 
     Args:
@@ -41,8 +45,9 @@ def ntxent(
       A scalar of the embeddings' dtype.
 
     Raises:
-      TypeError: the embeddings are not floating point or the labels are not integers.
-      ValueError: the shapes do not fit.
+      TypeError: the embeddings are not floating point, the labels are not integers, or
+        ``temperature`` is not a real number.
+      ValueError: the shapes do not fit, or ``temperature`` is not a finite number ``> 0``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -62,10 +67,10 @@ def ntxent(
             f"labels must have shape ({embeddings.shape[0]},), matching embeddings "
             f"{embeddings.shape}, got {labels.shape}."
         )
+    check_hyperparameter(temperature, "temperature", low=0.0, low_open=True)
     dtype = embeddings.dtype
     eps = jnp.asarray(jnp.finfo(dtype).eps, dtype)  # type: ignore[no-untyped-call]
-    norms = jnp.sqrt(jnp.maximum(jnp.sum(jnp.square(embeddings), -1, keepdims=True), eps))
-    unit = embeddings / norms
+    unit = unit_rows(embeddings, eps)
     similarities = (unit @ unit.T) / cast_like(temperature, embeddings)
     same = labels[:, None] == labels[None, :]
     positives = same & ~jnp.eye(labels.shape[0], dtype=bool)

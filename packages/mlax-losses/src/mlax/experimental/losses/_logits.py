@@ -1,8 +1,13 @@
-"""Numerically stable losses on logits (and on log-probabilities).
+r"""Numerically stable losses on logits (and on log-probabilities).
 
 Each works on the log scale throughout, so it stays finite, with finite gradients with respect to
 the logits, for logits as large as ``±1e4`` and for target probabilities of exactly ``0`` and ``1``.
 The class axis is the last axis; leading axes of one sample are summed.
+
+The softmax family (the cross-entropies and the poly loss) is written in the shifted logits
+:math:`z = x - \max_k x_k`, so that no rounded log-sum-exp is subtracted from a logit of similar
+size, and computes float16 and bfloat16 inputs in float32, rounding the result once: values and
+gradients are as exact as Optax's in every dtype, and in float16 and bfloat16 more exact.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from jax.typing import ArrayLike
 
 from mlax.experimental.core import cast_like
 from mlax.experimental.losses._checks import (
-    check_has_class_axis,
+    check_nonempty_class_axis,
     check_logits_integer_labels,
     check_predictions_targets,
 )
@@ -35,31 +40,49 @@ __all__ = [
 ]
 
 
-def _logsumexp_last(logits: jax.Array) -> jax.Array:
-    """``log Σ exp`` over the last axis with keepdims, shifted by the row maximum (as
-    ``jax.nn.log_softmax``: a row of only ``-inf`` gives ``nan``, as in Optax)."""
+def _compute_dtype(dtype: Any) -> Any:
+    """The dtype the softmax family computes in. float16 and bfloat16 are widened to float32 and the
+    result is rounded once: the shifted logits, the log-sum-exp and the closed-form gradient then
+    carry no low-precision rounding (float16 logits near ``±100`` lose most of their gradient
+    otherwise). float32 and float64 compute in themselves, as Optax does."""
+    return jnp.promote_types(dtype, jnp.float32)
+
+
+def _softmax_parts(logits: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``z = x - max(x)``, ``exp(z)`` and ``s = Σ exp(z)`` (keepdims) over the last axis.
+
+    Everything downstream is written in ``z``: ``-log softmax(x) = log s - z`` is a sum of two
+    non-negative numbers, whereas ``logsumexp(x) - x`` subtracts a rounded log-sum-exp from a logit
+    of similar size and cancels the precision of the difference at large logits (``[1e8, 1e8]``
+    gives ``0`` instead of ``log 2``). As in ``jax.nn.log_softmax``, a row of only ``-inf`` gives
+    ``nan``, as in Optax.
+    """
     shift = jax.lax.stop_gradient(jnp.max(logits, axis=-1, keepdims=True))
-    return jnp.log(jnp.sum(jnp.exp(logits - shift), axis=-1, keepdims=True)) + shift
+    shifted = logits - shift
+    exponentials = jnp.exp(shifted)
+    return shifted, exponentials, jnp.sum(exponentials, axis=-1, keepdims=True)
 
 
 # The cross-entropy derivative is written by hand: -Σ t·log_softmax(x) has the gradient
-# softmax(x)·Σt - t, which XLA evaluates in one fused pass over (x, t) and the row log-sum-exp.
+# softmax(x)·Σt - t, which XLA evaluates in one fused pass over (x, t) and the row sums.
 # Left to autodiff, a vmapped -Σ t·log_softmax(x) under value_and_grad keeps x - max and exp(x - max)
 # as full-size intermediates between separate loops (see the package README, "Speed"). A custom JVP
-# rather than a custom VJP keeps forward mode, hence jax.hessian, available.
+# rather than a custom VJP keeps forward mode, hence jax.hessian, available. Both functions take
+# inputs already widened to the compute dtype.
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def _cross_entropy(logits: jax.Array, labels: jax.Array, safe: bool) -> jax.Array:
-    return _cross_entropy_value(logits, labels, safe, _logsumexp_last(logits))
+    shifted, _, total = _softmax_parts(logits)
+    return _cross_entropy_value(shifted, labels, safe, jnp.log(total))
 
 
 def _cross_entropy_value(
-    logits: jax.Array, labels: jax.Array, safe: bool, lse: jax.Array
+    shifted: jax.Array, labels: jax.Array, safe: bool, log_total: jax.Array
 ) -> jax.Array:
-    terms = labels * (logits - lse)
+    terms = labels * (log_total - shifted)
     if safe:
         # 0 · log 0 = 0: a zero label against a -inf logit contributes nothing.
         terms = jnp.where(labels != 0, terms, jnp.zeros_like(terms))
-    return -jnp.sum(terms)
+    return jnp.sum(terms)
 
 
 @functools.partial(_cross_entropy.defjvp, symbolic_zeros=True)
@@ -68,15 +91,23 @@ def _cross_entropy_jvp(
 ) -> tuple[jax.Array, jax.Array]:
     logits, labels = primals
     d_logits, d_labels = tangents
-    lse = _logsumexp_last(logits)
-    value = _cross_entropy_value(logits, labels, safe, lse)
+    shifted, exponentials, total = _softmax_parts(logits)
+    log_total = jnp.log(total)
+    value = _cross_entropy_value(shifted, labels, safe, log_total)
     tangent = jnp.zeros_like(value)
     if not isinstance(d_logits, SymbolicZero):
+        # softmax · Σt as exp(z) · (Σt / s): exact where the mathematics is (equal logits against
+        # equal labels give exactly 0), and one multiply per element instead of another exp.
         label_mass = jnp.sum(labels, axis=-1, keepdims=True)
-        tangent = tangent + jnp.sum((jnp.exp(logits - lse) * label_mass - labels) * d_logits)
+        tangent = tangent + jnp.sum((exponentials * (label_mass / total) - labels) * d_logits)
     if not isinstance(d_labels, SymbolicZero):
-        tangent = tangent - jnp.sum((logits - lse) * d_labels)
+        tangent = tangent + jnp.sum((log_total - shifted) * d_labels)
     return value, tangent
+
+
+def _widened(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
+    compute = _compute_dtype(logits.dtype)
+    return logits.astype(compute), labels.astype(compute)
 
 
 def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
@@ -90,8 +121,13 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
 
     Classes lie along the last axis; leading axes index rows :math:`r`, which are summed. Equals
     ``optax.losses.softmax_cross_entropy(x, y).sum()``, including its ``nan`` for a ``-inf`` logit
-    against a zero label (see :func:`safe_softmax_cross_entropy`). The gradient with respect to the
-    logits, :math:`\operatorname{softmax}(x_r)\sum_k y_{r,k} - y_r`, is computed in closed form.
+    against a zero label (see :func:`safe_softmax_cross_entropy`). It is evaluated as
+    :math:`\sum_{r,k} y_{r,k}\bigl(\log \sum_j e^{z_{r,j}} - z_{r,k}\bigr)` with
+    :math:`z_r = x_r - \max_j x_{r,j}`, a sum of non-negative terms for non-negative labels, in float32
+    for float16 and bfloat16 inputs (rounded once to their dtype). The gradient with respect to the
+    logits, :math:`\operatorname{softmax}(x_r)\sum_k y_{r,k} - y_r`, is computed in closed form, as
+    :math:`e^{z_r} \sum_k y_{r,k} / \sum_j e^{z_{r,j}} - y_r`: equal logits against equal labels give
+    exactly zero.
 
     Args:
       logits: ``x``, unnormalised log-probabilities, shape ``[..., classes]``.
@@ -102,7 +138,8 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
 
     Raises:
       TypeError: the dtypes differ or are not floating point.
-      ValueError: the shapes differ, or the inputs are scalars.
+      ValueError: the shapes differ, the inputs are scalars, or their last (class) axis has zero
+        size (a distribution over no classes does not exist).
 
     Example:
       >>> import jax.numpy as jnp
@@ -111,8 +148,8 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
       Array(0.6931472, dtype=float32)
     """
     logits, labels = check_predictions_targets(logits, labels, "logits", "labels")
-    check_has_class_axis(logits, "logits")
-    return _cross_entropy(logits, labels, False)
+    check_nonempty_class_axis(logits, "logits")
+    return _cross_entropy(*_widened(logits, labels), False).astype(logits.dtype)
 
 
 def safe_softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
@@ -124,7 +161,8 @@ def safe_softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> jax.Arra
 
     Like :func:`softmax_cross_entropy`, but a logit of ``-inf`` (a masked class) with a zero label
     contributes ``0`` instead of ``nan``, and the gradient stays finite. Equals
-    ``optax.losses.safe_softmax_cross_entropy(x, y).sum()``.
+    ``optax.losses.safe_softmax_cross_entropy(x, y).sum()``; evaluated in the shifted logits, and in
+    float32 for float16 and bfloat16 inputs, as :func:`softmax_cross_entropy`.
 
     Args:
       logits: ``x``, shape ``[..., classes]``; may contain ``-inf``.
@@ -135,7 +173,8 @@ def safe_softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> jax.Arra
 
     Raises:
       TypeError: the dtypes differ or are not floating point.
-      ValueError: the shapes differ, or the inputs are scalars.
+      ValueError: the shapes differ, the inputs are scalars, or their last (class) axis has zero
+        size (a distribution over no classes does not exist).
 
     Example:
       >>> import jax.numpy as jnp
@@ -144,8 +183,8 @@ def safe_softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> jax.Arra
       Array(0.6931472, dtype=float32)
     """
     logits, labels = check_predictions_targets(logits, labels, "logits", "labels")
-    check_has_class_axis(logits, "logits")
-    return _cross_entropy(logits, labels, True)
+    check_nonempty_class_axis(logits, "logits")
+    return _cross_entropy(*_widened(logits, labels), True).astype(logits.dtype)
 
 
 def _one_hot_mask(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -153,15 +192,31 @@ def _one_hot_mask(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return classes == labels[..., None]
 
 
-def _integer_cross_entropy_value(logits: jax.Array, labels: jax.Array, lse: jax.Array) -> jax.Array:
-    # A gather, as Optax does: under vmap a masked sum over all classes measured ~6x slower.
-    picked = jnp.take_along_axis(logits, labels[..., None], axis=-1, mode="fill")[..., 0]
-    return jnp.sum(lse[..., 0] - picked)
+def _valid_labels(labels: jax.Array, classes: int) -> jax.Array:
+    """Whether each label lies in ``[0, classes)``; the bound is skipped where the label dtype
+    cannot reach it (comparing an int8 label with 300 would not even trace)."""
+    valid = labels >= 0
+    if classes <= jnp.iinfo(labels.dtype).max:  # type: ignore[no-untyped-call]
+        valid = valid & (labels < classes)
+    return valid
+
+
+def _integer_cross_entropy_value(
+    shifted: jax.Array, labels: jax.Array, log_total: jax.Array
+) -> jax.Array:
+    # A gather, as Optax does: under vmap a masked sum over all classes measured ~6x slower. A label
+    # past the last class gathers the fill value nan; a negative one would wrap around to the end
+    # (``wrap_negative_indices=False`` is not in every supported JAX), so it is replaced by nan after
+    # the gather, one select per row.
+    picked = jnp.take_along_axis(shifted, labels[..., None], axis=-1, mode="fill")[..., 0]
+    picked = jnp.where(labels >= 0, picked, jnp.full_like(picked, jnp.nan))
+    return jnp.sum(log_total[..., 0] - picked)
 
 
 @jax.custom_jvp
 def _integer_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    return _integer_cross_entropy_value(logits, labels, _logsumexp_last(logits))
+    shifted, _, total = _softmax_parts(logits)
+    return _integer_cross_entropy_value(shifted, labels, jnp.log(total))
 
 
 @functools.partial(_integer_cross_entropy.defjvp, symbolic_zeros=True)
@@ -170,12 +225,17 @@ def _integer_cross_entropy_jvp(
 ) -> tuple[jax.Array, jax.Array]:
     logits, labels = primals
     d_logits = tangents[0]
-    lse = _logsumexp_last(logits)
-    value = _integer_cross_entropy_value(logits, labels, lse)
+    shifted, exponentials, total = _softmax_parts(logits)
+    value = _integer_cross_entropy_value(shifted, labels, jnp.log(total))
     if isinstance(d_logits, SymbolicZero):
         return value, jnp.zeros_like(value)
+    # 1/s per row, nan for a row whose label is out of range: its whole gradient row is then nan, as
+    # its value is, for the price of one select per row.
+    valid = _valid_labels(labels, logits.shape[-1])[..., None]
+    nan = jnp.full_like(total, jnp.nan)
+    inverse_total = jnp.where(valid, jnp.ones_like(total) / total, nan)
     one_hot = _one_hot_mask(logits, labels).astype(logits.dtype)
-    return value, jnp.sum((jnp.exp(logits - lse) - one_hot) * d_logits)
+    return value, jnp.sum((exponentials * inverse_total - one_hot) * d_logits)
 
 
 def softmax_cross_entropy_with_integer_labels(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
@@ -187,8 +247,11 @@ def softmax_cross_entropy_with_integer_labels(logits: ArrayLike, labels: ArrayLi
 
     Integer labels are accepted here (documented exception to the float-only rule). Classes lie
     along the last axis of ``logits``; ``labels`` has the leading shape and the rows are summed.
-    Equals ``optax.losses.softmax_cross_entropy_with_integer_labels(x, y).sum()``. A label outside
-    ``[0, classes)`` gives ``nan``. The gradient,
+    Equals ``optax.losses.softmax_cross_entropy_with_integer_labels(x, y).sum()`` for labels in
+    ``[0, classes)``. A label outside ``[0, classes)``, negative ones included, gives ``nan`` (a
+    traced label cannot raise), and so does the gradient with respect to its row of logits. Evaluated
+    as :math:`\log \sum_j e^{z_{r,j}} - z_{r,y_r}` with :math:`z_r = x_r - \max_j x_{r,j}`, in float32
+    for float16 and bfloat16 logits (rounded once). The gradient,
     :math:`\operatorname{softmax}(x_r) - \operatorname{onehot}(y_r)`, is computed in closed form.
 
     Args:
@@ -200,7 +263,8 @@ def softmax_cross_entropy_with_integer_labels(logits: ArrayLike, labels: ArrayLi
 
     Raises:
       TypeError: the logits are not floating point or the labels are not integers.
-      ValueError: the labels' shape is not the logits' shape without the last axis.
+      ValueError: the logits are a scalar or have zero classes (a zero-size last axis), or the
+        labels' shape is not the logits' shape without the last axis.
 
     Example:
       >>> import jax.numpy as jnp
@@ -209,7 +273,8 @@ def softmax_cross_entropy_with_integer_labels(logits: ArrayLike, labels: ArrayLi
       Array(0.6931472, dtype=float32)
     """
     logits, labels = check_logits_integer_labels(logits, labels)
-    return _integer_cross_entropy(logits, labels)
+    compute = _compute_dtype(logits.dtype)
+    return _integer_cross_entropy(logits.astype(compute), labels).astype(logits.dtype)
 
 
 def sigmoid_binary_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
@@ -311,19 +376,22 @@ def poly_loss_cross_entropy(
             + \epsilon \sum_k y_{r,k}\bigl(1 - \operatorname{softmax}(x_r)_k\bigr)\Bigr)
 
     with :math:`\mathrm{CE}` as in :func:`softmax_cross_entropy`. Equals
-    ``optax.losses.poly_loss_cross_entropy(x, y, epsilon=epsilon).sum()``.
+    ``optax.losses.poly_loss_cross_entropy(x, y, epsilon=epsilon).sum()``. float16 and bfloat16
+    inputs are computed in float32 (``epsilon`` included) and the result is rounded once.
 
     Args:
       logits: ``x``, shape ``[..., classes]``.
       labels: ``y``, target probabilities, the same shape and dtype.
-      epsilon: coefficient of the polynomial term, cast to the dtype.
+      epsilon: coefficient of the polynomial term, cast to the compute dtype (float32 for float16
+        and bfloat16 inputs, else theirs).
 
     Returns:
       A scalar of the inputs' dtype.
 
     Raises:
       TypeError: the dtypes differ or are not floating point.
-      ValueError: the shapes differ, or the inputs are scalars.
+      ValueError: the shapes differ, the inputs are scalars, or their last (class) axis has zero
+        size (a distribution over no classes does not exist).
 
     Example:
       >>> import jax.numpy as jnp
@@ -332,10 +400,13 @@ def poly_loss_cross_entropy(
       Array(1.6931472, dtype=float32)
     """
     logits, labels = check_predictions_targets(logits, labels, "logits", "labels")
-    check_has_class_axis(logits, "logits")
-    probabilities = jax.nn.softmax(logits, axis=-1)
-    one_minus_p_t = jnp.sum(labels * (jnp.ones_like(probabilities) - probabilities))
-    return _cross_entropy(logits, labels, False) + cast_like(epsilon, logits) * one_minus_p_t
+    check_nonempty_class_axis(logits, "logits")
+    x, y = _widened(logits, labels)
+    probabilities = jax.nn.softmax(x, axis=-1)
+    one_minus_p_t = jnp.sum(y * (jnp.ones_like(probabilities) - probabilities))
+    # epsilon is rounded to the compute dtype, at least float32, like every derived quantity here.
+    value = _cross_entropy(x, y, False) + cast_like(epsilon, x) * one_minus_p_t
+    return value.astype(logits.dtype)
 
 
 def kl_divergence(log_predictions: ArrayLike, targets: ArrayLike) -> jax.Array:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from mlax.experimental.core import check_same_dtype
-from mlax.experimental.losses._checks import check_logits_integer_labels, check_predictions_targets
+from mlax.experimental.losses._checks import (
+    check_logits_integer_labels,
+    check_predictions_targets,
+    labels_in_range,
+    nan_unless,
+)
 
 __all__ = ["binary_crossentropy", "categorical_crossentropy", "nll_loss"]
 
@@ -97,21 +103,24 @@ def nll_loss(
     index positions :math:`r` (e.g. pixels), which are summed. For one sample this is
     ``torch.nn.functional.nll_loss(x, y, weight, ignore_index=ignore_index, reduction="sum")``;
     torch's default ``"mean"`` divides by :math:`\sum_r w_{y_r}` over a batch, which the batch helper
-    does not do. Strict: the log-probabilities are used as given. Labels outside
-    ``[0, classes)`` other than ``ignore_index`` give ``nan``.
+    does not do. Strict: the log-probabilities are used as given. A label outside
+    ``[0, classes)``, negative labels included, other than ``ignore_index`` gives ``nan``, and a
+    ``nan`` gradient with respect to that row and to ``weight`` (a traced label cannot raise; torch
+    raises); positions labelled ``ignore_index`` contribute ``0`` whatever its value.
 
     Args:
       log_probabilities: ``x``, shape ``[..., classes]``, float.
       labels: ``y``, integer class indices, shape ``[...]`` (integer labels are documented here).
       weight: optional per-class weights ``w``, shape ``[classes]``, the dtype of ``x``.
-      ignore_index: a label value whose positions contribute nothing.
+      ignore_index: a label value (a Python ``int``) whose positions contribute nothing.
 
     Returns:
       A scalar of the log-probabilities' dtype.
 
     Raises:
-      TypeError: ``x`` is not floating point, ``y`` is not integer, or ``w``'s dtype differs.
-      ValueError: the shapes do not fit.
+      TypeError: ``x`` is not floating point, ``y`` is not integer, ``w``'s dtype differs, or
+        ``ignore_index`` is not an ``int``.
+      ValueError: the shapes do not fit, or ``x`` has zero classes (a zero-size last axis).
 
     Example:
       >>> import jax.numpy as jnp
@@ -119,18 +128,29 @@ def nll_loss(
       >>> nll_loss(jnp.log(jnp.array([0.25, 0.75])), jnp.array(1))
       Array(0.2876821, dtype=float32)
     """
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(
+            f"ignore_index must be a Python int, got {ignore_index!r} of type "
+            f"{type(ignore_index).__name__}."
+        )
     log_probabilities, labels = check_logits_integer_labels(
         log_probabilities, labels, "log_probabilities"
     )
-    keep = labels != ignore_index
-    safe_labels = jnp.where(keep, labels, jnp.zeros_like(labels))
-    picked = jnp.take_along_axis(log_probabilities, safe_labels[..., None], axis=-1, mode="fill")
-    picked = picked[..., 0]
+    classes = log_probabilities.shape[-1]
+    inputs: tuple[jax.Array, ...] = (log_probabilities,)
     if weight is not None:
         weight = jnp.asarray(weight)
-        classes = log_probabilities.shape[-1]
         if weight.shape != (classes,):
             raise ValueError(f"weight must have shape ({classes},), got {weight.shape}.")
         check_same_dtype(log_probabilities, weight, "log_probabilities", "weight")
-        picked = picked * jnp.take(weight, safe_labels, mode="fill")
-    return -jnp.sum(jnp.where(keep, picked, jnp.zeros_like(picked)))
+        # Broadcast per row, so that a row with an invalid label also gives a nan weight gradient.
+        inputs = (log_probabilities, jnp.broadcast_to(weight, log_probabilities.shape))
+    keep = labels != ignore_index
+    # Out-of-range labels pick class 0 here and are made nan below: indexing would wrap -1 to the
+    # last class.
+    safe_labels = jnp.where(keep & labels_in_range(labels, classes), labels, jnp.zeros_like(labels))
+    picked = jnp.take_along_axis(log_probabilities, safe_labels[..., None], axis=-1)[..., 0]
+    if weight is not None:
+        picked = picked * jnp.take(weight, safe_labels)
+    rows = jnp.where(keep, -picked, jnp.zeros_like(picked))
+    return jnp.sum(nan_unless(~keep | labels_in_range(labels, classes), rows, inputs))

@@ -15,6 +15,7 @@ from jax.typing import ArrayLike
 from mlax.experimental.core import cast_like
 from mlax.experimental.losses._checks import (
     check_has_class_axis,
+    check_hyperparameter,
     check_like,
     check_predictions_targets,
 )
@@ -67,7 +68,8 @@ def l2_loss(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
       Array(2.5, dtype=float32)
     """
     errors = _errors(predictions, targets)
-    return jnp.asarray(0.5, errors.dtype) * jnp.sum(jnp.square(errors))
+    # Halved before summing: the sum of squares can overflow float16 where the loss does not.
+    return jnp.sum(jnp.asarray(0.5, errors.dtype) * jnp.square(errors))
 
 
 def squared_error(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
@@ -210,8 +212,8 @@ def huber_loss(predictions: ArrayLike, targets: ArrayLike, *, delta: ArrayLike =
       A scalar of the inputs' dtype.
 
     Raises:
-      TypeError: the dtypes differ or are not floating point.
-      ValueError: the shapes differ.
+      TypeError: the dtypes differ or are not floating point, or ``delta`` is not a real number.
+      ValueError: the shapes differ, or ``delta`` is not a finite number ``> 0``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -220,6 +222,7 @@ def huber_loss(predictions: ArrayLike, targets: ArrayLike, *, delta: ArrayLike =
       Array(2.625, dtype=float32)
     """
     errors = _errors(predictions, targets)
+    check_hyperparameter(delta, "delta", low=0.0, low_open=True)
     delta = cast_like(delta, errors)
     abs_errors = jnp.abs(errors)
     quadratic = jnp.minimum(abs_errors, delta)
@@ -252,8 +255,8 @@ def smooth_l1_loss(predictions: ArrayLike, targets: ArrayLike, *, beta: ArrayLik
       A scalar of the inputs' dtype.
 
     Raises:
-      TypeError: the dtypes differ or are not floating point.
-      ValueError: the shapes differ.
+      TypeError: the dtypes differ or are not floating point, or ``beta`` is not a real number.
+      ValueError: the shapes differ, or ``beta`` is not a finite number ``≥ 0``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -262,15 +265,18 @@ def smooth_l1_loss(predictions: ArrayLike, targets: ArrayLike, *, beta: ArrayLik
       Array(2.625, dtype=float32)
     """
     errors = _errors(predictions, targets)
+    check_hyperparameter(beta, "beta", low=0.0)
     beta = cast_like(beta, errors)
     abs_errors = jnp.abs(errors)
     # The quadratic branch divides by beta; with beta = 0 it is never selected, but a division by zero
     # in the unselected branch would still poison the gradient, so it divides by 1 instead.
     safe_beta = jnp.where(beta > 0, beta, jnp.ones_like(beta))
     half = jnp.asarray(0.5, errors.dtype)
-    quadratic = half * jnp.square(errors) / safe_beta
+    # Likewise an infinite error is kept out of the unselected square (0 · inf in its gradient).
+    inside = abs_errors < beta
+    quadratic = half * jnp.square(jnp.where(inside, errors, jnp.zeros_like(errors))) / safe_beta
     linear = abs_errors - half * beta
-    return jnp.sum(jnp.where(abs_errors < beta, quadratic, linear))
+    return jnp.sum(jnp.where(inside, quadratic, linear))
 
 
 def log_cosh(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
@@ -309,11 +315,24 @@ def log_cosh(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
 def _cosine_rows(predictions: ArrayLike, targets: ArrayLike, epsilon: ArrayLike) -> jax.Array:
     predictions, targets = check_predictions_targets(predictions, targets)
     check_has_class_axis(predictions, "predictions")
+    check_hyperparameter(epsilon, "epsilon", low=0.0)
     epsilon = cast_like(epsilon, predictions)
     # Normalising each vector first (as Optax does) keeps the products in range in low precision.
-    p_norm = jnp.sqrt(jnp.maximum(jnp.sum(jnp.square(predictions), -1, keepdims=True), epsilon))
-    t_norm = jnp.sqrt(jnp.maximum(jnp.sum(jnp.square(targets), -1, keepdims=True), epsilon))
-    return jnp.sum((predictions / p_norm) * (targets / t_norm), axis=-1)
+    return jnp.sum(unit_rows(predictions, epsilon) * unit_rows(targets, epsilon), axis=-1)
+
+
+def unit_rows(vectors: jax.Array, epsilon: jax.Array) -> jax.Array:
+    r"""``v / sqrt(max(|v|², ε))`` per row, formed from ``v / max|v_k|`` so that ``|v|²`` cannot
+    overflow (a component of ``1e30`` in float32) or underflow; a row with infinite components
+    gets their limit direction (their signs, the finite components ``0``)."""
+    largest = jax.lax.stop_gradient(jnp.max(jnp.abs(vectors), axis=-1, keepdims=True))
+    usable = jnp.isfinite(largest) & (largest > 0)
+    divisor = jnp.where(usable, largest, jnp.ones_like(largest))
+    limit = jnp.where(jnp.isinf(vectors), jnp.sign(vectors), jnp.zeros_like(vectors))
+    scaled = jnp.where(jnp.isinf(largest), limit, vectors / divisor)
+    # max(|v|², ε) = m² max(|v / m|², ε / m²) with m the divisor.
+    floor = epsilon / divisor / divisor
+    return scaled / jnp.sqrt(jnp.maximum(jnp.sum(jnp.square(scaled), -1, keepdims=True), floor))
 
 
 def cosine_similarity(
@@ -328,7 +347,9 @@ def cosine_similarity(
 
     The vectors lie along the last axis; leading axes index rows :math:`r` that are summed. Equals
     ``optax.losses.cosine_similarity(p, t, epsilon=epsilon).sum()``. With the default
-    ``epsilon = 0`` a zero vector gives ``nan`` (0/0), as in Optax.
+    ``epsilon = 0`` a zero vector gives ``nan`` (0/0), as in Optax. Each vector is divided by its
+    largest component before its norm is taken, so components of ``1e30`` in float32 do not
+    overflow, and a vector with infinite components points along them (their limit).
 
     Args:
       predictions: ``p``, shape ``[..., dim]``.
@@ -339,8 +360,9 @@ def cosine_similarity(
       A scalar of the inputs' dtype.
 
     Raises:
-      TypeError: the dtypes differ or are not floating point.
-      ValueError: the shapes differ, or the inputs are scalars.
+      TypeError: the dtypes differ or are not floating point, or ``epsilon`` is not a real number.
+      ValueError: the shapes differ, the inputs are scalars, or ``epsilon`` is not a finite number
+        ``≥ 0``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -372,8 +394,9 @@ def cosine_distance(
       A scalar of the inputs' dtype.
 
     Raises:
-      TypeError: the dtypes differ or are not floating point.
-      ValueError: the shapes differ, or the inputs are scalars.
+      TypeError: the dtypes differ or are not floating point, or ``epsilon`` is not a real number.
+      ValueError: the shapes differ, the inputs are scalars, or ``epsilon`` is not a finite number
+        ``≥ 0``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -408,7 +431,8 @@ def poisson_nll_loss(
     approximation for :math:`t_i > 1`. Equals
     ``torch.nn.functional.poisson_nll_loss(p, t, log_input, full, eps=eps, reduction="sum")``.
     With ``log_input=True`` it is finite for any finite log-rate that does not overflow ``exp``;
-    with ``log_input=False`` a zero rate relies on ``eps`` (which rounds to ``0`` in float16).
+    with ``log_input=False`` a zero rate relies on ``eps`` (which rounds to ``0`` in float16). A
+    log-rate of ``+inf`` gives ``nan`` (``inf - inf``; the loss diverges).
 
     Args:
       predictions: ``p``, log-rates (``log_input=True``) or rates, any shape (one sample).
@@ -421,8 +445,8 @@ def poisson_nll_loss(
       A scalar of the inputs' dtype.
 
     Raises:
-      TypeError: the dtypes differ or are not floating point.
-      ValueError: the shapes differ.
+      TypeError: the dtypes differ or are not floating point, or ``eps`` is not a real number.
+      ValueError: the shapes differ, or ``eps`` is not a finite number ``≥ 0``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -431,6 +455,7 @@ def poisson_nll_loss(
       Array(1.7182817, dtype=float32)
     """
     predictions, targets = check_predictions_targets(predictions, targets)
+    check_hyperparameter(eps, "eps", low=0.0)
     if log_input:
         loss = jnp.exp(predictions) - targets * predictions
     else:
@@ -499,8 +524,8 @@ def gaussian_nll_loss(
       A scalar of the inputs' dtype.
 
     Raises:
-      TypeError: the dtypes differ or are not floating point.
-      ValueError: the shapes differ.
+      TypeError: the dtypes differ or are not floating point, or ``eps`` is not a real number.
+      ValueError: the shapes differ, or ``eps`` is not a finite number ``≥ 0``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -510,6 +535,7 @@ def gaussian_nll_loss(
     """
     predictions, targets = check_predictions_targets(predictions, targets)
     variance = check_like(variance, predictions, "variance", "predictions")
+    check_hyperparameter(eps, "eps", low=0.0)
     variance = _clamp_min_straight_through(variance, cast_like(eps, variance))
     half = jnp.asarray(0.5, predictions.dtype)
     loss = half * (jnp.log(variance) + jnp.square(predictions - targets) / variance)

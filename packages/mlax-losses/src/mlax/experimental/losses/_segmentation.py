@@ -12,7 +12,8 @@ from jax.typing import ArrayLike
 
 from mlax.experimental.core import cast_like
 from mlax.experimental.losses._checks import (
-    check_has_class_axis,
+    check_hyperparameter,
+    check_nonempty_class_axis,
     check_predictions_targets,
     check_reduction,
 )
@@ -39,6 +40,9 @@ def _per_class_dice(
     intersection = jnp.sum(probabilities * targets, axis=spatial)
     predicted = jnp.sum(probabilities, axis=spatial)
     target = jnp.sum(targets, axis=spatial)
+    check_hyperparameter(smooth, "smooth", low=0.0)
+    check_hyperparameter(alpha, "alpha", low=0.0)
+    check_hyperparameter(beta, "beta", low=0.0)
     smooth = cast_like(smooth, probabilities)
     alpha = cast_like(alpha, probabilities)
     beta = cast_like(beta, probabilities)
@@ -92,8 +96,11 @@ def dice_loss(
       A scalar of the inputs' dtype.
 
     Raises:
-      TypeError: the dtypes differ or are not floating point.
-      ValueError: the shapes differ or do not fit, or the reduction is unknown.
+      TypeError: the dtypes differ or are not floating point, or a hyperparameter is not a real
+        number.
+      ValueError: the shapes differ or do not fit, the predictions have zero classes (a zero-size
+        last axis), the reduction is unknown, or ``smooth``, ``alpha`` or ``beta`` is not a finite
+        number ``≥ 0``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -103,7 +110,7 @@ def dice_loss(
       Array(0., dtype=float32)
     """
     predictions, targets = check_predictions_targets(predictions, targets)
-    check_has_class_axis(predictions, "predictions")
+    check_nonempty_class_axis(predictions, "predictions")
     check_reduction(reduction, ("mean", "sum"))
     probabilities = _probabilities(predictions, apply_softmax)
     per_class = _per_class_dice(probabilities, targets, smooth, alpha, beta)
@@ -146,8 +153,8 @@ def binary_dice_loss(
       A scalar of the inputs' dtype.
 
     Raises:
-      TypeError: the dtypes differ or are not floating point.
-      ValueError: the shapes differ.
+      TypeError: the dtypes differ or are not floating point, or ``smooth`` is not a real number.
+      ValueError: the shapes differ, or ``smooth`` is not a finite number ``≥ 0``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -196,8 +203,9 @@ def multiclass_generalized_dice_loss(
       A scalar of the inputs' dtype.
 
     Raises:
-      TypeError: the dtypes differ or are not floating point.
-      ValueError: the shapes differ.
+      TypeError: the dtypes differ or are not floating point, or ``smooth`` is not a real number.
+      ValueError: the shapes differ, the predictions have zero classes (a zero-size last axis), or
+        ``smooth`` is not a finite number ``≥ 0``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -207,7 +215,7 @@ def multiclass_generalized_dice_loss(
       Array(0., dtype=float32)
     """
     predictions, targets = check_predictions_targets(predictions, targets)
-    check_has_class_axis(predictions, "predictions")
+    check_nonempty_class_axis(predictions, "predictions")
     frequencies = jnp.sum(targets, axis=tuple(range(targets.ndim - 1)))
     inverse = jnp.square(frequencies) + cast_like(1e-7, frequencies)
     # w_c ∝ 1 / inverse_c; dividing by the smallest inverse first keeps every ratio in (0, 1].

@@ -10,7 +10,11 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from mlax.experimental.core import cast_like, check_floating
-from mlax.experimental.losses._checks import check_has_class_axis, check_predictions_targets
+from mlax.experimental.losses._checks import (
+    check_has_class_axis,
+    check_hyperparameter,
+    check_predictions_targets,
+)
 
 __all__ = ["make_fenchel_young_loss", "smooth_labels"]
 
@@ -33,8 +37,8 @@ def smooth_labels(labels: ArrayLike, alpha: ArrayLike) -> jax.Array:
       The smoothed labels, the labels' shape and dtype.
 
     Raises:
-      TypeError: the labels are not floating point.
-      ValueError: the labels are a scalar.
+      TypeError: the labels are not floating point, or ``alpha`` is not a real number.
+      ValueError: the labels are a scalar, or ``alpha`` is outside ``[0, 1]``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -45,6 +49,7 @@ def smooth_labels(labels: ArrayLike, alpha: ArrayLike) -> jax.Array:
     labels = jnp.asarray(labels)
     check_floating(labels, "labels")
     check_has_class_axis(labels, "labels")
+    check_hyperparameter(alpha, "alpha", low=0.0, high=1.0)
     alpha = cast_like(alpha, labels)
     classes = jnp.asarray(labels.shape[-1], labels.dtype)
     return (jnp.ones_like(alpha) - alpha) * labels + alpha / classes
@@ -72,6 +77,9 @@ def make_fenchel_young_loss(
     Returns:
       The loss function.
 
+    Raises:
+      TypeError: ``max_fun`` is not callable.
+
     Example:
       >>> import jax, jax.numpy as jnp
       >>> from mlax.experimental.losses import make_fenchel_young_loss
@@ -79,6 +87,10 @@ def make_fenchel_young_loss(
       >>> loss(jnp.array([0.0, 0.0]), jnp.array([1.0, 0.0]))
       Array(0.6931472, dtype=float32)
     """
+    if not callable(max_fun):
+        raise TypeError(
+            f"max_fun must be callable, got {max_fun!r} of type {type(max_fun).__name__}."
+        )
 
     def fenchel_young_loss(
         scores: ArrayLike, targets: ArrayLike, *args: Any, **kwargs: Any
@@ -88,6 +100,10 @@ def make_fenchel_young_loss(
         rows_scores = jnp.reshape(scores, (-1, scores.shape[-1]))
         rows_targets = jnp.reshape(targets, rows_scores.shape)
         maxima = jax.vmap(lambda row: jnp.asarray(max_fun(row, *args, **kwargs)))(rows_scores)
-        return jnp.sum(maxima) - jnp.sum(rows_targets * rows_scores)
+        # Each row's difference first, as Optax: summing both sides over rows before subtracting
+        # cancels more digits when the scores are large. A dot product (as Optax's vdot) lets XLA
+        # accumulate low-precision products in a wider dtype.
+        inner = jax.vmap(jnp.vdot)(rows_targets, rows_scores)
+        return jnp.sum(maxima - inner)
 
     return fenchel_young_loss

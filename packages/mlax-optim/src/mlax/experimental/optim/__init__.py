@@ -62,14 +62,10 @@ from mlax.experimental.optim._clipping import (
     clip_by_global_norm,
 )
 
-# Re-exported for callers of the 0.1 layout; importing it is a use that mypy reports.
-from mlax.experimental.optim._compat import (  # type: ignore[deprecated]
-    apply_gradients,
-)
 from mlax.experimental.optim._finite import ApplyIfFiniteState, apply_if_finite
 from mlax.experimental.optim._optax_interop import from_optax, to_optax
 from mlax.experimental.optim._partition import MaskedNode, PartitionState, freeze, partition
-from mlax.experimental.optim._protocol import Optimizer, OptimizerModule, configure
+from mlax.experimental.optim._protocol import Optimizer, OptimizerModule, Transform, configure
 from mlax.experimental.optim._schedule_free import eval_weights as schedule_free_eval_weights
 from mlax.experimental.optim._support import EmptyState
 from mlax.experimental.optim._transforms import (
@@ -151,8 +147,40 @@ __all__ = [
     "OptimizerModule",
     "__version__",
     "apply_gradients",
+    "Transform",
     "configure",
     "from_optax",
     "to_optax",
     "sgd",
 ]
+
+
+# Kept for callers of the 0.1 layout. Defined here rather than in a private module because type
+# checkers name the definition's module in their message: mlax.experimental.optim.apply_gradients.
+from mlax.experimental import core as _core  # noqa: E402
+from mlax.experimental.core import MlaxDeprecationWarning as _MlaxDeprecationWarning  # noqa: E402
+from mlax.experimental.core import PyTree as _PyTree  # noqa: E402
+from mlax.experimental.core import register_deprecation as _register_deprecation  # noqa: E402
+from mlax.experimental.optim._deprecations_manifest import APPLY_GRADIENTS as _APPLY_GRADIENTS  # noqa: E402
+from typing_extensions import deprecated as _deprecated  # noqa: E402
+
+
+@_deprecated(
+    "mlax.experimental.optim.apply_gradients is deprecated since mlax-optim 0.2.0 and will be removed "
+    "in mlax-optim 0.4.0; use mlax.experimental.core.apply_gradients instead.",
+    category=_MlaxDeprecationWarning,
+)
+def apply_gradients(gradients: _PyTree, weights: _PyTree, minimize: bool = True) -> _PyTree:
+    """Applies update gradients to weights.
+
+    .. deprecated:: 0.2.0
+       Moved to :func:`mlax.experimental.core.apply_gradients`; this alias is removed in
+       mlax-optim 0.4.0.
+    """
+    return _core.apply_gradients(gradients, weights, minimize)
+
+
+_register_deprecation(
+    _APPLY_GRADIENTS,
+    apply_gradients,  # type: ignore[deprecated]  # registering it is not a use
+)

@@ -8,8 +8,13 @@ import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
 from mlax.experimental.core import PyTree, check_trees_match, tree_zeros_like
-from mlax.experimental.optim._hyperparameters import check_float_weights
-from mlax.experimental.optim._protocol import Optimizer, call_step
+from mlax.experimental.optim._hyperparameters import (
+    check_count,
+    check_float_dtype,
+    check_float_weights,
+)
+from mlax.experimental.optim._protocol import Optimizer, call_step, same_kind
+from mlax.experimental.optim._support import check_state
 
 __all__ = ["MultiStepsState", "multi_steps"]
 
@@ -50,8 +55,15 @@ def multi_steps(
     put in between. The wrapped optimizer runs only on the last micro-step (``lax.cond``).
 
     Dtypes: the accumulator has each weight's dtype unless ``accumulator_dtype`` overrides it (e.g.
-    ``jnp.float32`` for bfloat16 weights); the mean is cast back to each gradient's dtype before the
-    optimizer sees it, so updates keep the weights' dtypes. Optax's ``optax.MultiSteps``.
+    ``jnp.float32`` for bfloat16 weights). Each micro-step's :math:`a` is formed in the wider of the
+    gradient's and the accumulator's dtypes and rounded once, to the accumulator's dtype, when
+    stored; on the last micro-step the optimizer sees that mean cast to each gradient's dtype, so
+    updates keep the weights' dtypes.
+
+    Optax's ``optax.MultiSteps`` computes the same; it differs only in its default accumulator,
+    float32 for every leaf whatever the weights' dtype (``multi_steps`` keeps each weight's dtype:
+    with float64 weights it is more exact). ``accumulator_dtype=jnp.float32`` reproduces Optax's
+    default, and Optax's ``accumulator_dtype=None`` this default.
 
     Args:
       optimizer: the optimizer to step on the accumulated gradients.
@@ -59,6 +71,8 @@ def multi_steps(
       accumulator_dtype: the dtype of the accumulator for every leaf; ``None`` keeps each weight's.
 
     Raises:
+      TypeError: ``every_k`` is not an int (``2.5``, ``"2"``), or ``accumulator_dtype`` is not a
+        floating-point dtype (an integer accumulator would truncate the mean).
       ValueError: ``every_k < 1``, or the gradients do not match the accumulator's structure or
         shapes.
 
@@ -72,8 +86,8 @@ def multi_steps(
       >>> first, second
       (Array([0.], dtype=float32), Array([2.], dtype=float32))
     """
-    if int(every_k) < 1:
-        raise ValueError(f"every_k must be at least 1, got {every_k}.")
+    check_count("every_k", every_k, 1)
+    check_float_dtype("accumulator_dtype", accumulator_dtype)
 
     def init(weights: PyTree) -> MultiStepsState:
         check_float_weights(weights)
@@ -88,6 +102,7 @@ def multi_steps(
     def step(
         gradients: PyTree, state: MultiStepsState, weights: PyTree | None = None, **extra: Any
     ) -> tuple[PyTree, MultiStepsState]:
+        check_state(state, MultiStepsState, "multi_steps")
         check_trees_match(
             gradients,
             state.accumulator,
@@ -99,23 +114,29 @@ def multi_steps(
             check_trees_match(gradients, weights, "gradients", "weights")
 
         def accumulate(gradient: jax.Array, mean: jax.Array) -> jax.Array:
-            count = (state.mini_step + 1).astype(mean.dtype)
-            return mean + (gradient.astype(mean.dtype) - mean) / count
+            # Formed in the wider of the two dtypes: an accumulator narrower than the gradients
+            # is rounded once, when stored, and the optimizer sees the unrounded mean.
+            wide = jnp.promote_types(gradient.dtype, mean.dtype)
+            count = (state.mini_step + 1).astype(wide)
+            return mean.astype(wide) + (gradient.astype(wide) - mean.astype(wide)) / count
 
-        accumulator = jax.tree.map(accumulate, gradients, state.accumulator)
+        running = jax.tree.map(accumulate, gradients, state.accumulator)
         emit = state.mini_step >= state.every_k - 1
 
         def optimizer_step(_: None) -> tuple[PyTree, Any, PyTree]:
             mean = jax.tree.map(
-                lambda total, gradient: total.astype(gradient.dtype), accumulator, gradients
+                lambda total, gradient: total.astype(gradient.dtype), running, gradients
             )
             updates, inner_state = call_step(
                 optimizer.step, mean, state.inner_state, weights, extra
             )
-            return updates, inner_state, tree_zeros_like(accumulator)
+            return updates, inner_state, tree_zeros_like(state.accumulator)
 
         def keep_accumulating(_: None) -> tuple[PyTree, Any, PyTree]:
-            return tree_zeros_like(gradients), state.inner_state, accumulator
+            kept = jax.tree.map(
+                lambda total, stored: total.astype(stored.dtype), running, state.accumulator
+            )
+            return tree_zeros_like(gradients), state.inner_state, kept
 
         updates, inner_state, accumulator = jax.lax.cond(
             emit, optimizer_step, keep_accumulating, None
@@ -128,4 +149,4 @@ def multi_steps(
             inner_state=inner_state,
         )
 
-    return Optimizer(init=init, step=step)
+    return same_kind([optimizer], Optimizer(init=init, step=step))

@@ -11,6 +11,7 @@ from mlax.experimental.optim._moments import (
     compute_dtype,
     debias,
     ema,
+    kept,
     increment,
     map_leaves,
 )
@@ -45,7 +46,9 @@ def adamax_updates(
         dtype = compute_dtype(gradient, m, v)
         g = gradient.astype(dtype)
         new_m = ema(g, m.astype(dtype), b1_)
-        new_v = jnp.maximum(jnp.abs(g) + eps_.astype(dtype), b2_.astype(dtype) * v.astype(dtype))
+        new_v = jnp.maximum(
+            jnp.abs(g) + eps_.astype(dtype), kept(b2_.astype(dtype), v.astype(dtype))
+        )
         direction = (new_m / correction.astype(dtype)) / new_v
         if decay is not None:
             direction = direction + decay.astype(dtype) * weight[0].astype(dtype)

@@ -7,16 +7,20 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
-from mlax.experimental.core import PyTree, check_trees_match, tree_cast, tree_unzip
+from mlax.experimental.core import PyTree, check_trees_match, tree_unzip
 from mlax.experimental.optim._hyperparameters import (
     as_hyperparameter,
+    check_count,
+    check_float_dtype,
     check_float_weights,
+    check_range,
+    coerce_scalars,
     hyperparameter_dtype,
 )
 from mlax.experimental.optim._moments import complement
 from mlax.experimental.optim._moments import ema as moving_average
 from mlax.experimental.optim._protocol import Optimizer, call_step
-from mlax.experimental.optim._support import require_weights
+from mlax.experimental.optim._support import check_state, require_weights
 
 __all__ = ["EmaState", "LookaheadState", "ema", "lookahead"]
 
@@ -56,7 +60,8 @@ def ema(optimizer: Optimizer, decay: float = 0.999, dtype: DTypeLike | None = No
       dtype: the averages' dtype for every leaf; ``None`` keeps each weight's.
 
     Raises:
-      ValueError: ``step`` was called without ``weights``.
+      ValueError: ``decay`` is not in :math:`[0, 1]`, or ``step`` was called without ``weights``.
+      TypeError: ``dtype`` is not a floating-point dtype (an integer average would truncate).
 
     Example:
       >>> import jax.numpy as jnp
@@ -69,10 +74,17 @@ def ema(optimizer: Optimizer, decay: float = 0.999, dtype: DTypeLike | None = No
       Array([3.], dtype=float32)
     """
 
+    check_range("decay", decay, 0.0, 1.0, high_inclusive=True)
+    check_float_dtype("dtype", dtype)
+
     def init(weights: PyTree) -> EmaState:
         check_float_weights(weights)
         return EmaState(
-            averages=tree_cast(jax.tree.map(jnp.array, weights), dtype),
+            # Explicit dtypes: strongly typed copies, even of weakly typed weights.
+            averages=jax.tree.map(
+                lambda weight: jnp.array(weight, dtype=weight.dtype if dtype is None else dtype),
+                weights,
+            ),
             decay=as_hyperparameter(decay, hyperparameter_dtype(weights)),
             inner_state=optimizer.init(weights),
         )
@@ -80,6 +92,8 @@ def ema(optimizer: Optimizer, decay: float = 0.999, dtype: DTypeLike | None = No
     def step(
         gradients: PyTree, state: EmaState, weights: PyTree | None = None, **extra: Any
     ) -> tuple[PyTree, EmaState]:
+        check_state(state, EmaState, "ema")
+        state = coerce_scalars(state)  # a Python float put in by _replace
         weights = require_weights(weights, gradients, "ema")
         check_trees_match(
             weights, state.averages, "weights", "state.averages", check_dtypes=dtype is None
@@ -138,7 +152,9 @@ def lookahead(optimizer: Optimizer, sync_period: int = 6, slow_step_size: float 
       slow_step_size: :math:`\alpha`, stored in the state.
 
     Raises:
-      ValueError: ``sync_period < 1``, or ``step`` was called without ``weights``.
+      TypeError: ``sync_period`` is not an int.
+      ValueError: ``sync_period < 1``, ``slow_step_size`` is not in :math:`[0, 1]`, or ``step``
+        was called without ``weights``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -153,13 +169,13 @@ def lookahead(optimizer: Optimizer, sync_period: int = 6, slow_step_size: float 
       >>> weights, state.slow
       (Array([-1.], dtype=float32), Array([-1.], dtype=float32))
     """
-    if int(sync_period) < 1:
-        raise ValueError(f"sync_period must be at least 1, got {sync_period}.")
+    check_count("sync_period", sync_period, 1)
+    check_range("slow_step_size", slow_step_size, 0.0, 1.0, high_inclusive=True)
 
     def init(weights: PyTree) -> LookaheadState:
         check_float_weights(weights)
         return LookaheadState(
-            slow=jax.tree.map(jnp.array, weights),
+            slow=jax.tree.map(lambda weight: jnp.array(weight, dtype=weight.dtype), weights),
             steps_since_sync=jnp.zeros((), jnp.int32),
             sync_period=jnp.asarray(sync_period, jnp.int32),
             slow_step_size=as_hyperparameter(slow_step_size, hyperparameter_dtype(weights)),
@@ -169,6 +185,8 @@ def lookahead(optimizer: Optimizer, sync_period: int = 6, slow_step_size: float 
     def step(
         gradients: PyTree, state: LookaheadState, weights: PyTree | None = None, **extra: Any
     ) -> tuple[PyTree, LookaheadState]:
+        check_state(state, LookaheadState, "lookahead")
+        state = coerce_scalars(state)  # a Python float put in by _replace
         weights = require_weights(weights, gradients, "lookahead")
         check_trees_match(weights, state.slow, "weights", "state.slow")
         updates, inner_state = call_step(

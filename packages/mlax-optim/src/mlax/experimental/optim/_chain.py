@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._protocol import Optimizer, call_step
+from mlax.experimental.optim._protocol import Optimizer, call_step, same_kind
 
 __all__ = ["chain"]
 
@@ -37,6 +37,11 @@ def chain(*optimizers: Optimizer) -> Optimizer:
     Returns:
       An ``Optimizer`` whose ``init(weights)`` returns the tuple of inner states.
 
+    Raises:
+      TypeError: an argument is not an ``Optimizer``; at ``step``, the state is not a tuple of
+        states, or an inner state is not the one its optimizer expects (e.g. states out of order).
+      ValueError: at ``step``, the state tuple has the wrong length.
+
     Example:
       >>> import jax.numpy as jnp
       >>> from mlax.experimental.core import apply_gradients
@@ -61,7 +66,12 @@ def chain(*optimizers: Optimizer) -> Optimizer:
     def step(
         gradients: PyTree, state: Any, weights: PyTree | None = None, **extra: Any
     ) -> tuple[PyTree, tuple[Any, ...]]:
-        if not isinstance(state, tuple) or len(state) != len(optimizers):
+        if not isinstance(state, tuple) or hasattr(state, "_fields"):
+            raise TypeError(
+                f"chain.step expects the tuple of {len(optimizers)} states that the chain's init "
+                f"returns, got {type(state).__name__}."
+            )
+        if len(state) != len(optimizers):
             raise ValueError(
                 f"a chain of {len(optimizers)} optimizers needs a tuple of as many states, "
                 f"got {type(state).__name__}."
@@ -74,4 +84,4 @@ def chain(*optimizers: Optimizer) -> Optimizer:
             new_states.append(inner_state)
         return gradients, tuple(new_states)
 
-    return Optimizer(init=init, step=step)
+    return same_kind(optimizers, Optimizer(init=init, step=step))

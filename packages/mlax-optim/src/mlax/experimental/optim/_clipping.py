@@ -13,14 +13,16 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
-from mlax.experimental.core import PyTree, check_trees_match
+from mlax.experimental.core import PyTree, check_trees_match, scaled_l2_norm
 from mlax.experimental.optim._hyperparameters import (
     as_hyperparameter,
     check_float_weights,
+    check_range,
+    coerce_scalars,
     hyperparameter_dtype,
 )
-from mlax.experimental.optim._protocol import Optimizer
-from mlax.experimental.optim._support import require_weights
+from mlax.experimental.optim._protocol import Optimizer, Transform
+from mlax.experimental.optim._support import check_state, require_weights
 
 __all__ = [
     "AdaptiveGradClipState",
@@ -72,6 +74,9 @@ def clip(max_delta: float) -> Optimizer:
     Args:
       max_delta: :math:`\delta \ge 0`.
 
+    Raises:
+      ValueError: ``max_delta`` is negative or nan.
+
     Example:
       >>> import jax.numpy as jnp
       >>> from mlax.experimental.optim import clip
@@ -81,6 +86,8 @@ def clip(max_delta: float) -> Optimizer:
       Array([-1. ,  0.5,  1. ], dtype=float32)
     """
 
+    check_range("max_delta", max_delta, 0.0)
+
     def init(weights: PyTree) -> ClipState:
         check_float_weights(weights)
         return ClipState(max_delta=as_hyperparameter(max_delta, hyperparameter_dtype(weights)))
@@ -88,6 +95,8 @@ def clip(max_delta: float) -> Optimizer:
     def step(
         gradients: PyTree, state: ClipState, weights: PyTree | None = None
     ) -> tuple[PyTree, ClipState]:
+        check_state(state, ClipState, "clip")
+        state = coerce_scalars(state)  # a Python float put in by _replace
         _check_gradients(gradients, weights)
 
         def clip_leaf(gradient: jax.Array) -> jax.Array:
@@ -96,18 +105,15 @@ def clip(max_delta: float) -> Optimizer:
 
         return jax.tree.map(clip_leaf, gradients), state
 
-    return Optimizer(init=init, step=step)
+    return Transform(init=init, step=step)
 
 
-def _sum_of_squares(
-    leaf: jax.Array,
-    dtype: DTypeLike,
-    axis: tuple[int, ...] | None = None,
-    keepdims: bool = False,
-) -> jax.Array:
-    # Accumulated in the hyperparameters' dtype (at least float32): a float16 sum of squares
-    # overflows from a norm of 256 on.
-    return jnp.sum(jnp.square(leaf.astype(dtype)), axis=axis, keepdims=keepdims)
+def _unit_norm(leaf: jax.Array, dtype: DTypeLike, axes: tuple[int, ...] | None) -> jax.Array:
+    # In the hyperparameters' dtype (at least float32): a float16 sum of squares overflows from a
+    # norm of 256 on; scaled_l2_norm also keeps a float32 norm of 1e20 finite.
+    if axes is None:
+        return scaled_l2_norm([leaf], dtype)
+    return scaled_l2_norm([leaf], dtype, axis=axes)
 
 
 def clip_by_global_norm(max_norm: float) -> Optimizer:
@@ -126,6 +132,9 @@ def clip_by_global_norm(max_norm: float) -> Optimizer:
     Args:
       max_norm: :math:`c > 0`.
 
+    Raises:
+      ValueError: ``max_norm`` is not positive (or is nan).
+
     Example:
       >>> import jax.numpy as jnp
       >>> from mlax.experimental.optim import clip_by_global_norm
@@ -134,6 +143,8 @@ def clip_by_global_norm(max_norm: float) -> Optimizer:
       >>> transform.step(jnp.array([3.0, 4.0]), state)[0]
       Array([0.6, 0.8], dtype=float32)
     """
+
+    check_range("max_norm", max_norm, 0.0, low_inclusive=False)
 
     def init(weights: PyTree) -> ClipByGlobalNormState:
         check_float_weights(weights)
@@ -144,10 +155,11 @@ def clip_by_global_norm(max_norm: float) -> Optimizer:
     def step(
         gradients: PyTree, state: ClipByGlobalNormState, weights: PyTree | None = None
     ) -> tuple[PyTree, ClipByGlobalNormState]:
+        check_state(state, ClipByGlobalNormState, "clip_by_global_norm")
+        state = coerce_scalars(state)  # a Python float put in by _replace
         _check_gradients(gradients, weights)
         dtype = state.max_norm.dtype
-        squares = [_sum_of_squares(leaf, dtype) for leaf in jax.tree.leaves(gradients)]
-        norm = jnp.sqrt(sum(squares, jnp.zeros((), dtype)))
+        norm = scaled_l2_norm(jax.tree.leaves(gradients), dtype)
         keep = norm < state.max_norm
 
         def clip_leaf(gradient: jax.Array) -> jax.Array:
@@ -158,7 +170,7 @@ def clip_by_global_norm(max_norm: float) -> Optimizer:
 
         return jax.tree.map(clip_leaf, gradients), state
 
-    return Optimizer(init=init, step=step)
+    return Transform(init=init, step=step)
 
 
 def _unit_axes(shape: tuple[int, ...], axis: int | Sequence[int] | None) -> tuple[int, ...] | None:
@@ -204,7 +216,8 @@ def adaptive_grad_clip(
       axis: the axes of one unit's norm, instead of the defaults above.
 
     Raises:
-      ValueError: ``step`` was called without ``weights``, or a weight's rank has no default units.
+      ValueError: ``clipping`` is not positive or ``eps`` is negative (or either is nan);
+        ``step`` was called without ``weights``, or a weight's rank has no default units.
 
     Example:
       >>> import jax.numpy as jnp
@@ -216,6 +229,9 @@ def adaptive_grad_clip(
       Array([0. , 0.5], dtype=float32)
     """
 
+    check_range("clipping", clipping, 0.0, low_inclusive=False)
+    check_range("eps", eps, 0.0)
+
     def init(weights: PyTree) -> AdaptiveGradClipState:
         check_float_weights(weights)
         dtype = hyperparameter_dtype(weights)
@@ -226,13 +242,15 @@ def adaptive_grad_clip(
     def step(
         gradients: PyTree, state: AdaptiveGradClipState, weights: PyTree | None = None
     ) -> tuple[PyTree, AdaptiveGradClipState]:
+        check_state(state, AdaptiveGradClipState, "adaptive_grad_clip")
+        state = coerce_scalars(state)  # a Python float put in by _replace
         weights = require_weights(weights, gradients, "adaptive_grad_clip")
         dtype = state.clipping.dtype
 
         def clip_leaf(gradient: jax.Array, weight: jax.Array) -> jax.Array:
             axes = _unit_axes(gradient.shape, axis)
-            gradient_norm = jnp.sqrt(_sum_of_squares(gradient, dtype, axis=axes, keepdims=True))
-            weight_norm = jnp.sqrt(_sum_of_squares(weight, dtype, axis=axes, keepdims=True))
+            gradient_norm = _unit_norm(gradient, dtype, axes)
+            weight_norm = _unit_norm(weight, dtype, axes)
             max_norm = state.clipping * jnp.maximum(weight_norm, state.eps)
             factor = max_norm / jnp.maximum(gradient_norm, jnp.asarray(1e-6, dtype))
             clipped = gradient * factor.astype(gradient.dtype)
@@ -240,4 +258,4 @@ def adaptive_grad_clip(
 
         return jax.tree.map(clip_leaf, gradients, weights), state
 
-    return Optimizer(init=init, step=step)
+    return Transform(init=init, step=step)

@@ -7,7 +7,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 from mlax.experimental.core import PyTree, tree_zeros_like
-from mlax.experimental.optim._protocol import Optimizer, call_step
+from mlax.experimental.optim._hyperparameters import check_count
+from mlax.experimental.optim._protocol import Optimizer, call_step, same_kind
+from mlax.experimental.optim._support import check_state
 
 __all__ = ["ApplyIfFiniteState", "apply_if_finite"]
 
@@ -51,6 +53,7 @@ def apply_if_finite(optimizer: Optimizer, max_consecutive_errors: int) -> Optimi
       max_consecutive_errors: :math:`M \ge 0`, stored in the state as an array.
 
     Raises:
+      TypeError: ``max_consecutive_errors`` is not an int (``1.5``, ``"2"``).
       ValueError: ``max_consecutive_errors < 0``.
 
     Example:
@@ -62,10 +65,7 @@ def apply_if_finite(optimizer: Optimizer, max_consecutive_errors: int) -> Optimi
       >>> updates, int(state.total_notfinite)
       (Array([0., 0.], dtype=float32), 1)
     """
-    if int(max_consecutive_errors) < 0:
-        raise ValueError(
-            f"max_consecutive_errors must be at least 0, got {max_consecutive_errors}."
-        )
+    check_count("max_consecutive_errors", max_consecutive_errors, 0)
 
     def init(weights: PyTree) -> ApplyIfFiniteState:
         return ApplyIfFiniteState(
@@ -79,6 +79,7 @@ def apply_if_finite(optimizer: Optimizer, max_consecutive_errors: int) -> Optimi
     def step(
         gradients: PyTree, state: ApplyIfFiniteState, weights: PyTree | None = None, **extra: Any
     ) -> tuple[PyTree, ApplyIfFiniteState]:
+        check_state(state, ApplyIfFiniteState, "apply_if_finite")
         finite = jnp.asarray(True)
         for leaf in jax.tree.leaves(gradients):
             finite = finite & jnp.all(jnp.isfinite(leaf))
@@ -100,4 +101,4 @@ def apply_if_finite(optimizer: Optimizer, max_consecutive_errors: int) -> Optimi
             inner_state=inner_state,
         )
 
-    return Optimizer(init=init, step=step)
+    return same_kind([optimizer], Optimizer(init=init, step=step))

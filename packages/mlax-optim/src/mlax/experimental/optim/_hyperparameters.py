@@ -43,7 +43,12 @@ __all__ = [
     "Static",
     "as_hyperparameter",
     "as_schedulable",
+    "check_count",
+    "coerce_scalars",
+    "check_float_dtype",
     "check_float_weights",
+    "check_hyperparameters",
+    "check_range",
     "evaluate_schedules",
     "hyperparameter_dtype",
     "value_of",
@@ -129,9 +134,22 @@ Hyperparameter = jax.Array | Scheduled
 
 
 def check_float_weights(weights: PyTree) -> None:
-    """Raises ``TypeError`` naming the key path of the first non-floating leaf of ``weights``."""
+    """Raises ``TypeError`` naming the key path of the first leaf of ``weights`` that is not a
+    floating-point array.
+
+    Python and NumPy scalars are refused too: a Python float has no dtype of its own (it becomes
+    float32 or float64 depending on ``jax_enable_x64``, weakly typed), so the dtype guarantee could
+    not say what dtype its updates have, and ``apply_gradients`` would turn it into an array of a
+    dtype the state was not made for.
+    """
     for path, leaf in jax.tree_util.tree_flatten_with_path(weights)[0]:
-        check_floating(leaf, f"weights{jax.tree_util.keystr(path)}")
+        name = f"weights{jax.tree_util.keystr(path)}"
+        if not isinstance(leaf, (jax.Array, np.ndarray)):
+            raise TypeError(
+                f"{name} must be an array, got the {type(leaf).__name__} {leaf!r}; pass "
+                f"jnp.asarray({leaf!r}, jnp.float32) (or the float dtype you train in)."
+            )
+        check_floating(leaf, name)
 
 
 def hyperparameter_dtype(weights: PyTree) -> np.dtype[Any]:
@@ -175,12 +193,59 @@ def value_of(hyperparameter: Hyperparameter) -> jax.Array:
 _State = TypeVar("_State", bound=NamedTuple)
 
 
+def coerce_scalars(state: _State) -> _State:
+    """``state`` with every Python float field (e.g. from ``state._replace(lr=0.05)``) made a 0-d
+    array of the state's hyperparameter dtype.
+
+    Under ``jit`` such a field arrives as a weakly typed scalar, so a new Python value does not
+    recompile; it is cast here to the dtype of the state's other float hyperparameters (or, if it
+    has none, to the widest float of its buffers, at least float32), the dtype ``init`` would have
+    used.
+    """
+    fields = dict(zip(state._fields, state, strict=True))
+    loose = [
+        name
+        for name, field in fields.items()
+        if (isinstance(field, float) and not isinstance(field, bool))
+        or (
+            isinstance(field, jax.Array)
+            and field.ndim == 0
+            and field.weak_type
+            and jnp.issubdtype(field.dtype, jnp.floating)
+        )
+    ]
+    if not loose:
+        return state
+    references = [
+        field.dtype
+        for name, field in fields.items()
+        if name not in loose
+        and isinstance(field, jax.Array)
+        and field.ndim == 0
+        and jnp.issubdtype(field.dtype, jnp.floating)
+    ]
+    if references:
+        dtype = np.dtype(jnp.result_type(*references))
+    else:
+        kept_fields = [field for name, field in fields.items() if name not in loose]
+        buffers = [
+            leaf
+            for leaf in jax.tree.leaves(kept_fields)
+            if isinstance(leaf, jax.Array) and jnp.issubdtype(leaf.dtype, jnp.floating)
+        ]
+        dtype = hyperparameter_dtype(buffers)
+    return state._replace(**{name: jnp.asarray(fields[name]).astype(dtype) for name in loose})
+
+
 def evaluate_schedules(state: _State) -> _State:
     """``state`` with every :class:`Scheduled` field evaluated at ``state.count``.
 
     The one place where schedules are evaluated, shared by every optimizer: ``step`` calls it first,
-    so the rest of ``step`` reads plain values with :func:`value_of`.
+    so the rest of ``step`` reads plain values with :func:`value_of`. A hyperparameter replaced by
+    a Python float (``state._replace(lr=0.05)``) is made an array of the stored dtype here
+    (:func:`coerce_scalars`).
     """
+    state = coerce_scalars(state)
     count: jax.Array = getattr(state, "count")  # every optimizer state has a step count
     updates = {
         name: field.at(count)
@@ -188,3 +253,115 @@ def evaluate_schedules(state: _State) -> _State:
         if isinstance(field, Scheduled)
     }
     return state._replace(**updates) if updates else state
+
+
+_UNIT = (0.0, 1.0, True, False)
+"""[0, 1): a decay or momentum (1 would never move the buffer, above 1 diverges)."""
+
+_NON_NEGATIVE = (0.0, float("inf"), True, False)
+
+HYPERPARAMETER_RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "lr": _NON_NEGATIVE,
+    "adam_lr": _NON_NEGATIVE,
+    "max_learning_rate": _NON_NEGATIVE,
+    "b1": _UNIT,
+    "b2": _UNIT,
+    "b3": _UNIT,
+    "beta": _UNIT,
+    "adam_b1": _UNIT,
+    "adam_b2": _UNIT,
+    "momentum": _UNIT,
+    "decay": _UNIT,
+    "rho": _UNIT,
+    "eps": _NON_NEGATIVE,
+    "eps_root": _NON_NEGATIVE,
+    "adam_eps_root": _NON_NEGATIVE,
+    "weight_decay": _NON_NEGATIVE,
+    "adam_weight_decay": _NON_NEGATIVE,
+}
+"""The allowed range ``(low, high, low_inclusive, high_inclusive)`` of each hyperparameter name
+that optimizers share, checked by :func:`check_hyperparameters` when ``init`` is given a number."""
+
+
+def _describe(low: float, high: float, low_inclusive: bool, high_inclusive: bool) -> str:
+    if high == float("inf"):
+        return f"{'>=' if low_inclusive else '>'} {low:g}"
+    return f"in {'[' if low_inclusive else '('}{low:g}, {high:g}{']' if high_inclusive else ')'}"
+
+
+def _concrete(value: Any) -> float | None:
+    """``value`` as a Python float if it is a concrete real number, else ``None`` (schedules,
+    tracers and ``None`` are not checked here)."""
+    if isinstance(value, (bool, np.bool_)) or value is None or callable(value):
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if isinstance(value, (np.ndarray, jax.Array)) and jnp.ndim(value) == 0:
+        if jnp.issubdtype(dtype_of(value), jnp.number):
+            try:
+                return float(value)
+            except jax.errors.ConcretizationTypeError:
+                return None  # traced under jit: checked by nobody, as any traced value
+    return None
+
+
+def check_range(
+    name: str,
+    value: Any,
+    low: float,
+    high: float = float("inf"),
+    low_inclusive: bool = True,
+    high_inclusive: bool = False,
+) -> None:
+    """Raises ``ValueError`` naming ``name`` and the allowed range unless the number ``value`` lies
+    in it (nan never does). Schedules and traced values are not checked."""
+    number = _concrete(value)
+    if number is None:
+        return
+    above = number >= low if low_inclusive else number > low
+    below = number <= high if high_inclusive else number < high
+    if not (above and below):
+        raise ValueError(
+            f"{name} must be {_describe(low, high, low_inclusive, high_inclusive)}, got {value!r}."
+        )
+
+
+def check_hyperparameters(who: str, **hyperparameters: Any) -> None:
+    """Checks each given hyperparameter that has an entry in :data:`HYPERPARAMETER_RANGES`.
+
+    Raises:
+      ValueError: a number outside its range, e.g. ``adam: b1 must be in [0, 1), got 1.5.``
+    """
+    for name, value in hyperparameters.items():
+        bounds = HYPERPARAMETER_RANGES.get(name)
+        if bounds is not None:
+            try:
+                check_range(name, value, *bounds)
+            except ValueError as error:
+                raise ValueError(f"{who}: {error}") from None
+
+
+def check_count(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an ``int`` if it is an integer (Python or NumPy, not bool) at least ``minimum``.
+
+    Raises:
+      TypeError: ``value`` is not an integer (``2.5``, ``"2"``, ``True``).
+      ValueError: ``value < minimum``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got the {type(value).__name__} {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
+    return int(value)
+
+
+def check_float_dtype(name: str, dtype: Any) -> None:
+    """Raises ``TypeError`` unless ``dtype`` (when not ``None``) is a floating-point dtype."""
+    if dtype is None:
+        return
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be a floating-point dtype, got {dtype!r}.") from None
+    if not jnp.issubdtype(resolved, jnp.floating):
+        raise TypeError(f"{name} must be a floating-point dtype, got {resolved}.")

@@ -41,7 +41,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
-from mlax.experimental.core import PyTree, check_trees_match, tree_full_like, tree_unzip
+from mlax.experimental.core import (
+    PyTree,
+    check_trees_match,
+    dtype_of,
+    scaled_l2_norm,
+    tree_full_like,
+    tree_unzip,
+)
 from mlax.experimental.optim._hyperparameters import Static
 
 __all__ = [
@@ -57,6 +64,7 @@ __all__ = [
     "ema",
     "first_moment_hat",
     "increment",
+    "kept",
     "init_buffers",
     "map_leaves",
     "moments_dtype_marker",
@@ -65,18 +73,68 @@ __all__ = [
     "zero_count",
 ]
 
-MomentsDtype = Static[np.dtype[Any] | None]
-"""The ``moments_dtype`` a state was initialised with (``None``: the weights' own dtypes)."""
+@jax.tree_util.register_pytree_node_class
+class MomentsDtype(Static[np.dtype[Any] | None]):
+    """The ``moments_dtype`` a state was initialised with (``None``: the weights' own dtypes).
+
+    With an explicit ``moments_dtype`` the buffers no longer show the weights' dtypes, so the
+    marker also records them (``weight_dtypes``, one per leaf in tree order): ``step`` then still
+    refuses gradients whose dtype differs from their weight's, instead of leaving it to
+    ``apply_gradients``. Like :class:`Static`, it has no leaves.
+    """
+
+    __slots__ = ("weight_dtypes",)
+
+    def __init__(
+        self, value: np.dtype[Any] | None, weight_dtypes: tuple[np.dtype[Any], ...] | None = None
+    ) -> None:
+        super().__init__(value)
+        self.weight_dtypes = weight_dtypes
+
+    def tree_flatten(  # type: ignore[override]
+        self,
+    ) -> tuple[tuple[()], tuple[np.dtype[Any] | None, tuple[np.dtype[Any], ...] | None]]:
+        return (), (self.value, self.weight_dtypes)
+
+    @classmethod
+    def tree_unflatten(  # type: ignore[override]
+        cls,
+        aux: tuple[np.dtype[Any] | None, tuple[np.dtype[Any], ...] | None],
+        children: tuple[Any, ...],
+    ) -> MomentsDtype:
+        return cls(*aux)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, MomentsDtype)
+            and other.value == self.value
+            and other.weight_dtypes == self.weight_dtypes
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.value, self.weight_dtypes))
+
+    def __repr__(self) -> str:
+        return f"MomentsDtype({self.value!r})"
 
 
-def moments_dtype_marker(moments_dtype: DTypeLike | None) -> MomentsDtype:
-    """The static marker recording ``moments_dtype``; raises ``TypeError`` for a non-float dtype."""
+def moments_dtype_marker(
+    moments_dtype: DTypeLike | None, weights: PyTree | None = None
+) -> MomentsDtype:
+    """The static marker recording ``moments_dtype`` (and, if given, the ``weights``' dtypes).
+
+    Raises:
+      TypeError: ``moments_dtype`` is not a floating-point dtype.
+    """
     if moments_dtype is None:
-        return Static(None)
+        return MomentsDtype(None)
     dtype = np.dtype(moments_dtype)
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"moments_dtype must be a floating-point dtype, got {dtype}.")
-    return Static(dtype)
+    weight_dtypes = (
+        None if weights is None else tuple(dtype_of(leaf) for leaf in jax.tree.leaves(weights))
+    )
+    return MomentsDtype(dtype, weight_dtypes)
 
 
 def init_buffers(weights: PyTree, marker: MomentsDtype, fill_value: Any = 0.0) -> PyTree:
@@ -108,11 +166,18 @@ def check_gradients(
         gradients, buffers, "gradients", f"state.{buffers_name}", check_dtypes=marker.value is None
     )
     if marker.value is not None:
-        for path, leaf in jax.tree_util.tree_flatten_with_path(gradients)[0]:
+        weight_dtypes = getattr(marker, "weight_dtypes", None)
+        for index, (path, leaf) in enumerate(jax.tree_util.tree_flatten_with_path(gradients)[0]):
             if not jnp.issubdtype(leaf.dtype, jnp.floating):
                 raise TypeError(
                     f"gradients{jax.tree_util.keystr(path)} must have a floating-point dtype, "
                     f"got {leaf.dtype}."
+                )
+            if weight_dtypes is not None and leaf.dtype != weight_dtypes[index]:
+                raise TypeError(
+                    f"gradients and weights differ in dtype at {jax.tree_util.keystr(path)}: "
+                    f"gradients {leaf.dtype} and weights {weight_dtypes[index]} (moments_dtype "
+                    "sets only the buffers' dtype; gradients keep their weights' dtypes)."
                 )
 
 
@@ -208,7 +273,18 @@ def ema(value: jax.Array, moment: jax.Array, decay: ScalarLike) -> jax.Array:
     is Optax's ``update_moment``.
     """
     dtype = value.dtype
-    return complement(decay, dtype) * value + decay.astype(dtype) * moment
+    return complement(decay, dtype) * value + kept(decay.astype(dtype), moment)
+
+
+def kept(decay: jax.Array, buffer: jax.Array) -> jax.Array:
+    r"""The part :math:`\beta b` of a buffer that a step keeps; :math:`\beta = 0` keeps nothing.
+
+    ``decay`` is already in ``buffer``'s dtype. With :math:`\beta = 0` the mathematics forgets the
+    buffer, but the product :math:`0 \cdot b` is nan for a nan or infinite :math:`b`, which would
+    keep one non-finite gradient alive forever (``sgd``'s default ``momentum=0`` never recovered).
+    The product is replaced by 0 there; for :math:`\beta \ne 0` it is exactly :math:`\beta b`.
+    """
+    return jnp.where(decay == 0, jnp.zeros((), buffer.dtype), decay * buffer)
 
 
 def debias(decay: jax.Array, count: jax.Array) -> jax.Array:
@@ -289,8 +365,9 @@ def trust_ratio(
     ``scale_by_trust_ratio``. Computed in ``update``'s dtype.
     """
     dtype = update.dtype
-    weight_norm = jnp.sqrt(jnp.sum(jnp.square(weight.astype(dtype))))
-    update_norm = jnp.sqrt(jnp.sum(jnp.square(update)))
+    # Scaled where the plain sum of squares would overflow (or underflow) in ``dtype``.
+    weight_norm = scaled_l2_norm([weight.astype(dtype)], dtype)
+    update_norm = scaled_l2_norm([update], dtype)
     ratio = coefficient.astype(dtype) * weight_norm / (update_norm + eps.astype(dtype))
     zero = jnp.logical_or(weight_norm == 0, update_norm == 0)
     return jnp.where(zero, jnp.ones((), dtype), ratio)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+from mlax.experimental.core import scaled_l2_norm
 from mlax.experimental.optim._sharding import with_auto_axes
 
 __all__ = ["DimensionSpec", "PRECONDITIONINGS", "orthogonalize", "shape_scale"]
@@ -56,7 +57,9 @@ def _orthogonalize_matrix(
     if transposed:
         x = x.T
     if preconditioning == "frobenius":
-        x = x / (jnp.linalg.norm(x, ord="fro") + eps)
+        # Scaled where the plain sum of squares overflows: gradients of 1e20 in float32 would
+        # otherwise be divided by inf and give a zero update.
+        x = x / (scaled_l2_norm([x], x.dtype) + eps)
     elif preconditioning == "spectral":
         x = x / (jnp.linalg.norm(x, ord=2) + eps)
     coeffs = coeffs.astype(x.dtype)
@@ -126,4 +129,6 @@ def shape_scale(shape: tuple[int, ...], spec: DimensionSpec, consistent: bool) -
     fan_out = math.prod(shape[axis] for axis in spec[1])
     if consistent:
         return math.sqrt(max(fan_in, fan_out))
+    if fan_in == 0:
+        return 1.0  # a weight with no elements: its update is empty whatever the factor
     return math.sqrt(max(1.0, fan_out / fan_in))

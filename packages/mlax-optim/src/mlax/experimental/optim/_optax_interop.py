@@ -7,6 +7,11 @@ The only difference between the two protocols that changes numbers is the sign: 
 returns updates that :func:`~mlax.experimental.core.apply_gradients` *subtracts*, an Optax ``update``
 returns updates that :func:`optax.apply_updates` *adds*. Negation is exact in IEEE arithmetic, so
 ``w + (-u)`` and ``w - u`` are the same bits and both directions reproduce a trajectory exactly.
+
+Only an optimizer's updates are negated. A :class:`~mlax.experimental.optim.Transform` (clipping,
+scaling, masking, weight decay, ``reduce_on_plateau``) is the same function of its input in both
+libraries and sits in a chain before or after the optimizer: negating it would turn the chain's
+descent into ascent, so its updates cross unchanged.
 """
 
 from __future__ import annotations
@@ -15,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import jax
 from mlax.experimental.core import PyTree, check_trees_match
-from mlax.experimental.optim._protocol import Optimizer, OptimizerModule, call_step, configure
+from mlax.experimental.optim._protocol import (
+    Optimizer,
+    OptimizerModule,
+    Transform,
+    call_step,
+    configure,
+)
 
 if TYPE_CHECKING:
     import optax
@@ -45,7 +56,12 @@ def to_optax(
 ) -> optax.GradientTransformationExtraArgs:
     """An :class:`optax.GradientTransformation` that runs an mlax optimizer.
 
-    Its updates, applied with :func:`optax.apply_updates`, reproduce the mlax trajectory bit for bit.
+    Its updates, applied with :func:`optax.apply_updates`, reproduce the mlax trajectory bit for bit:
+    an optimizer's updates are negated (Optax adds them). A
+    :class:`~mlax.experimental.optim.Transform` (``clip_by_global_norm(...)``,
+    ``reduce_on_plateau``, a ``chain`` of transforms, ...) keeps its sign, as Optax's own
+    transformations do, so ``optax.chain(optax.sgd(lr), to_optax(reduce_on_plateau))`` scales
+    Optax's descent exactly as ``optax.contrib.reduce_on_plateau`` does.
     Its state *is* the mlax optimizer's state, so the hyperparameters stay in it: read
     ``opt_state.lr``, or change it with ``opt_state._replace(lr=...)`` without recompiling a jitted
     update. Keyword arguments that Optax passes to ``update`` (e.g. ``value=`` for optimizers that
@@ -53,8 +69,9 @@ def to_optax(
     :func:`optax.with_extra_args_support` does.
 
     Args:
-      optimizer: an optimizer module (``adam``, ``sgd``, ...) or an :class:`Optimizer` value (e.g.
-        from :func:`~mlax.experimental.optim.chain` or :func:`configure`).
+      optimizer: an optimizer module (``adam``, ``sgd``, ``reduce_on_plateau``, ...) or an
+        :class:`Optimizer` value (e.g. from :func:`~mlax.experimental.optim.chain` or
+        :func:`configure`).
       **hyperparameters: passed to the module's ``init``; only with a module.
 
     Raises:
@@ -85,6 +102,7 @@ def to_optax(
         configured = optimizer
     else:
         configured = configure(optimizer, **hyperparameters)
+    keeps_sign = isinstance(configured, Transform)
 
     def init(params: PyTree) -> Any:
         return configured.init(params)
@@ -93,12 +111,14 @@ def to_optax(
         updates: PyTree, state: Any, params: PyTree | None = None, **extra_args: Any
     ) -> tuple[PyTree, Any]:
         mlax_updates, new_state = call_step(configured.step, updates, state, params, extra_args)
-        return _negate(mlax_updates), new_state
+        return (mlax_updates if keeps_sign else _negate(mlax_updates)), new_state
 
     return optax.GradientTransformationExtraArgs(init, update)
 
 
-def from_optax(transformation: optax.GradientTransformation) -> Optimizer:
+def from_optax(
+    transformation: optax.GradientTransformation, *, transform: bool = False
+) -> Optimizer:
     """An mlax :class:`Optimizer` that runs an Optax gradient transformation.
 
     ``step(gradients, state, weights=None, **extra_args)`` calls ``transformation.update`` and
@@ -106,13 +126,27 @@ def from_optax(transformation: optax.GradientTransformation) -> Optimizer:
     :func:`~mlax.experimental.core.apply_gradients`; the trajectory equals Optax's bit for bit.
     Extra keyword arguments go to ``update`` (for an ``optax.GradientTransformationExtraArgs``).
 
+    An Optax transformation does not say whether it is an optimizer (its updates are a descent step,
+    ``optax.sgd``, ``optax.adam``, a chain ending in one) or a transform of updates that keeps their
+    sign (``optax.clip_by_global_norm``, ``optax.contrib.reduce_on_plateau``, ...). Pass
+    ``transform=True`` for the second kind: its updates are then returned unchanged and the result
+    is a :class:`~mlax.experimental.optim.Transform`, to be chained before or after an mlax
+    optimizer (``chain(from_optax(optax.clip_by_global_norm(1.0), transform=True), adam_opt)``).
+    Without it, such a transformation's output is negated and the chain ascends.
+
     The dtype guarantee is mlax's, not Optax's: where Optax returns an update leaf in a wider dtype
     than its gradient (Optax follows ``jax.numpy`` promotion), ``step`` raises ``TypeError`` naming
     both dtypes rather than silently rounding it. Keep Optax's hyperparameters in the gradients'
     dtype, or cast explicitly with ``optax.chain(transformation, cast)``.
 
+    Args:
+      transformation: the Optax gradient transformation.
+      transform: ``True`` when ``transformation`` maps updates to updates of the same sign (it is
+        not a descent step by itself); its updates are then not negated.
+
     Raises:
       ImportError: Optax is not installed (install ``mlax-optim[optax]``).
+      TypeError: ``transform`` is not a bool.
 
     Example:
       >>> import jax.numpy as jnp
@@ -127,6 +161,8 @@ def from_optax(transformation: optax.GradientTransformation) -> Optimizer:
       {'w': Array([ 0.95, -1.95], dtype=float32)}
     """
     optax = _import_optax("from_optax")
+    if not isinstance(transform, bool):
+        raise TypeError(f"from_optax: transform must be a bool, got {type(transform).__name__}.")
     extra_args_transformation = optax.with_extra_args_support(transformation)
 
     def init(weights: PyTree, /) -> Any:
@@ -139,6 +175,6 @@ def from_optax(transformation: optax.GradientTransformation) -> Optimizer:
             gradients, state, weights, **extra_args
         )
         check_trees_match(updates, gradients, "Optax's updates", "gradients")
-        return _negate(updates), new_state
+        return (updates if transform else _negate(updates)), new_state
 
-    return Optimizer(init=init, step=step)
+    return (Transform if transform else Optimizer)(init=init, step=step)

@@ -11,7 +11,8 @@ from typing import Any, NamedTuple
 
 import jax
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._protocol import Optimizer, call_step
+from mlax.experimental.optim._protocol import Optimizer, call_step, same_kind
+from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim._transforms import set_to_zero
 
 __all__ = ["MaskedNode", "PartitionState", "freeze", "partition"]
@@ -29,8 +30,12 @@ class PartitionState(NamedTuple):
     inner_states: dict[Hashable, Any]
 
 
-def _label_leaves(labels: Labels, tree: PyTree) -> list[Hashable]:
-    """One label per leaf of ``tree``; ``labels`` has ``tree``'s structure or a prefix of it."""
+def _label_leaves(labels: Labels, tree: PyTree, tree_name: str = "weights") -> list[Hashable]:
+    """One label per leaf of ``tree``; ``labels`` has ``tree``'s structure or a prefix of it.
+
+    ``tree_name`` says which tree it is (the ``weights`` at ``init``, the ``gradients`` at
+    ``step``), so a mismatch blames the tree that was passed, not the labels set up for the weights.
+    """
     prefix = labels(tree) if callable(labels) else labels
     try:
         full = jax.tree.map(
@@ -40,7 +45,9 @@ def _label_leaves(labels: Labels, tree: PyTree) -> list[Hashable]:
         )
     except ValueError as error:
         raise ValueError(
-            f"the labels must have the weights' tree structure or a prefix of it: {error}"
+            f"the {tree_name} do not fit the partition's labels (the labels have the weights' tree "
+            f"structure or a prefix of it; the {tree_name} must have the weights' structure): "
+            f"{error}"
         ) from None
     leaves = jax.tree.leaves(full, is_leaf=lambda node: isinstance(node, _LabelLeaf))
     return [leaf.label for leaf in leaves]
@@ -123,7 +130,8 @@ def partition(optimizers: Mapping[Hashable, Optimizer], labels: Labels) -> Optim
     def step(
         gradients: PyTree, state: PartitionState, weights: PyTree | None = None, **extra: Any
     ) -> tuple[PyTree, PartitionState]:
-        leaf_labels = _label_leaves(labels, gradients)
+        check_state(state, PartitionState, "partition")
+        leaf_labels = _label_leaves(labels, gradients, "gradients")
         check_labels(leaf_labels)
         if set(state.inner_states) != set(optimizers):
             raise ValueError(
@@ -149,7 +157,7 @@ def partition(optimizers: Mapping[Hashable, Optimizer], labels: Labels) -> Optim
                     update_leaves[position] = next(group_leaves)
         return jax.tree.unflatten(treedef, update_leaves), PartitionState(inner_states=new_states)
 
-    return Optimizer(init=init, step=step)
+    return same_kind(list(optimizers.values()), Optimizer(init=init, step=step))
 
 
 def freeze(optimizer: Optimizer, mask: PyTree | Callable[[PyTree], PyTree]) -> Optimizer:

@@ -26,12 +26,21 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from mlax.experimental.core import PyTree
 
-__all__ = ["InitFn", "Optimizer", "OptimizerModule", "StepFn", "call_step", "configure"]
+__all__ = [
+    "InitFn",
+    "Optimizer",
+    "OptimizerModule",
+    "StepFn",
+    "Transform",
+    "call_step",
+    "configure",
+    "same_kind",
+]
 
 
 class InitFn(Protocol):
@@ -67,8 +76,33 @@ class Optimizer(NamedTuple):
     step: StepFn
 
 
+class Transform(Optimizer):
+    """An :class:`Optimizer` that maps updates to updates in the same sign convention.
+
+    Clipping, scaling, masking and adding weight decay (``clip``, ``clip_by_global_norm``,
+    ``adaptive_grad_clip``, ``zero_nans``, ``centralize``, ``add_decayed_weights``, ``set_to_zero``,
+    ``reduce_on_plateau``) are the same function of their input in mlax and in Optax, whichever
+    library's sign convention the input follows. :func:`~mlax.experimental.optim.to_optax` and
+    :func:`~mlax.experimental.optim.from_optax` negate the updates of an optimizer (mlax subtracts
+    them, Optax adds them) but pass a transform's through unchanged. A wrapper around transforms
+    only (``chain``, ``partition``, ``freeze``, ``apply_if_finite``, ``multi_steps``) is a transform.
+    """
+
+    __slots__ = ()
+
+
+def same_kind(inner: Sequence[Optimizer], wrapper: Optimizer) -> Optimizer:
+    """``wrapper`` as a :class:`Transform` if every optimizer it wraps is one."""
+    if inner and all(isinstance(optimizer, Transform) for optimizer in inner):
+        return Transform(*wrapper)
+    return wrapper
+
+
 def configure(module: OptimizerModule, **hyperparameters: Any) -> Optimizer:
     """Binds ``hyperparameters`` to an optimizer module's ``init``.
+
+    Raises:
+      TypeError: ``module`` has no callable ``init`` and ``step`` (e.g. ``configure(3, lr=0.1)``).
 
     Example:
       >>> import jax.numpy as jnp
@@ -78,7 +112,13 @@ def configure(module: OptimizerModule, **hyperparameters: Any) -> Optimizer:
       >>> float(state.lr)
       0.1...
     """
-    return Optimizer(
+    if not callable(getattr(module, "init", None)) or not callable(getattr(module, "step", None)):
+        raise TypeError(
+            f"configure takes an optimizer module with init and step (e.g. "
+            f"mlax.experimental.optim.adam), got the {type(module).__name__} {module!r}."
+        )
+    kind = Transform if getattr(module, "IS_TRANSFORM", False) else Optimizer
+    return kind(
         init=functools.partial(module.init, **hyperparameters),
         step=module.step,
     )

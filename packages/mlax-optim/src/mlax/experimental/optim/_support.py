@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from mlax.experimental.core import PyTree, check_trees_match
 
-__all__ = ["EmptyState", "require_weights"]
+__all__ = ["EmptyState", "check_state", "require_weights"]
 
 
 class EmptyState(NamedTuple):
@@ -32,3 +32,21 @@ def require_weights(weights: PyTree | None, gradients: PyTree, who: str) -> PyTr
         )
     check_trees_match(gradients, weights, "gradients", "weights")
     return weights
+
+
+def check_state(state: Any, expected: type, who: str) -> None:
+    """Raises ``TypeError`` unless ``state`` is an ``expected``, the state ``who``'s ``init`` makes.
+
+    Every optimizer's and wrapper's ``step`` calls it first, so a state from another optimizer (or
+    a chain's states in the wrong order) is reported by name instead of failing on a missing field.
+
+    Args:
+      state: what ``step`` received as ``state``.
+      expected: the state type ``who``'s ``init`` returns.
+      who: the optimizer or wrapper, for the message (``"sgd"``, ``"multi_steps"``).
+    """
+    if not isinstance(state, expected):
+        raise TypeError(
+            f"{who}.step expects the {expected.__name__} that {who}'s init returns, got "
+            f"{type(state).__name__}."
+        )

@@ -15,10 +15,12 @@ from mlax.experimental.core import PyTree, check_trees_match, tree_zeros_like
 from mlax.experimental.optim._hyperparameters import (
     as_hyperparameter,
     check_float_weights,
+    check_range,
+    coerce_scalars,
     hyperparameter_dtype,
 )
-from mlax.experimental.optim._protocol import Optimizer
-from mlax.experimental.optim._support import EmptyState, require_weights
+from mlax.experimental.optim._protocol import Optimizer, Transform
+from mlax.experimental.optim._support import EmptyState, check_state, require_weights
 
 __all__ = [
     "AddDecayedWeightsState",
@@ -62,7 +64,8 @@ def add_decayed_weights(
         the weights returning one; leaves marked ``False`` pass through without decay.
 
     Raises:
-      ValueError: ``step`` was called without ``weights``.
+      ValueError: ``weight_decay`` is not a finite number, or ``step`` was called without
+        ``weights``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -74,6 +77,8 @@ def add_decayed_weights(
       Array([ 2., -1.], dtype=float32)
     """
 
+    check_range("weight_decay", weight_decay, -float("inf"))
+
     def init(weights: PyTree) -> AddDecayedWeightsState:
         check_float_weights(weights)
         return AddDecayedWeightsState(
@@ -83,6 +88,8 @@ def add_decayed_weights(
     def step(
         gradients: PyTree, state: AddDecayedWeightsState, weights: PyTree | None = None
     ) -> tuple[PyTree, AddDecayedWeightsState]:
+        check_state(state, AddDecayedWeightsState, "add_decayed_weights")
+        state = coerce_scalars(state)  # a Python float put in by _replace
         weights = require_weights(weights, gradients, "add_decayed_weights")
         decay_mask = _full_mask(mask, weights)
 
@@ -93,7 +100,7 @@ def add_decayed_weights(
 
         return jax.tree.map(decay_leaf, gradients, weights, decay_mask), state
 
-    return Optimizer(init=init, step=step)
+    return Transform(init=init, step=step)
 
 
 def _full_mask(mask: PyTree | Callable[[PyTree], PyTree] | None, weights: PyTree) -> PyTree:
@@ -138,6 +145,7 @@ def zero_nans() -> Optimizer:
     def step(
         gradients: PyTree, state: ZeroNansState, weights: PyTree | None = None
     ) -> tuple[PyTree, ZeroNansState]:
+        check_state(state, ZeroNansState, "zero_nans")
         structure = jax.tree.structure(gradients)
         if structure != jax.tree.structure(state.found_nan):  # type: ignore[operator]
             raise ValueError(
@@ -154,7 +162,7 @@ def zero_nans() -> Optimizer:
         )
         return cleaned, ZeroNansState(found_nan=found_nan)
 
-    return Optimizer(init=init, step=step)
+    return Transform(init=init, step=step)
 
 
 def centralize() -> Optimizer:
@@ -186,6 +194,7 @@ def centralize() -> Optimizer:
     def step(
         gradients: PyTree, state: EmptyState, weights: PyTree | None = None
     ) -> tuple[PyTree, EmptyState]:
+        check_state(state, EmptyState, "centralize")
         if weights is not None:
             check_trees_match(gradients, weights, "gradients", "weights")
 
@@ -197,7 +206,7 @@ def centralize() -> Optimizer:
 
         return jax.tree.map(centralize_leaf, gradients), state
 
-    return Optimizer(init=init, step=step)
+    return Transform(init=init, step=step)
 
 
 def set_to_zero() -> Optimizer:
@@ -215,11 +224,14 @@ def set_to_zero() -> Optimizer:
     """
 
     def init(weights: PyTree) -> EmptyState:
+        # Checked although nothing is kept: every optimizer refuses the same weights.
+        check_float_weights(weights)
         return EmptyState()
 
     def step(
         gradients: PyTree, state: EmptyState, weights: PyTree | None = None
     ) -> tuple[PyTree, EmptyState]:
+        check_state(state, EmptyState, "set_to_zero")
         return tree_zeros_like(gradients), state
 
-    return Optimizer(init=init, step=step)
+    return Transform(init=init, step=step)

@@ -35,6 +35,7 @@ from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -50,10 +51,12 @@ from mlax.experimental.optim._moments import (
     first_moment_hat,
     increment,
     init_buffers,
+    kept,
     map_leaves,
     moments_dtype_marker,
     zero_count,
 )
+from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdaBeliefState", "init", "step"]
@@ -112,12 +115,15 @@ def init(
         are always in the weights' dtypes.
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path), or
         ``moments_dtype`` is not a float dtype.
     """
+    check_hyperparameters("adabelief", lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype)
+    marker = moments_dtype_marker(moments_dtype, weights)
     return AdaBeliefState(
         mu=init_buffers(weights, marker),
         nu=init_buffers(weights, marker),
@@ -148,9 +154,11 @@ def step(
       weights: accepted for the protocol; AdaBelief does not need them.
 
     Raises:
+      TypeError: ``state`` is not an ``AdaBeliefState`` (e.g. another optimizer's state).
       ValueError, TypeError: ``gradients`` differ from the state's moments in structure, shape or
         dtype (the message names the key path).
     """
+    check_state(state, AdaBeliefState, "adabelief")
     check_gradients(gradients, state.mu, "mu", state.moments_dtype)
     state = evaluate_schedules(state)
     count = increment(state.count)
@@ -173,7 +181,7 @@ def step(
         # which the new s overwrites, so it copied s every step (PERF-NOTES.md).
         new_nu = (
             complement(b2, dtype) * (error * error) + eps_root.astype(dtype)
-        ) + b2.astype(dtype) * nu.astype(dtype)
+        ) + kept(b2.astype(dtype), nu.astype(dtype))
         mu_hat = first_moment_hat(new_mu, g, b1, debias1, debias1_next, state.nesterov)
         nu_hat = new_nu / debias2.astype(dtype)
         update = lr.astype(dtype) * (mu_hat / (jnp.sqrt(nu_hat) + eps.astype(dtype)))

@@ -41,6 +41,7 @@ from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -56,7 +57,7 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._support import require_weights
+from mlax.experimental.optim._support import check_state, require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdadeltaState", "init", "step"]
@@ -109,12 +110,15 @@ def init(
         Updates are always in the weights' dtypes.
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``, ``rho``, ``eps``, ...; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path), or
         ``moments_dtype`` is not a float dtype.
     """
+    check_hyperparameters("adadelta", lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype)
+    marker = moments_dtype_marker(moments_dtype, weights)
     return AdadeltaState(
         e_g=init_buffers(weights, marker),
         e_x=init_buffers(weights, marker),
@@ -144,10 +148,12 @@ def step(
       weights: the current weights :math:`w` (required, for the weight decay, as in Optax).
 
     Raises:
+      TypeError: ``state`` is not an ``AdadeltaState`` (e.g. another optimizer's state).
       ValueError: ``weights`` is ``None``.
       ValueError, TypeError: ``gradients`` differ from the weights or the state's averages in
         structure, shape or dtype (the message names the key path).
     """
+    check_state(state, AdadeltaState, "adadelta")
     check_gradients(gradients, state.e_g, "e_g", state.moments_dtype)
     weights = require_weights(weights, gradients, "adadelta")
     state = evaluate_schedules(state)

@@ -54,12 +54,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
-from mlax.experimental.core import PyTree
+from mlax.experimental.core import PyTree, tree_unzip
 from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
     Static,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -74,7 +75,7 @@ from mlax.experimental.optim._moments import (
     zero_count,
 )
 from mlax.experimental.optim._sharding import reduced_zeros
-from mlax.experimental.optim._support import require_weights
+from mlax.experimental.optim._support import check_state, require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdafactorState", "init", "step"]
@@ -172,12 +173,15 @@ def init(
         keeps each weight's dtype. Updates are always in the weights' dtypes.
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``, ``momentum``, ``eps``; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path), or
         ``moments_dtype`` is not a float dtype.
     """
+    check_hyperparameters("adafactor", lr=lr, momentum=momentum, eps=eps)
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype)
+    marker = moments_dtype_marker(moments_dtype, weights)
 
     def buffers(weight: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         buffer_dtype = marker.value or weight.dtype
@@ -197,11 +201,7 @@ def init(
             empty(),
         )
 
-    v_row, v_col, v = jax.tree.transpose(
-        jax.tree.structure(weights),
-        jax.tree.structure((0, 0, 0)),
-        jax.tree.map(buffers, weights),
-    )
+    v_row, v_col, v = tree_unzip(jax.tree.map(buffers, weights), weights, size=3)
     return AdafactorState(
         v_row=v_row,
         v_col=v_col,
@@ -249,17 +249,21 @@ def step(
       weights: the current weights :math:`w` (required, for the parameter scale and decay).
 
     Raises:
+      TypeError: ``state`` is not an ``AdafactorState`` (e.g. another optimizer's state).
       ValueError: ``weights`` is ``None``.
       ValueError, TypeError: ``gradients`` differ from the weights in structure, shape or dtype
         (the message names the key path).
     """
+    check_state(state, AdafactorState, "adafactor")
     weights = require_weights(weights, gradients, "adafactor")
     state = evaluate_schedules(state)
     factored, min_size = state.factored.value, state.min_dim_size_to_factor.value
     lr, eps = value_of(state.lr), value_of(state.eps)
     threshold, decay = value_of(state.clipping_threshold), value_of(state.weight_decay_rate)
     momentum = None if state.momentum is None else value_of(state.momentum)
-    steps = (state.count - state.decay_offset + 1).astype(lr.dtype)
+    # Formed in the float hyperparameter dtype: in int32, count + 1 wraps to a negative number
+    # at the int32 maximum (where the count saturates), and a negative power is nan.
+    steps = state.count.astype(lr.dtype) - state.decay_offset.astype(lr.dtype) + 1
     beta = 1 - steps ** (-value_of(state.decay_rate))
 
     def leaf_step(
@@ -307,10 +311,9 @@ def step(
     if state.mu is not None:
         trees.append(state.mu)
     size = 4 + (state.mu is not None)
-    updates, v_row, v_col, v, *rest = jax.tree.transpose(
-        jax.tree.structure(gradients),
-        jax.tree.structure((0,) * size),
-        jax.tree.map(leaf_step, gradients, *trees),
+    # tree_unzip, not jax.tree.transpose: it also splits an empty tree ({}) into empty trees.
+    updates, v_row, v_col, v, *rest = tree_unzip(
+        jax.tree.map(leaf_step, gradients, *trees), gradients, size=size
     )
     return updates, state._replace(
         v_row=v_row,

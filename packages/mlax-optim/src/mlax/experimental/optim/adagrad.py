@@ -34,6 +34,7 @@ from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -48,6 +49,7 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
+from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdagradState", "init", "step"]
@@ -94,12 +96,15 @@ def init(
         each weight's dtype. Updates are always in the weights' dtypes.
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``, ``eps``; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path), or
         ``moments_dtype`` is not a float dtype.
     """
+    check_hyperparameters("adagrad", lr=lr, eps=eps)
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype)
+    marker = moments_dtype_marker(moments_dtype, weights)
     return AdagradState(
         sum_of_squares=init_buffers(weights, marker, initial_accumulator_value),
         count=zero_count(),
@@ -124,9 +129,11 @@ def step(
       weights: accepted for the protocol; Adagrad does not need them.
 
     Raises:
+      TypeError: ``state`` is not an ``AdagradState`` (e.g. another optimizer's state).
       ValueError, TypeError: ``gradients`` differ from the state's accumulator in structure, shape
         or dtype (the message names the key path).
     """
+    check_state(state, AdagradState, "adagrad")
     check_gradients(gradients, state.sum_of_squares, "sum_of_squares", state.moments_dtype)
     state = evaluate_schedules(state)
     lr, eps = value_of(state.lr), value_of(state.eps)

@@ -35,6 +35,7 @@ from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
 )
@@ -45,6 +46,7 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
+from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdamaxState", "init", "step"]
@@ -96,12 +98,15 @@ def init(
         each weight's dtype. Updates are always in the weights' dtypes.
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path), or
         ``moments_dtype`` is not a float dtype.
     """
+    check_hyperparameters("adamax", lr=lr, b1=b1, b2=b2, eps=eps)
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype)
+    marker = moments_dtype_marker(moments_dtype, weights)
     return AdamaxState(
         mu=init_buffers(weights, marker),
         nu=init_buffers(weights, marker),
@@ -129,9 +134,11 @@ def step(
       weights: accepted for the protocol; AdaMax does not need them.
 
     Raises:
+      TypeError: ``state`` is not an ``AdamaxState`` (e.g. another optimizer's state).
       ValueError, TypeError: ``gradients`` differ from the state's moments in structure, shape or
         dtype (the message names the key path).
     """
+    check_state(state, AdamaxState, "adamax")
     check_gradients(gradients, state.mu, "mu", state.moments_dtype)
     state = evaluate_schedules(state)
     updates, mu, nu, count = adamax_updates(

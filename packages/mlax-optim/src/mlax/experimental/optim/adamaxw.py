@@ -34,6 +34,7 @@ from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
 )
@@ -44,7 +45,7 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._support import require_weights
+from mlax.experimental.optim._support import check_state, require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdamaxWState", "init", "step"]
@@ -97,12 +98,15 @@ def init(
         are always in the weights' dtypes.
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path), or
         ``moments_dtype`` is not a float dtype.
     """
+    check_hyperparameters("adamaxw", lr=lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype)
+    marker = moments_dtype_marker(moments_dtype, weights)
     return AdamaxWState(
         mu=init_buffers(weights, marker),
         nu=init_buffers(weights, marker),
@@ -131,10 +135,12 @@ def step(
       weights: the current weights :math:`w` (required).
 
     Raises:
+      TypeError: ``state`` is not an ``AdamaxWState`` (e.g. another optimizer's state).
       ValueError: ``weights`` is ``None``.
       ValueError, TypeError: ``gradients`` differ from the weights or the state's moments in
         structure, shape or dtype (the message names the key path).
     """
+    check_state(state, AdamaxWState, "adamaxw")
     check_gradients(gradients, state.mu, "mu", state.moments_dtype)
     weights = require_weights(weights, gradients, "adamaxw")
     state = evaluate_schedules(state)

@@ -45,6 +45,7 @@ from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -61,7 +62,7 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._support import require_weights
+from mlax.experimental.optim._support import check_state, require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdanState", "init", "step"]
@@ -123,8 +124,13 @@ def init(
       weight_decay: the decoupled decay rate :math:`\\lambda`.
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path).
     """
+    check_hyperparameters(
+        "adan", lr=lr, b1=b1, b2=b2, b3=b3, eps=eps, eps_root=eps_root, weight_decay=weight_decay
+    )
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
     marker = _NO_MOMENTS_DTYPE
@@ -163,10 +169,12 @@ def step(
       weights: the current weights :math:`w` (required).
 
     Raises:
+      TypeError: ``state`` is not an ``AdanState`` (e.g. another optimizer's state).
       ValueError: ``weights`` is ``None``.
       ValueError, TypeError: ``gradients`` differ from the weights or the state's buffers in
         structure, shape or dtype (the message names the key path).
     """
+    check_state(state, AdanState, "adan")
     check_gradients(gradients, state.m, "m", _NO_MOMENTS_DTYPE)
     weights = require_weights(weights, gradients, "adan")
     state = evaluate_schedules(state)

@@ -48,6 +48,7 @@ from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -64,7 +65,7 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._support import require_weights
+from mlax.experimental.optim._support import check_state, require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdemamixState", "init", "step"]
@@ -131,12 +132,24 @@ def init(
         each weight's dtype. Updates are always in the weights' dtypes.
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path), or
         ``moments_dtype`` is not a float dtype.
     """
+    check_hyperparameters(
+        "ademamix",
+        lr=lr,
+        b1=b1,
+        b2=b2,
+        b3=b3,
+        eps=eps,
+        eps_root=eps_root,
+        weight_decay=weight_decay,
+    )
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype)
+    marker = moments_dtype_marker(moments_dtype, weights)
     return AdemamixState(
         m1=init_buffers(weights, marker),
         m2=init_buffers(weights, marker),
@@ -173,10 +186,12 @@ def step(
       weights: the current weights :math:`w` (required, for the weight decay).
 
     Raises:
+      TypeError: ``state`` is not an ``AdemamixState`` (e.g. another optimizer's state).
       ValueError: ``weights`` is ``None``.
       ValueError, TypeError: ``gradients`` differ from the weights or the state's moments in
         structure, shape or dtype (the message names the key path).
     """
+    check_state(state, AdemamixState, "ademamix")
     check_gradients(gradients, state.m1, "m1", state.moments_dtype)
     weights = require_weights(weights, gradients, "ademamix")
     state = evaluate_schedules(state)

@@ -58,6 +58,7 @@ from mlax.experimental.optim._hyperparameters import (
     Static,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -74,6 +75,7 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
+from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdoptState", "default_clip_value", "init", "step"]
@@ -143,12 +145,15 @@ def init(
         moments); ``None`` keeps each weight's dtype. Updates are always in the weights' dtypes.
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path), or
         ``moments_dtype`` is not a float dtype.
     """
+    check_hyperparameters("adopt", lr=lr, b1=b1, b2=b2, eps=eps)
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype)
+    marker = moments_dtype_marker(moments_dtype, weights)
     return AdoptState(
         mu=init_buffers(weights, marker),
         nu=init_buffers(weights, marker),
@@ -183,9 +188,11 @@ def step(
       weights: accepted for the protocol; ADOPT does not need them.
 
     Raises:
+      TypeError: ``state`` is not an ``AdoptState`` (e.g. another optimizer's state).
       ValueError, TypeError: ``gradients`` differ from the state's moments in structure, shape or
         dtype (the message names the key path).
     """
+    check_state(state, AdoptState, "adopt")
     check_gradients(gradients, state.mu, "mu", state.moments_dtype)
     state = evaluate_schedules(state)
     lr_, eps_ = value_of(state.lr), value_of(state.eps)

@@ -31,11 +31,12 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from mlax.experimental.core import PyTree
+from mlax.experimental.core import PyTree, scaled_l2_norm
 from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -48,7 +49,7 @@ from mlax.experimental.optim._moments import (
     weights_signature,
     zero_count,
 )
-from mlax.experimental.optim._support import require_weights
+from mlax.experimental.optim._support import check_state, require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["FromageState", "init", "step"]
@@ -83,8 +84,11 @@ def init(
       min_norm: :math:`\\nu`, the floor on both norms that keeps the ratio finite.
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path).
     """
+    check_hyperparameters("fromage", lr=lr)
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
     return FromageState(
@@ -106,10 +110,12 @@ def step(
       weights: the current weights :math:`w` (required).
 
     Raises:
+      TypeError: ``state`` is not a ``FromageState`` (e.g. another optimizer's state).
       ValueError: ``weights`` is ``None``.
       ValueError, TypeError: ``gradients`` differ from the weights in structure, shape or dtype
         (the message names the key path).
     """
+    check_state(state, FromageState, "fromage")
     check_signature(gradients, state.signature)
     weights = require_weights(weights, gradients, "fromage")
     state = evaluate_schedules(state)
@@ -123,8 +129,9 @@ def step(
     def leaf_step(gradient: jax.Array, weight: jax.Array) -> tuple[jax.Array]:
         dtype = gradient.dtype
         floor = min_norm.astype(dtype)
-        weight_norm = jnp.maximum(jnp.sqrt(jnp.sum(jnp.square(weight))), floor)
-        gradient_norm = jnp.maximum(jnp.sqrt(jnp.sum(jnp.square(gradient))), floor)
+        # Scaled where the plain sum of squares would overflow (or underflow) in the leaf dtype.
+        weight_norm = jnp.maximum(scaled_l2_norm([weight], dtype), floor)
+        gradient_norm = jnp.maximum(scaled_l2_norm([gradient], dtype), floor)
         ratio = jnp.where(
             jnp.logical_or(weight_norm == 0, gradient_norm == 0),
             jnp.ones((), dtype),

@@ -38,6 +38,7 @@ from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -47,12 +48,13 @@ from mlax.experimental.optim._moments import (
     check_gradients,
     increment,
     init_buffers,
+    kept,
     map_leaves,
     moments_dtype_marker,
     trust_ratio,
     zero_count,
 )
-from mlax.experimental.optim._support import require_weights
+from mlax.experimental.optim._support import check_state, require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["LarsState", "init", "step"]
@@ -111,12 +113,15 @@ def init(
         always in the weights' dtypes.
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``, ``weight_decay``, ``eps``, ...; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path), or
         ``moments_dtype`` is not a float dtype.
     """
+    check_hyperparameters("lars", lr=lr, weight_decay=weight_decay, eps=eps, momentum=momentum)
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype)
+    marker = moments_dtype_marker(moments_dtype, weights)
     return LarsState(
         velocities=init_buffers(weights, marker),
         count=zero_count(),
@@ -146,10 +151,12 @@ def step(
       weights: the current weights :math:`w` (required: the trust ratio needs them).
 
     Raises:
+      TypeError: ``state`` is not a ``LarsState`` (e.g. another optimizer's state).
       ValueError: ``weights`` is ``None``.
       ValueError, TypeError: ``gradients`` differ from the weights or the state's velocities in
         structure, shape or dtype (the message names the key path).
     """
+    check_state(state, LarsState, "lars")
     check_gradients(gradients, state.velocities, "velocities", state.moments_dtype)
     weights = require_weights(weights, gradients, "lars")
     state = evaluate_schedules(state)
@@ -165,7 +172,7 @@ def step(
         direction = direction * trust_ratio(weight, direction, coefficient, eps)
         scaled = lr.astype(dtype) * direction
         momentum_ = momentum.astype(dtype)
-        new_velocity = scaled + momentum_ * velocity.astype(dtype)
+        new_velocity = scaled + kept(momentum_, velocity.astype(dtype))
         update = jnp.where(state.nesterov, scaled + momentum_ * new_velocity, new_velocity)
         return update.astype(gradient.dtype), new_velocity.astype(velocity.dtype)
 

@@ -47,6 +47,12 @@ kept in ``state.value`` and ``state.grad`` so the next step need not compute the
 :func:`value_and_grad_from_state` (like Optax's helper of that name) returns them, or computes
 them when the state holds none yet.
 
+Once converged the differences are tiny or exactly zero. As in Optax, a pair with
+:math:`\langle \delta g_j, \delta w_j \rangle = 0` gets :math:`\rho_j = 0` (it drops out) and
+:math:`\gamma_k = 1` when :math:`\delta g_{k-1} = 0`; beyond Optax, a pair whose :math:`\rho_j`
+or :math:`\gamma_k` would overflow is treated the same way, and a zero step size (no acceptable
+step found) gives zero updates, so such states give finite weights where Optax's would be nan.
+
 Scalars (inner products, :math:`\rho`, :math:`\gamma`, step sizes, the loss) are computed in the
 hyperparameter dtype (the widest float of the weights, at least float32); the memory buffers and
 updates keep each leaf's dtype. The memory holds :math:`2m` copies of the weights: L-BFGS suits
@@ -85,12 +91,14 @@ from mlax.experimental.optim._hyperparameters import (
     as_hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
 )
 from mlax.experimental.optim._moments import increment, zero_count
 from mlax.experimental.optim._sharding import stacked_zeros
+from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim._zoom_linesearch import ZoomSettings, vdot, zoom_linesearch
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -207,6 +215,7 @@ def init(
       TypeError: a weight is not floating point (the message names its key path).
       ValueError: ``memory_size < 1``, or an unknown ``initial_guess_strategy``.
     """
+    check_hyperparameters("lbfgs", lr=lr, max_learning_rate=max_learning_rate)
     check_float_weights(weights)
     if memory_size < 1:
         raise ValueError(f"lbfgs needs memory_size >= 1, got {memory_size}.")
@@ -222,7 +231,8 @@ def init(
 
     def zeros() -> PyTree:
         # A fresh tree per field: state leaves sharing a buffer cannot all be donated.
-        return jax.tree.map(jnp.zeros_like, weights)
+        # An explicit dtype: strongly typed even for weakly typed weights (one compile).
+        return jax.tree.map(lambda weight: jnp.zeros_like(weight, dtype=weight.dtype), weights)
 
     def scalar(value: float) -> jax.Array:
         return as_hyperparameter(value, dtype)
@@ -333,11 +343,13 @@ def step(
 
     Raises:
       ValueError: ``weights`` is ``None``, or ``value`` is not a scalar.
+      TypeError: ``state`` is not an ``LbfgsState`` (e.g. another optimizer's state).
       TypeError: ``value`` or ``value_fn`` is missing (with the line search), or ``value`` is not
         floating point.
       ValueError, TypeError: ``gradients`` differ from the weights or the state in structure,
         shape or dtype (the message names the key path).
     """
+    check_state(state, LbfgsState, "lbfgs")
     if weights is None:
         raise ValueError(
             "mlax.experimental.optim.lbfgs.step needs the current weights: call "
@@ -361,7 +373,10 @@ def step(
     weight_difference = jax.tree.map(lambda w, p: w - p, weights, state.previous_weights)
     gradient_difference = jax.tree.map(lambda g, p: g - p, gradients, state.previous_gradients)
     curvature = vdot(gradient_difference, weight_difference, dtype)
-    rho = jnp.where(curvature == 0.0, jnp.zeros((), dtype), 1.0 / curvature)
+    # Optax drops a pair whose curvature is 0; a curvature so small that 1 / curvature overflows
+    # (a subnormal, e.g. once converged) is dropped too: an infinite rho would make P g nan.
+    inverse = 1.0 / jnp.where(curvature == 0.0, jnp.ones((), dtype), curvature)
+    rho = jnp.where((curvature == 0.0) | ~jnp.isfinite(inverse), jnp.zeros((), dtype), inverse)
     weight_difference, gradient_difference, rho = jax.tree.map(
         lambda x: jnp.where(started, x, jnp.zeros_like(x)),
         (weight_difference, gradient_difference, rho),
@@ -375,7 +390,10 @@ def step(
 
     numerator = vdot(gradient_difference, weight_difference, dtype)
     denominator = vdot(gradient_difference, gradient_difference, dtype)
-    secant_scale = jnp.where(denominator > 0.0, numerator / denominator, jnp.ones((), dtype))
+    ratio = numerator / jnp.where(denominator > 0.0, denominator, jnp.ones((), dtype))
+    secant_scale = jnp.where(
+        (denominator > 0.0) & jnp.isfinite(ratio), ratio, jnp.ones((), dtype)
+    )
     gradient_norm = jnp.sqrt(vdot(gradients, gradients, dtype))
     first_scale = jnp.minimum(jnp.ones((), dtype), 1.0 / gradient_norm)
     identity_scale = jnp.where(
@@ -425,7 +443,14 @@ def step(
         stepsize_guess=guess,
         settings=settings,
     )
-    updates = jax.tree.map(lambda d: -(result.stepsize.astype(d.dtype) * d), direction)
+    # A zero step (the search found no acceptable one) moves nothing, even along a direction
+    # that overflowed: 0 * inf would be nan.
+    def scaled(d: jax.Array) -> jax.Array:
+        return jnp.where(
+            result.stepsize == 0.0, jnp.zeros_like(d), -(result.stepsize.astype(d.dtype) * d)
+        )
+
+    updates = jax.tree.map(scaled, direction)
     return updates, new_state._replace(
         learning_rate=result.stepsize,
         value=result.value,

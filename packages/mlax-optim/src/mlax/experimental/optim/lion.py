@@ -41,6 +41,7 @@ from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -53,11 +54,12 @@ from mlax.experimental.optim._moments import (
     ema,
     increment,
     init_buffers,
+    kept,
     map_leaves,
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._support import require_weights
+from mlax.experimental.optim._support import check_state, require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["LionState", "init", "step"]
@@ -109,15 +111,18 @@ def init(
         dtype. Updates are always in the weights' dtypes.
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path), or
         ``moments_dtype`` is not a float dtype.
       ValueError: ``b2`` is a number that is not positive.
     """
+    check_hyperparameters("lion", lr=lr, b1=b1, b2=b2, weight_decay=weight_decay)
     check_float_weights(weights)
     if not callable(b2) and not float(b2) > 0:  # type: ignore[arg-type]
         raise ValueError(f"lion needs b2 > 0, got {b2}.")
     dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype)
+    marker = moments_dtype_marker(moments_dtype, weights)
     return LionState(
         mu=init_buffers(weights, marker),
         count=zero_count(),
@@ -146,10 +151,12 @@ def step(
       weights: the current weights :math:`w` (required).
 
     Raises:
+      TypeError: ``state`` is not a ``LionState`` (e.g. another optimizer's state).
       ValueError: ``weights`` is ``None``.
       ValueError, TypeError: ``gradients`` differ from the weights or the state's moment in
         structure, shape or dtype (the message names the key path).
     """
+    check_state(state, LionState, "lion")
     check_gradients(gradients, state.mu, "mu", state.moments_dtype)
     weights = require_weights(weights, gradients, "lion")
     state = evaluate_schedules(state)
@@ -162,7 +169,7 @@ def step(
         dtype = compute_dtype(gradient, mu)
         g = gradient.astype(dtype)
         new_mu = ema(g, mu.astype(dtype), b2)
-        direction = jnp.sign(ratio.astype(dtype) * new_mu + complement(ratio, dtype) * g)
+        direction = jnp.sign(kept(ratio.astype(dtype), new_mu) + complement(ratio, dtype) * g)
         update = lr.astype(dtype) * (direction + decay.astype(dtype) * weight.astype(dtype))
         return update.astype(gradient.dtype), new_mu.astype(mu.dtype)
 

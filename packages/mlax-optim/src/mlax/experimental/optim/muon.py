@@ -68,6 +68,7 @@ from mlax.experimental.optim._hyperparameters import (
     as_hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -90,7 +91,7 @@ from mlax.experimental.optim._newton_schulz import (
     shape_scale,
 )
 from mlax.experimental.optim._partition import MaskedNode
-from mlax.experimental.optim._support import require_weights
+from mlax.experimental.optim._support import check_state, require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["MuonDimensionNumbers", "MuonState", "NS_COEFFS_PRESETS", "init", "step"]
@@ -300,25 +301,41 @@ def init(
         (0.2 matches AdamW's update size); ``None`` uses :math:`\\sqrt{\\max(1, n_{out}/n_{in})}`.
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``, ``beta``, ``eps``, ...; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path), or
         ``moments_dtype`` is not a float dtype.
       ValueError: bad ``ns_coeffs``, ``preconditioning`` or dimension numbers (e.g. a Muon weight
         of rank below 2).
     """
+    check_hyperparameters(
+        "muon",
+        lr=lr,
+        beta=beta,
+        eps=eps,
+        weight_decay=weight_decay,
+        adam_b1=adam_b1,
+        adam_b2=adam_b2,
+        adam_eps_root=adam_eps_root,
+        adam_weight_decay=adam_weight_decay,
+        adam_lr=adam_lr,
+    )
     check_float_weights(weights)
     if preconditioning not in PRECONDITIONINGS:
         raise ValueError(
             f"unknown preconditioning {preconditioning!r}; choose one of {PRECONDITIONINGS}."
         )
     dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype)
+    marker = moments_dtype_marker(moments_dtype, weights)
     specs = _leaf_specs(weights, muon_weight_dimension_numbers)
     leaves, treedef = jax.tree.flatten(weights)
     mu = tree_full_like(weights, 0.0, dtype=marker.value)
     nu = jax.tree.unflatten(
         treedef,
         [
-            MaskedNode() if spec is not None else jnp.zeros_like(leaf, dtype=marker.value)
+            MaskedNode()
+            if spec is not None
+            else jnp.zeros_like(leaf, dtype=marker.value or leaf.dtype)
             for leaf, spec in zip(leaves, specs, strict=True)
         ],
     )
@@ -364,10 +381,12 @@ def step(
       weights: the current weights :math:`w` (required, for the weight decays).
 
     Raises:
+      TypeError: ``state`` is not a ``MuonState`` (e.g. another optimizer's state).
       ValueError: ``weights`` is ``None``.
       ValueError, TypeError: ``gradients`` differ from the weights or the state's momentum in
         structure, shape or dtype (the message names the key path).
     """
+    check_state(state, MuonState, "muon")
     check_gradients(gradients, state.mu, "mu", state.moments_dtype)
     weights = require_weights(weights, gradients, "muon")
     state = evaluate_schedules(state)

@@ -45,6 +45,7 @@ from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -56,6 +57,7 @@ from mlax.experimental.optim._moments import (
     weights_signature,
     zero_count,
 )
+from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["NoisySgdState", "init", "step"]
@@ -120,9 +122,12 @@ def init(
     :mod:`~mlax.experimental.optim.schedules`).
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path), or ``key`` is
         not a seed or key.
     """
+    check_hyperparameters("noisy_sgd", lr=lr)
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
     return NoisySgdState(
@@ -146,9 +151,11 @@ def step(
       weights: accepted for the protocol; noisy SGD does not need them.
 
     Raises:
+      TypeError: ``state`` is not a ``NoisySgdState`` (e.g. another optimizer's state).
       ValueError, TypeError: ``gradients`` differ from the weights given to :func:`init` in
         structure, shape or dtype (the message names the key path).
     """
+    check_state(state, NoisySgdState, "noisy_sgd")
     check_signature(gradients, state.signature)
     state = evaluate_schedules(state)
     new_count = increment(state.count)

@@ -36,6 +36,7 @@ from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -47,11 +48,12 @@ from mlax.experimental.optim._moments import (
     ema,
     increment,
     init_buffers,
+    kept,
     map_leaves,
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._support import require_weights
+from mlax.experimental.optim._support import check_state, require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["NovogradState", "init", "step"]
@@ -109,12 +111,17 @@ def init(
         weights' dtypes.
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path), or
         ``moments_dtype`` is not a float dtype.
     """
+    check_hyperparameters(
+        "novograd", lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root, weight_decay=weight_decay
+    )
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype)
+    marker = moments_dtype_marker(moments_dtype, weights)
     mu = init_buffers(weights, marker)
     return NovogradState(
         mu=mu,
@@ -149,10 +156,12 @@ def step(
       weights: the current weights :math:`w` (required, for the weight decay, as in Optax).
 
     Raises:
+      TypeError: ``state`` is not a ``NovogradState`` (e.g. another optimizer's state).
       ValueError: ``weights`` is ``None``.
       ValueError, TypeError: ``gradients`` differ from the weights or the state's moment in
         structure, shape or dtype (the message names the key path).
     """
+    check_state(state, NovogradState, "novograd")
     check_gradients(gradients, state.mu, "mu", state.moments_dtype)
     weights = require_weights(weights, gradients, "novograd")
     state = evaluate_schedules(state)
@@ -169,7 +178,7 @@ def step(
         new_nu = jnp.where(first, square_norm, ema(square_norm, nu.astype(dtype), b2))
         normalised = g / (jnp.sqrt(new_nu + eps_root.astype(dtype)) + eps.astype(dtype))
         addition = normalised + decay.astype(dtype) * weight.astype(dtype)
-        new_mu = jnp.where(first, addition, b1.astype(dtype) * mu.astype(dtype) + addition)
+        new_mu = jnp.where(first, addition, kept(b1.astype(dtype), mu.astype(dtype)) + addition)
         update = lr.astype(dtype) * new_mu
         return update.astype(gradient.dtype), new_mu.astype(mu.dtype), new_nu.astype(nu.dtype)
 

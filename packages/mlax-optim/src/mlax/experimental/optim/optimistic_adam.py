@@ -50,6 +50,7 @@ from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -65,6 +66,7 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
+from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["OptimisticAdamState", "init", "step"]
@@ -130,12 +132,15 @@ def init(
     :mod:`~mlax.experimental.optim.schedules`).
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path), or
         ``moments_dtype`` is not a float dtype.
     """
+    check_hyperparameters("optimistic_adam", lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype)
+    marker = moments_dtype_marker(moments_dtype, weights)
     return OptimisticAdamState(
         mu=init_buffers(weights, marker),
         nu=init_buffers(weights, marker),
@@ -163,9 +168,11 @@ def step(
       weights: accepted for the protocol; the method does not need them.
 
     Raises:
+      TypeError: ``state`` is not an ``OptimisticAdamState`` (e.g. another optimizer's state).
       ValueError, TypeError: ``gradients`` differ from the state's moments in structure, shape or
         dtype (the message names the key path).
     """
+    check_state(state, OptimisticAdamState, "optimistic_adam")
     check_gradients(gradients, state.mu, "mu", state.moments_dtype)
     state = evaluate_schedules(state)
     first = state.count == 0

@@ -44,6 +44,8 @@ from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
+    check_range,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -52,10 +54,12 @@ from mlax.experimental.optim._moments import (
     check_gradients,
     increment,
     init_buffers,
+    kept,
     map_leaves,
     moments_dtype_marker,
     zero_count,
 )
+from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["OptimisticGradientDescentState", "init", "step"]
@@ -99,8 +103,14 @@ def init(
     Each may be a schedule of the step count (see :mod:`~mlax.experimental.optim.schedules`).
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path).
     """
+    # alpha and beta weigh the gradients, they are not decays: any finite number.
+    check_hyperparameters("optimistic_gradient_descent", lr=lr)
+    check_range("alpha", alpha, -float("inf"))
+    check_range("beta", beta, -float("inf"))
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
     return OptimisticGradientDescentState(
@@ -123,9 +133,12 @@ def step(
       weights: accepted for the protocol; the method does not need them.
 
     Raises:
+      TypeError: ``state`` is not an ``OptimisticGradientDescentState`` (e.g. another
+        optimizer's state).
       ValueError, TypeError: ``gradients`` differ from the state's previous gradients in
         structure, shape or dtype (the message names the key path).
     """
+    check_state(state, OptimisticGradientDescentState, "optimistic_gradient_descent")
     check_gradients(gradients, state.previous_gradient, "previous_gradient", _NO_MOMENTS_DTYPE)
     state = evaluate_schedules(state)
     first = state.count == 0
@@ -137,7 +150,7 @@ def step(
         dtype = gradient.dtype
         previous = jnp.where(first, gradient, previous)
         update = lr.astype(dtype) * (
-            total.astype(dtype) * gradient - beta.astype(dtype) * previous
+            total.astype(dtype) * gradient - kept(beta.astype(dtype), previous)
         )
         return update, gradient
 

@@ -56,6 +56,7 @@ from mlax.experimental.optim._hyperparameters import (
     Static,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -67,6 +68,7 @@ from mlax.experimental.optim._moments import (
     weights_signature,
     zero_count,
 )
+from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["PolyakSgdState", "init", "step"]
@@ -115,9 +117,12 @@ def init(
       variant: ``"sps"``, or ``"sps+"`` to use only the positive part of the gap.
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``max_learning_rate``, ``eps``; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path).
       ValueError: ``variant`` is neither ``"sps"`` nor ``"sps+"``.
     """
+    check_hyperparameters("polyak_sgd", max_learning_rate=max_learning_rate, eps=eps)
     check_float_weights(weights)
     if variant not in _VARIANTS:
         raise ValueError(f"polyak_sgd's variant must be 'sps' or 'sps+', got {variant!r}.")
@@ -164,11 +169,13 @@ def step(
         keyword-only).
 
     Raises:
+      TypeError: ``state`` is not a ``PolyakSgdState`` (e.g. another optimizer's state).
       TypeError: ``value`` is missing or not floating point.
       ValueError: ``value`` is not a scalar.
       ValueError, TypeError: ``gradients`` differ from the weights given to :func:`init` in
         structure, shape or dtype (the message names the key path).
     """
+    check_state(state, PolyakSgdState, "polyak_sgd")
     loss = _check_value(value)
     check_signature(gradients, state.signature)
     state = evaluate_schedules(state)

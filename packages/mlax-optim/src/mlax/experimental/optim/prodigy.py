@@ -36,8 +36,9 @@ weight's dtype; :math:`d` and :math:`r` are 0-d arrays of the hyperparameter dty
 of the weights, at least float32), and the inner product and :math:`\sum|s|` accumulate in it, so
 float16 weights do not overflow them. Optax keeps :math:`d, r` in the *narrowest* weight dtype; for
 trees of one dtype (float32 or float64) the two agree. In float16, :math:`d g` and its square
-underflow while :math:`d` is small (it starts at :math:`10^{-6}`), so the first steps divide 0 by 0:
-give float16 weights ``moments_dtype=jnp.float32``.
+underflow while :math:`d` is small (it starts at :math:`10^{-6}`), so the first steps would divide
+0 by 0: :func:`init` refuses float16 moments with a ``TypeError``; give float16 weights
+``moments_dtype=jnp.float32``.
 
 Example:
   >>> import jax.numpy as jnp
@@ -59,6 +60,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import DTypeLike
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._hyperparameters import (
@@ -66,6 +68,7 @@ from mlax.experimental.optim._hyperparameters import (
     as_hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -78,12 +81,13 @@ from mlax.experimental.optim._moments import (
     debias,
     increment,
     init_buffers,
+    kept,
     map_leaves,
     moments_dtype_marker,
     zero_count,
 )
 from mlax.experimental.optim._sharding import contract_all
-from mlax.experimental.optim._support import require_weights
+from mlax.experimental.optim._support import check_state, require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["ProdigyState", "init", "step"]
@@ -157,12 +161,26 @@ def init(
         each weight's dtype. Updates are always in the weights' dtypes.
 
     Raises:
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
+      ValueError: a hyperparameter is outside its range (``lr``, ``eps``, ``weight_decay``; the
+        message names it and the range).
+      TypeError: a weight is not floating point (the message names its key path),
+        ``moments_dtype`` is not a float dtype, or the moments would be float16 (float16 weights
+        without ``moments_dtype``, or ``moments_dtype=jnp.float16``).
     """
+    check_hyperparameters("prodigy", lr=lr, eps=eps, weight_decay=weight_decay)
     check_float_weights(weights)
+    buffer_dtypes = {
+        np.dtype(leaf.dtype if moments_dtype is None else moments_dtype)
+        for leaf in jax.tree.leaves(weights)
+    }
+    if np.dtype(np.float16) in buffer_dtypes:
+        raise TypeError(
+            "prodigy cannot keep its moments in float16: while its estimate d is small (it starts "
+            "at estim_lr0=1e-6) d·g and its square underflow and the first step divides 0 by 0. "
+            "Pass moments_dtype=jnp.float32 (the updates stay float16)."
+        )
     dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype)
+    marker = moments_dtype_marker(moments_dtype, weights)
     b1, b2 = betas
     if beta3 is None:
         beta3 = math.sqrt(float(b2))
@@ -171,7 +189,8 @@ def init(
         exp_avg_sq=init_buffers(weights, marker),
         grad_sum=init_buffers(weights, marker),
         # A distinct copy, so the weights and the state can both be donated to a jitted step.
-        params0=jax.tree.map(jnp.copy, weights),
+        # A strongly typed copy: a weakly typed buffer would make a jitted step compile twice.
+        params0=jax.tree.map(lambda leaf: jnp.array(leaf, dtype=leaf.dtype), weights),
         estim_lr=as_hyperparameter(estim_lr0, dtype),
         numerator_weighted=as_hyperparameter(0.0, dtype),
         count=zero_count(),
@@ -206,10 +225,12 @@ def step(
       weights: the current weights :math:`w` (required).
 
     Raises:
+      TypeError: ``state`` is not a ``ProdigyState`` (e.g. another optimizer's state).
       ValueError: ``weights`` is ``None``.
       ValueError, TypeError: ``gradients`` differ from the weights or the state's buffers in
         structure, shape or dtype (the message names the key path).
     """
+    check_state(state, ProdigyState, "prodigy")
     check_gradients(gradients, state.exp_avg, "exp_avg", state.moments_dtype)
     weights = require_weights(weights, gradients, "prodigy")
     state = evaluate_schedules(state)
@@ -237,8 +258,8 @@ def step(
         b1_, b2_ = b1.astype(dtype), b2.astype(dtype)
         one_minus_b1, one_minus_b2 = complement(b1, dtype), complement(b2, dtype)
         dg = d.astype(dtype) * g
-        new_exp_avg = b1_ * exp_avg.astype(dtype) + one_minus_b1 * dg
-        new_exp_avg_sq = b2_ * exp_avg_sq.astype(dtype) + one_minus_b2 * dg * dg
+        new_exp_avg = kept(b1_, exp_avg.astype(dtype)) + one_minus_b1 * dg
+        new_exp_avg_sq = kept(b2_, exp_avg_sq.astype(dtype)) + one_minus_b2 * dg * dg
         new_grad_sum = (
             b3.astype(dtype) * grad_sum.astype(dtype)
             + sum_rate.astype(dtype) * dg / d0.astype(dtype)

@@ -40,6 +40,7 @@ from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -55,6 +56,7 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
+from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["RadamState", "init", "step"]
@@ -113,12 +115,15 @@ def init(
         are always in the weights' dtypes.
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path), or
         ``moments_dtype`` is not a float dtype.
     """
+    check_hyperparameters("radam", lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype)
+    marker = moments_dtype_marker(moments_dtype, weights)
     return RadamState(
         mu=init_buffers(weights, marker),
         nu=init_buffers(weights, marker),
@@ -150,9 +155,11 @@ def step(
       weights: accepted for the protocol; RAdam does not need them.
 
     Raises:
+      TypeError: ``state`` is not a ``RadamState`` (e.g. another optimizer's state).
       ValueError, TypeError: ``gradients`` differ from the state's moments in structure, shape or
         dtype (the message names the key path).
     """
+    check_state(state, RadamState, "radam")
     check_gradients(gradients, state.mu, "mu", state.moments_dtype)
     state = evaluate_schedules(state)
     count = increment(state.count)

@@ -61,8 +61,12 @@ from mlax.experimental.optim._moments import (
     weights_signature,
     zero_count,
 )
+from mlax.experimental.optim._support import check_state
 
 __all__ = ["ReduceOnPlateauState", "init", "step"]
+
+# It only scales its input: to_optax and from_optax keep the sign (optim.Transform).
+IS_TRANSFORM = True
 
 
 class ReduceOnPlateauState(NamedTuple):
@@ -205,11 +209,13 @@ def step(
       value: the loss, a scalar (required, keyword-only).
 
     Raises:
+      TypeError: ``state`` is not a ``ReduceOnPlateauState`` (e.g. another optimizer's state).
       TypeError: ``value`` is missing or not a floating-point scalar, or ``updates`` differ from
         the weights in dtype.
       ValueError: ``updates`` differ from the weights in structure or shape, or ``value`` is not a
         scalar.
     """
+    check_state(state, ReduceOnPlateauState, "reduce_on_plateau")
     if value is None:
         raise TypeError(
             "mlax.experimental.optim.reduce_on_plateau.step needs the loss: call "

@@ -47,6 +47,7 @@ from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -59,10 +60,12 @@ from mlax.experimental.optim._moments import (
     ema,
     increment,
     init_buffers,
+    kept,
     map_leaves,
     moments_dtype_marker,
     zero_count,
 )
+from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["RmspropState", "init", "step"]
@@ -137,12 +140,15 @@ def init(
         option); ``None`` keeps each weight's dtype. Updates are always in the weights' dtypes.
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``, ``decay``, ``eps``, ...; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path), or
         ``moments_dtype`` is not a float dtype.
     """
+    check_hyperparameters("rmsprop", lr=lr, decay=decay, eps=eps, momentum=momentum)
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype)
+    marker = moments_dtype_marker(moments_dtype, weights)
     return RmspropState(
         nu=init_buffers(weights, marker, initial_scale),
         mu=init_buffers(weights, marker) if centered else None,
@@ -177,9 +183,11 @@ def step(
       weights: accepted for the protocol; RMSProp does not need them.
 
     Raises:
+      TypeError: ``state`` is not a ``RmspropState`` (e.g. another optimizer's state).
       ValueError, TypeError: ``gradients`` differ from the state's buffers in structure, shape or
         dtype (the message names the key path).
     """
+    check_state(state, RmspropState, "rmsprop")
     check_gradients(gradients, state.nu, "nu", state.moments_dtype)
     state = evaluate_schedules(state)
     count = increment(state.count)
@@ -210,7 +218,7 @@ def step(
             assert momentum is not None
             velocity = buffers[-1]
             momentum_ = momentum.astype(dtype)
-            new_velocity = update + momentum_ * velocity.astype(dtype)
+            new_velocity = update + kept(momentum_, velocity.astype(dtype))
             update = jnp.where(state.nesterov, update + momentum_ * new_velocity, new_velocity)
             new_buffers.append(new_velocity.astype(velocity.dtype))
         return (update.astype(gradient.dtype), new_nu.astype(nu.dtype), *new_buffers)

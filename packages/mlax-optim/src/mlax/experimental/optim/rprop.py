@@ -49,6 +49,7 @@ from mlax.experimental.optim._hyperparameters import (
     as_hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -61,6 +62,7 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
+from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["RpropState", "init", "step"]
@@ -111,9 +113,12 @@ def init(
     :mod:`~mlax.experimental.optim.schedules`).
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path), or ``lr`` is
         a schedule.
     """
+    check_hyperparameters("rprop", lr=lr)
     check_float_weights(weights)
     if callable(lr):
         raise TypeError("rprop's lr is the initial step size, a number; it cannot be a schedule.")
@@ -141,9 +146,11 @@ def step(
       weights: accepted for the protocol; Rprop does not need them.
 
     Raises:
+      TypeError: ``state`` is not a ``RpropState`` (e.g. another optimizer's state).
       ValueError, TypeError: ``gradients`` differ from the state's step sizes in structure, shape
         or dtype (the message names the key path).
     """
+    check_state(state, RpropState, "rprop")
     check_gradients(gradients, state.step_sizes, "step_sizes", _NO_MOMENTS_DTYPE)
     state = evaluate_schedules(state)
     scalars = [

@@ -55,6 +55,7 @@ from mlax.experimental.optim._hyperparameters import (
     as_hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -70,7 +71,7 @@ from mlax.experimental.optim._moments import (
 )
 from mlax.experimental.optim._schedule_free import averaging_coefficient, interpolate
 from mlax.experimental.optim._schedule_free import eval_weights as _eval_weights
-from mlax.experimental.optim._support import require_weights
+from mlax.experimental.optim._support import check_state, require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["ScheduleFreeSgdState", "eval_weights", "init", "step"]
@@ -141,11 +142,14 @@ def init(
         in the weights' dtypes.
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``weight_decay``; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path), or
         ``state_dtype`` is not a float dtype.
       ValueError: ``b1`` is a number that is not positive, or ``warmup_steps`` is given with a
         schedule for ``lr``.
     """
+    check_hyperparameters("schedule_free_sgd", lr=lr, b1=b1, weight_decay=weight_decay)
     check_float_weights(weights)
     check_b1(b1)
     dtype = hyperparameter_dtype(weights)
@@ -153,7 +157,8 @@ def init(
     z = weights if marker.value is None else tree_cast(weights, marker.value)
     return ScheduleFreeSgdState(
         # A distinct copy, so the weights and the state can both be donated to a jitted step.
-        z=jax.tree.map(jnp.copy, z),
+        # A strongly typed copy: a weakly typed buffer would make a jitted step compile twice.
+        z=jax.tree.map(lambda leaf: jnp.array(leaf, dtype=leaf.dtype), z),
         count=zero_count(),
         lr=as_schedulable(warmed_up(lr, warmup_steps), dtype),
         b1=as_schedulable(b1, dtype),
@@ -183,10 +188,12 @@ def step(
       weights: the current training weights :math:`y` (required).
 
     Raises:
+      TypeError: ``state`` is not a ``ScheduleFreeSgdState`` (e.g. another optimizer's state).
       ValueError: ``weights`` is ``None``.
       ValueError, TypeError: ``gradients`` differ from the weights or from :math:`z` in structure,
         shape or dtype (the message names the key path).
     """
+    check_state(state, ScheduleFreeSgdState, "schedule_free_sgd")
     weights = require_weights(weights, gradients, "schedule_free_sgd")
     check_gradients(gradients, state.z, "z", state.state_dtype)
     state = evaluate_schedules(state)

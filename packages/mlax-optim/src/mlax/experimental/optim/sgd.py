@@ -57,11 +57,13 @@ from mlax.experimental.optim._hyperparameters import (
     as_hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._moments import Scalar, increment, zero_count
+from mlax.experimental.optim._moments import Scalar, increment, kept, zero_count
+from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 from typing_extensions import deprecated
 
@@ -111,8 +113,11 @@ def init(
       nesterov: use Nesterov's look-ahead update (no effect with ``momentum=None``).
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``, ``momentum``; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path).
     """
+    check_hyperparameters("sgd", lr=lr, momentum=momentum)
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
     return SgdState(
@@ -175,11 +180,13 @@ def step(
         values for this and later steps.
 
     Raises:
+      TypeError: ``state`` is not a ``SgdState`` (e.g. another optimizer's state).
       ValueError, TypeError: ``gradients`` differ from the state's velocities in structure, shape
         or dtype (the message names the key path).
       ValueError: the deprecated ``momentum`` is given for a state initialised with
         ``momentum=None``, which has no velocity to apply it to.
     """
+    check_state(state, SgdState, "sgd")
     if lr is not None or momentum is not None or nesterov is not None:
         warn_deprecated(_HYPERPARAMETERS_PER_CALL)
         if momentum is not None and state.momentum is None:
@@ -208,7 +215,7 @@ def step(
         lr_ = lr_value.astype(gradient.dtype)
         momentum_ = momentum_value.astype(gradient.dtype)
         scaled_gradient = lr_ * gradient
-        new_velocity = momentum_ * velocity + scaled_gradient
+        new_velocity = kept(momentum_, velocity) + scaled_gradient
         update = jax.lax.select_n(
             state.nesterov, new_velocity, momentum_ * new_velocity + scaled_gradient
         )

@@ -31,6 +31,7 @@ from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -42,6 +43,7 @@ from mlax.experimental.optim._moments import (
     weights_signature,
     zero_count,
 )
+from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["SignSgdState", "init", "step"]
@@ -72,8 +74,11 @@ def init(weights: PyTree, *, lr: ScalarOrSchedule = 1e-3) -> SignSgdState:
         count (see :mod:`~mlax.experimental.optim.schedules`).
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path).
     """
+    check_hyperparameters("sign_sgd", lr=lr)
     check_float_weights(weights)
     return SignSgdState(
         signature=weights_signature(weights),
@@ -93,9 +98,11 @@ def step(
       weights: accepted for the protocol; signSGD does not need them.
 
     Raises:
+      TypeError: ``state`` is not a ``SignSgdState`` (e.g. another optimizer's state).
       ValueError, TypeError: ``gradients`` differ from the weights given to :func:`init` in
         structure, shape or dtype (the message names the key path).
     """
+    check_state(state, SignSgdState, "sign_sgd")
     check_signature(gradients, state.signature)
     state = evaluate_schedules(state)
     lr = value_of(state.lr)

@@ -33,6 +33,7 @@ from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -48,6 +49,7 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
+from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["SignumState", "init", "step"]
@@ -92,12 +94,15 @@ def init(
         weight's dtype. Updates are always in the weights' dtypes.
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``, ``beta``; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path), or
         ``moments_dtype`` is not a float dtype.
     """
+    check_hyperparameters("signum", lr=lr, beta=beta)
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype)
+    marker = moments_dtype_marker(moments_dtype, weights)
     return SignumState(
         mu=init_buffers(weights, marker),
         count=zero_count(),
@@ -119,9 +124,11 @@ def step(
       weights: accepted for the protocol; Signum does not need them.
 
     Raises:
+      TypeError: ``state`` is not a ``SignumState`` (e.g. another optimizer's state).
       ValueError, TypeError: ``gradients`` differ from the state's moment in structure, shape or
         dtype (the message names the key path).
     """
+    check_state(state, SignumState, "signum")
     check_gradients(gradients, state.mu, "mu", state.moments_dtype)
     state = evaluate_schedules(state)
     lr, beta = value_of(state.lr), value_of(state.beta)

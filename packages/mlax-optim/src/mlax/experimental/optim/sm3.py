@@ -47,6 +47,7 @@ from mlax.experimental.optim._hyperparameters import (
     Hyperparameter,
     as_schedulable,
     check_float_weights,
+    check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
@@ -60,6 +61,7 @@ from mlax.experimental.optim._moments import (
     zero_count,
 )
 from mlax.experimental.optim._sharding import reduced_zeros
+from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["Sm3State", "init", "step"]
@@ -92,7 +94,7 @@ class Sm3State(NamedTuple):
 def _axis_accumulators(weight: jax.Array) -> list[jax.Array]:
     if weight.ndim < 2:
         # Per element (Adagrad's sum of squares): the weight's own shape and sharding.
-        return [jnp.zeros_like(weight)]
+        return [jnp.zeros_like(weight, dtype=weight.dtype)]  # explicit: strongly typed
     # Accumulator i keeps the weight's partitioning of axis i (the layout of the step's max over
     # the other axes), so a sharded weight's accumulators are sharded too.
     return [
@@ -119,8 +121,11 @@ def init(
     Any of them may be a schedule of the step count (see :mod:`~mlax.experimental.optim.schedules`).
 
     Raises:
+      ValueError: a hyperparameter is outside its range (``lr``, ``momentum``, ``eps``; the
+        message names it and the range).
       TypeError: a weight is not floating point (the message names its key path).
     """
+    check_hyperparameters("sm3", lr=lr, momentum=momentum, eps=eps)
     check_float_weights(weights)
     dtype = hyperparameter_dtype(weights)
     return Sm3State(
@@ -151,9 +156,11 @@ def step(
       weights: accepted for the protocol; SM3 does not need them.
 
     Raises:
+      TypeError: ``state`` is not a ``Sm3State`` (e.g. another optimizer's state).
       ValueError, TypeError: ``gradients`` differ from the state's momentum buffer in structure,
         shape or dtype (the message names the key path).
     """
+    check_state(state, Sm3State, "sm3")
     check_gradients(gradients, state.nu, "nu", _NO_MOMENTS_DTYPE)
     state = evaluate_schedules(state)
     lr, momentum, eps = value_of(state.lr), value_of(state.momentum), value_of(state.eps)
@@ -180,7 +187,7 @@ def step(
             new_mu = [accumulator]
         else:
             new_mu = [
-                jnp.max(accumulator, axis=tuple(a for a in range(ndim) if a != i))
+                jnp.max(accumulator, axis=tuple(a for a in range(ndim) if a != i), initial=0)
                 for i in range(ndim)
             ]
         return (lr.astype(dtype) * new_nu).astype(dtype), new_nu, new_mu
