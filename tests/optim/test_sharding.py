@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jax
 import pytest
 
 from tests.optim.wrapper_support import composite_optimizers, optimizer_module_names
@@ -254,12 +255,24 @@ def test_state_initialised_from_sharded_weights_has_their_shardings(
     assert result.get("init_mismatches") == [], result.get("error")
 
 
+def _fails_for_lack_of_a_scatter_rule(name: str, mode: str, result: dict[str, Any]) -> bool:
+    """lbfgs writes its memory with a scatter, for which the explicit-axes mode of the support
+    window's floor (JAX 0.6) has no sharding rule (docs: the support guide); there it must fail with
+    exactly that error, and everything else must work."""
+    if name != "lbfgs" or mode != "explicit" or jax.__version_info__ >= (0, 10):
+        return False
+    assert "sharding rule for scatter is not implemented" in str(result.get("error")), result
+    return True
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", NAMES)
 def test_a_donated_sharded_step_keeps_the_shardings(
     report: dict[str, Any], name: str, mode: str
 ) -> None:
     result = report[mode][name]
+    if _fails_for_lack_of_a_scatter_rule(name, mode, result):
+        return
     assert result.get("step_mismatches") == [], result.get("error")
 
 
@@ -277,10 +290,20 @@ def test_an_elementwise_step_does_not_communicate(
 def test_a_global_quantity_needs_exactly_one_reduction(
     report: dict[str, Any], name: str, mode: str
 ) -> None:
-    # "chain" is clip_by_global_norm then SGD: the norm is its only cross-device value.
+    # "chain" is clip_by_global_norm then SGD: the norm is its only cross-device value. XLA
+    # combines the independent partial results (per leaf, and the norm's three sums) into one
+    # all-reduce (checked from JAX 0.10 on); the XLA of the support window's floor, JAX 0.6, keeps
+    # them apart, and there only "all-reduces and nothing else" is checked.
     result = report[mode][name]
-    expected = {**dict.fromkeys(COLLECTIVES, 0), "all-reduce": 1}
-    assert result.get("collectives") == expected, result.get("error")
+    counts = result.get("collectives")
+    assert counts is not None, result.get("error")
+    if jax.__version_info__ >= (0, 10):
+        assert counts["all-reduce"] == 1, counts
+    else:
+        assert counts["all-reduce"] >= 1, counts
+    assert {key: count for key, count in counts.items() if key != "all-reduce"} == dict.fromkeys(
+        (key for key in COLLECTIVES if key != "all-reduce"), 0
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -293,6 +316,8 @@ def test_a_reducing_step_communicates_only_by_all_reduce(
     # all-reduce, and nothing that moves a weight's shards (gathers, permutes, all-to-all). How many
     # all-reduces depends on how XLA fuses them (Muon's Newton-Schulz products need several).
     result = report[mode][name]
+    if _fails_for_lack_of_a_scatter_rule(name, mode, result):
+        return
     collectives = result.get("collectives")
     assert collectives is not None, result.get("error")
     assert collectives["all-reduce"] >= 1, collectives

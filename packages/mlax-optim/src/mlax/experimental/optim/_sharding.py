@@ -18,6 +18,7 @@ dead code), so it carries the typed sharding, and automatic axes are left to the
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,6 +26,14 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import AxisType, NamedSharding, PartitionSpec
 from jax.typing import DTypeLike
+
+# auto_axes moved from jax.experimental.shard (the JAX floor, 0.6) to jax.sharding, which newer JAX
+# releases keep alone.
+_auto_axes: Callable[..., Any] = (
+    jax.sharding.auto_axes
+    if hasattr(jax.sharding, "auto_axes")
+    else importlib.import_module("jax.experimental.shard").auto_axes
+)
 
 __all__ = ["contract_all", "reduced_zeros", "stacked_zeros", "with_auto_axes"]
 
@@ -96,9 +105,7 @@ def with_auto_axes(
     if not explicit:
         return fun
     out = sharding if out_spec is None else NamedSharding(mesh, out_spec)
-    wrapped: Callable[..., jax.Array] = jax.sharding.auto_axes(
-        fun, axes=explicit, out_sharding=out
-    )
+    wrapped: Callable[..., jax.Array] = _auto_axes(fun, axes=explicit, out_sharding=out)
     return wrapped
 
 
