@@ -82,10 +82,20 @@ def write(repo: Path, record: dict[str, dict[str, str]]) -> None:
 
 
 def export(repo: Path, commit: str, name: str, destination: Path) -> Path:
-    """Writes ``packages/name`` as it is at ``commit`` under ``destination``; returns its directory
-    (the distribution's sources exactly as released, ready to build)."""
+    """Writes ``packages/name`` as it is at ``commit`` under ``destination``, with the build files
+    the distributions share (the files directly in ``packages/``, such as the sdist build hook);
+    returns its directory (the distribution's sources exactly as released, ready to build)."""
+    listing = subprocess.run(
+        ["git", "-C", str(repo), "ls-tree", commit, "packages/"],
+        capture_output=True, text=True, check=False,
+    )
+    shared = [
+        line.split("\t", 1)[1]
+        for line in listing.stdout.splitlines()
+        if line.split(maxsplit=2)[1:2] == ["blob"]
+    ]
     archive = subprocess.run(
-        ["git", "-C", str(repo), "archive", "--format=tar", commit, f"packages/{name}"],
+        ["git", "-C", str(repo), "archive", "--format=tar", commit, f"packages/{name}", *shared],
         capture_output=True,
         check=False,
     )
