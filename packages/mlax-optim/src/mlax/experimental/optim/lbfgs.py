@@ -50,8 +50,8 @@ them when the state holds none yet.
 Once converged the differences are tiny or exactly zero. As in Optax, a pair with
 :math:`\langle \delta g_j, \delta w_j \rangle = 0` gets :math:`\rho_j = 0` (it drops out) and
 :math:`\gamma_k = 1` when :math:`\delta g_{k-1} = 0`; beyond Optax, a pair whose :math:`\rho_j`
-or :math:`\gamma_k` would overflow is treated the same way, and a zero step size (no acceptable
-step found) gives zero updates, so such states give finite weights where Optax's would be nan.
+or :math:`\gamma_k` would overflow is treated the same way, so such states give finite weights
+where Optax's would be nan.
 
 Scalars (inner products, :math:`\rho`, :math:`\gamma`, step sizes, the loss) are computed in the
 hyperparameter dtype (the widest float of the weights, at least float32); the memory buffers and
@@ -443,12 +443,10 @@ def step(
         stepsize_guess=guess,
         settings=settings,
     )
-    # A zero step (the search found no acceptable one) moves nothing, even along a direction
-    # that overflowed: 0 * inf would be nan.
+    # Written as Optax writes it (no select around the product), so that XLA fuses the weight
+    # update the same way and the trajectories stay equal to Optax's.
     def scaled(d: jax.Array) -> jax.Array:
-        return jnp.where(
-            result.stepsize == 0.0, jnp.zeros_like(d), -(result.stepsize.astype(d.dtype) * d)
-        )
+        return -(result.stepsize.astype(d.dtype) * d)
 
     updates = jax.tree.map(scaled, direction)
     return updates, new_state._replace(
