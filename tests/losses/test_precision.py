@@ -18,7 +18,11 @@ the largest over its elements):
 a loss computed in a wider dtype and rounded once is within half an ulp; one computed in the dtype
 itself adds an ulp or two for the elementwise roundings and the pairwise sum of a dozen terms, and 4
 leaves room for that and nothing more (a cancellation costs orders of magnitude, not a factor 2).
-Optax's error only counts where it is finite.
+Optax's error only counts where it is finite. On an accelerator ``ULPS`` doubles: XLA:GPU orders
+reductions and contracts multiply-adds its own way, differently in mlax's and Optax's programs, so
+at a badly conditioned input (a cosine of vectors offset by 1000, a sum that cancels) one program's
+float32 rounding can exceed the other's by a little; 8 ulp still separates rounding from a
+cancellation.
 
 A family is not evaluated in a dtype where the mathematics itself leaves the dtype's finite range:
 where a rounded input, the float64 value or a float64 gradient element exceeds the dtype's largest
@@ -44,7 +48,7 @@ DTYPES = (jnp.bfloat16, jnp.float16, jnp.float32)
 SCALES = (1.0, 3.0, 10.0, 30.0)
 OFFSETS = (0.0, 100.0, -100.0, 1000.0, -1000.0)
 FAMILIES = tuple((scale, offset) for scale in SCALES for offset in OFFSETS)
-ULPS = 4.0
+ULPS = 4.0 if jax.default_backend() == "cpu" else 8.0
 # name -> (factor on ULPS, why); none may exceed 2.
 ULP_ALLOWANCE: dict[str, tuple[float, str]] = {
     "ctc_loss": (1.5, "the forward-backward recursion rounds the log-probability of every prefix "

@@ -7,6 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,6 +16,7 @@ from hypothesis.extra import numpy as hnp
 import mlax.experimental.losses as L
 from tests.losses import reference as R
 from tests.losses.cases import jitted
+from tests.support import assert_same_across_programs, cross_program_rtol
 
 ERROR_LOSSES = [
     "l2_loss", "squared_error", "mean_squared_error", "absolute_error", "mean_absolute_error",
@@ -93,3 +95,30 @@ def test_cosine_similarity_of_a_zero_vector_is_nan_without_epsilon_as_in_optax()
 def test_cosine_losses_need_a_vector_axis() -> None:
     with pytest.raises(ValueError, match="axis"):
         L.cosine_distance(jnp.array(1.0), jnp.array(1.0))
+
+
+@pytest.mark.parametrize("name", ["cosine_similarity", "cosine_distance"])
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64], ids=lambda d: np.dtype(d).name)
+def test_cosines_of_nearly_parallel_vectors_round_as_optax_does(name: str, dtype: Any) -> None:
+    # Vectors offset by -1000 are nearly parallel: an extra rounding per component (dividing by
+    # the largest one) shows in the last bits; an exact power-of-two scaling does not. Op by op
+    # (not jitted), so that both libraries' operations round alike and XLA's fusion of either
+    # program cannot hide or fake a difference.
+    rng = np.random.default_rng(3)
+    p = jnp.asarray(30 * rng.normal(size=(32, 17)) - 1000, dtype)
+    t = jnp.asarray(rng.normal(size=(32, 17)) + 1000, dtype)
+
+    def ours(p: jax.Array) -> jax.Array:
+        return jnp.sum(jax.vmap(getattr(L, name))(p, t))
+
+    def theirs(p: jax.Array) -> jax.Array:
+        return jnp.sum(getattr(optax.losses, name)(p, t))
+
+    assert_same_across_programs(ours(p), theirs(p), steps=1)
+    gradient, expected = np.asarray(jax.grad(ours)(p)), np.asarray(jax.grad(theirs)(p))
+    # The gradient (t̂ - s p̂) / |p| is a difference of terms of size 1 / |p| that nearly cancel:
+    # where the two programs may round differently (an accelerator), a last-bit difference in
+    # those terms is what may show, not one of the small result.
+    terms = 1.0 / float(np.min(np.linalg.norm(np.asarray(p, np.float64), axis=-1)))
+    tolerance = cross_program_rtol(dtype, steps=1) * terms
+    np.testing.assert_allclose(gradient, expected, rtol=0, atol=tolerance)

@@ -125,14 +125,55 @@ def _assert_trees_close(ours: PyTree, theirs: PyTree, tolerance: float) -> None:
         )
 
 
+def linesearch_rtol(dtype: Any) -> float:
+    """How far mlax's and Optax's line-search trajectories may drift apart, relative.
+
+    On the CPU both compile to the same arithmetic: ``1e-10`` covers the float64 runs with room.
+    On an accelerator the two programs are fused differently (a few ulp per step), and a line
+    search resolves its step only to about ``sqrt(eps)`` (near the accepted point the loss changes
+    quadratically with the step), so a last-bit difference can move the accepted step that far.
+    """
+    if jax.default_backend() == "cpu":
+        return 1e-10
+    return float(np.sqrt(jnp.finfo(dtype).eps))  # type: ignore[no-untyped-call]
+
+
+def _close(tree: PyTree, reference: PyTree, tolerance: float) -> bool:
+    return all(
+        bool(np.allclose(np.asarray(a, np.float64), b, rtol=tolerance, atol=tolerance))
+        for a, b in zip(jax.tree.leaves(tree), jax.tree.leaves(reference), strict=True)
+    )
+
+
+def _finite(tree: PyTree) -> bool:
+    return all(bool(np.all(np.isfinite(np.asarray(leaf)))) for leaf in jax.tree.leaves(tree))
+
+
+def _assert_matches_optax_and_the_minimum(
+    ours: PyTree, theirs: PyTree, tolerance: float, minimum: PyTree, minimum_tolerance: float
+) -> None:
+    """mlax's weights are finite, at the minimiser, and equal to Optax's. Once converged, s . y can
+    be subnormal: Optax's 1 / (s . y) then overflows and its weights become nan (seen on an H200),
+    where mlax drops the pair and stays put; off the CPU, Optax's nan weights are skipped."""
+    assert _finite(ours)
+    _assert_trees_close(ours, minimum, minimum_tolerance)
+    if jax.default_backend() == "cpu" or _finite(theirs):
+        _assert_trees_close(ours, theirs, tolerance)
+
+
 @pytest.mark.parametrize("problem", PROBLEMS)
 def test_float64_trajectory_matches_optax_and_reaches_the_minimum(problem: str) -> None:
     loss, start, minimum = PROBLEMS[problem](jnp.float64)
     ours, our_values = run_mlax(loss, start, STEPS)
     theirs, their_values = run_optax(loss, start, STEPS)
-    np.testing.assert_allclose(our_values, their_values, rtol=1e-10, atol=1e-10)
-    _assert_trees_close(ours, theirs, 1e-10)
-    _assert_trees_close(ours, minimum, 1e-8)
+    tolerance = linesearch_rtol(jnp.float64)
+    defined = np.isfinite(np.asarray(their_values))
+    np.testing.assert_allclose(
+        np.asarray(our_values)[defined], np.asarray(their_values)[defined], rtol=tolerance,
+        atol=tolerance,
+    )
+    assert bool(np.all(np.isfinite(np.asarray(our_values))))
+    _assert_matches_optax_and_the_minimum(ours, theirs, tolerance, minimum, 1e-8)
 
 
 @pytest.mark.parametrize("problem", PROBLEMS)
@@ -144,12 +185,15 @@ def test_float32_weights_match_optax_after_100_steps(problem: str) -> None:
     ours, _ = run_mlax(loss, start, STEPS)
     theirs, _ = run_optax(loss, start, STEPS)
     assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(ours))
-    _assert_trees_close(ours, theirs, 1e-5)
     _assert_trees_close(ours, minimum, 1e-3)
+    # On an H200 Optax's float32 quadratic stops 6e-3 short of the minimiser (mlax reaches it):
+    # the two are compared where both converged, which on the CPU is always.
+    if jax.default_backend() == "cpu" or _close(theirs, minimum, 1e-3):
+        _assert_trees_close(ours, theirs, 1e-5)
 
 
 def test_without_a_linesearch_and_with_a_scheduled_lr_matches_optax() -> None:
-    loss, start, _ = quadratic(jnp.float64)
+    loss, start, minimum = quadratic(jnp.float64)
     ours, _ = run_mlax(
         loss, start, STEPS, lr=schedules.linear(0.2, 0.8, 30), linesearch=False, memory_size=4
     )
@@ -161,7 +205,7 @@ def test_without_a_linesearch_and_with_a_scheduled_lr_matches_optax() -> None:
         linesearch=None,
         memory_size=4,
     )
-    _assert_trees_close(ours, theirs, 1e-10)
+    _assert_matches_optax_and_the_minimum(ours, theirs, 1e-10, minimum, 1e-10)
 
 
 def test_linesearch_settings_match_optax() -> None:
@@ -170,7 +214,7 @@ def test_linesearch_settings_match_optax() -> None:
     ours, _ = run_mlax(loss, start, 30, max_linesearch_steps=12, **settings)
     linesearch = optax.scale_by_zoom_linesearch(max_linesearch_steps=12, **settings)
     theirs, _ = run_optax(loss, start, 30, linesearch=linesearch)
-    _assert_trees_close(ours, theirs, 1e-10)
+    _assert_trees_close(ours, theirs, linesearch_rtol(jnp.float64))
 
 
 def test_unscaled_initial_inverse_hessian_and_a_lr_match_optax() -> None:
@@ -179,7 +223,7 @@ def test_unscaled_initial_inverse_hessian_and_a_lr_match_optax() -> None:
     theirs, _ = run_optax(
         loss, start, 40, learning_rate=0.8, scale_init_precond=False, memory_size=5
     )
-    _assert_trees_close(ours, theirs, 1e-10)
+    _assert_trees_close(ours, theirs, linesearch_rtol(jnp.float64))
 
 
 # Exactly converged states, where the differences L-BFGS divides by are 0: the start is the

@@ -30,8 +30,9 @@ def ntxent(
     every other sample of the batch (its negatives), so it cannot be written per sample and lifted
     with ``jax.vmap``. Stable (log-sum-exp with the row maximum subtracted). Cosines use
     :math:`\varepsilon` = the dtype's machine epsilon as the lower bound of the squared norms, as
-    Optax does, and each embedding is divided by its largest component first (no overflow at
-    ``1e30`` in float32). Labels are group ids: any integer is valid, there is no class range.
+    Optax does, and each embedding is scaled exactly by a power of two near its largest component
+    first (no overflow at ``1e30`` in float32). Labels are group ids: any integer is valid, there
+    is no class range.
     Equals ``optax.losses.ntxent(e, y, temperature)`` whenever there is a positive pair;
     without one the mean is over an empty set and this function returns ``0`` (Optax: ``nan``).
 

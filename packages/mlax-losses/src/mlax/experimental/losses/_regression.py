@@ -322,16 +322,31 @@ def _cosine_rows(predictions: ArrayLike, targets: ArrayLike, epsilon: ArrayLike)
 
 
 def unit_rows(vectors: jax.Array, epsilon: jax.Array) -> jax.Array:
-    r"""``v / sqrt(max(|v|², ε))`` per row, formed from ``v / max|v_k|`` so that ``|v|²`` cannot
-    overflow (a component of ``1e30`` in float32) or underflow; a row with infinite components
-    gets their limit direction (their signs, the finite components ``0``)."""
+    r"""``v / sqrt(max(|v|², ε))`` per row, formed from ``v`` scaled near its largest component so
+    that ``|v|²`` cannot overflow (a component of ``1e30`` in float32) or underflow; a row with
+    infinite components gets their limit direction (their signs, the finite components ``0``).
+
+    The scale is a power of two, so scaling is exact and the unit vector rounds exactly as
+    ``v / sqrt(|v|²)`` does (bit for bit Optax's, wherever Optax's stays in range): dividing by the
+    largest component instead would add a rounding to every component, which a cosine of nearly
+    parallel vectors (offset by 1000, say) amplifies.
+    """
     largest = jax.lax.stop_gradient(jnp.max(jnp.abs(vectors), axis=-1, keepdims=True))
     usable = jnp.isfinite(largest) & (largest > 0)
     divisor = jnp.where(usable, largest, jnp.ones_like(largest))
+    mantissa, exponent = jnp.frexp(divisor)
+    # 2^-e as two factors: one alone overflows for a row of subnormals (e = -148 in float32).
+    # XLA flushes a subnormal largest component to mantissa 0; such a row is divided by it.
+    power_of_two = mantissa != 0
+    low = jnp.ldexp(jnp.ones_like(divisor), -(exponent // 2))
+    high = jnp.ldexp(jnp.ones_like(divisor), exponent // 2 - exponent)
     limit = jnp.where(jnp.isinf(vectors), jnp.sign(vectors), jnp.zeros_like(vectors))
-    scaled = jnp.where(jnp.isinf(largest), limit, vectors / divisor)
-    # max(|v|², ε) = m² max(|v / m|², ε / m²) with m the divisor.
-    floor = epsilon / divisor / divisor
+    finite = jnp.where(power_of_two, vectors * low * high, vectors / divisor)
+    scaled = jnp.where(jnp.isinf(largest), limit, finite)
+    # max(|v|², ε) = c⁻² max(|c v|², c² ε) with c the scale.
+    floor = jnp.where(
+        power_of_two, epsilon * low * low * high * high, epsilon / divisor / divisor
+    )
     return scaled / jnp.sqrt(jnp.maximum(jnp.sum(jnp.square(scaled), -1, keepdims=True), floor))
 
 
@@ -347,9 +362,10 @@ def cosine_similarity(
 
     The vectors lie along the last axis; leading axes index rows :math:`r` that are summed. Equals
     ``optax.losses.cosine_similarity(p, t, epsilon=epsilon).sum()``. With the default
-    ``epsilon = 0`` a zero vector gives ``nan`` (0/0), as in Optax. Each vector is divided by its
-    largest component before its norm is taken, so components of ``1e30`` in float32 do not
-    overflow, and a vector with infinite components points along them (their limit).
+    ``epsilon = 0`` a zero vector gives ``nan`` (0/0), as in Optax. Each vector is scaled by the
+    power of two nearest its largest component before its norm is taken (exactly, so nothing is
+    rounded on the way), so components of ``1e30`` in float32 do not overflow, and a vector with
+    infinite components points along them (their limit).
 
     Args:
       predictions: ``p``, shape ``[..., dim]``.

@@ -1,7 +1,9 @@
 """Dice losses for segmentation, one sample at a time (``[..., classes]`` with spatial axes first).
 
 Unlike Optax's ``dice_loss(apply_softmax=False)``, nothing here inspects values in Python, so every
-function works under ``jit``.
+function works under ``jit``. Each loss sums over every spatial position; float16 and bfloat16
+inputs are summed in float32 and the loss is rounded once to the inputs' dtype (a sum of thousands
+of 8-bit-mantissa terms loses most of its digits otherwise).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from mlax.experimental.core import cast_like
+from mlax.experimental.core import cast_like, check_floating, check_same_dtype
 from mlax.experimental.losses._checks import (
     check_hyperparameter,
     check_nonempty_class_axis,
@@ -19,6 +21,11 @@ from mlax.experimental.losses._checks import (
 )
 
 __all__ = ["binary_dice_loss", "dice_loss", "multiclass_generalized_dice_loss"]
+
+
+def _widened(predictions: jax.Array, targets: jax.Array) -> tuple[jax.Array, jax.Array]:
+    compute = jnp.promote_types(predictions.dtype, jnp.float32)
+    return predictions.astype(compute), targets.astype(compute)
 
 
 def _probabilities(predictions: jax.Array, apply_softmax: bool) -> jax.Array:
@@ -85,9 +92,9 @@ def dice_loss(
         spatial.
       targets: one-hot or soft targets, the same shape and dtype.
       class_weights: optional ``[classes]`` weights :math:`w`, the same dtype.
-      smooth: ``s``, cast to the dtype.
-      alpha: weight of false positives, cast to the dtype.
-      beta: weight of false negatives, cast to the dtype.
+      smooth: ``s``, cast to the compute dtype (float32 for float16 and bfloat16).
+      alpha: weight of false positives, cast to the compute dtype.
+      beta: weight of false negatives, cast to the compute dtype.
       apply_softmax: whether ``predictions`` are logits.
       reduction: ``"mean"`` or ``"sum"`` over classes.
       ignore_background: whether to drop class 0 (when there is more than one class).
@@ -112,19 +119,23 @@ def dice_loss(
     predictions, targets = check_predictions_targets(predictions, targets)
     check_nonempty_class_axis(predictions, "predictions")
     check_reduction(reduction, ("mean", "sum"))
+    dtype = predictions.dtype
+    if class_weights is not None:
+        class_weights = jnp.asarray(class_weights)
+        classes = predictions.shape[-1:]
+        if class_weights.shape != classes:
+            raise ValueError(f"class_weights must have shape {classes}, got {class_weights.shape}.")
+        check_floating(class_weights, "class_weights")
+        check_same_dtype(predictions, class_weights, "predictions", "class_weights")
+    predictions, targets = _widened(predictions, targets)
     probabilities = _probabilities(predictions, apply_softmax)
     per_class = _per_class_dice(probabilities, targets, smooth, alpha, beta)
     if class_weights is not None:
-        class_weights = jnp.asarray(class_weights)
-        if class_weights.shape != per_class.shape:
-            raise ValueError(
-                f"class_weights must have shape {per_class.shape}, got {class_weights.shape}."
-            )
-        check_predictions_targets(per_class, class_weights, "predictions", "class_weights")
-        per_class = per_class * class_weights
+        per_class = per_class * class_weights.astype(per_class.dtype)
     if ignore_background and per_class.shape[0] > 1:
         per_class = per_class[1:]
-    return jnp.mean(per_class) if reduction == "mean" else jnp.sum(per_class)
+    loss = jnp.mean(per_class) if reduction == "mean" else jnp.sum(per_class)
+    return loss.astype(dtype)
 
 
 def binary_dice_loss(
@@ -146,7 +157,7 @@ def binary_dice_loss(
     Args:
       predictions: logits (or probabilities if ``apply_sigmoid=False``), any shape.
       targets: ``0``/``1`` (or soft) targets, the same shape and dtype.
-      smooth: ``s``, cast to the dtype.
+      smooth: ``s``, cast to the compute dtype (float32 for float16 and bfloat16).
       apply_sigmoid: whether ``predictions`` are logits.
 
     Returns:
@@ -163,10 +174,12 @@ def binary_dice_loss(
       Array(0., dtype=float32)
     """
     predictions, targets = check_predictions_targets(predictions, targets)
+    dtype = predictions.dtype
+    predictions, targets = _widened(predictions, targets)
     probabilities = jax.nn.sigmoid(predictions) if apply_sigmoid else predictions
     flat_probabilities = jnp.reshape(probabilities, (-1, 1))
     flat_targets = jnp.reshape(targets, (-1, 1))
-    return _per_class_dice(flat_probabilities, flat_targets, smooth, 0.5, 0.5)[0]
+    return _per_class_dice(flat_probabilities, flat_targets, smooth, 0.5, 0.5)[0].astype(dtype)
 
 
 def multiclass_generalized_dice_loss(
@@ -195,7 +208,8 @@ def multiclass_generalized_dice_loss(
     Args:
       predictions: logits (or probabilities), shape ``[..., classes]``.
       targets: one-hot targets, the same shape and dtype.
-      smooth: ``s`` of the per-class Dice, cast to the dtype.
+      smooth: ``s`` of the per-class Dice, cast to the compute dtype (float32 for float16 and
+        bfloat16).
       apply_softmax: whether ``predictions`` are logits.
       ignore_background: whether to drop class 0.
 
@@ -216,6 +230,8 @@ def multiclass_generalized_dice_loss(
     """
     predictions, targets = check_predictions_targets(predictions, targets)
     check_nonempty_class_axis(predictions, "predictions")
+    dtype = predictions.dtype
+    predictions, targets = _widened(predictions, targets)
     frequencies = jnp.sum(targets, axis=tuple(range(targets.ndim - 1)))
     inverse = jnp.square(frequencies) + cast_like(1e-7, frequencies)
     # w_c ∝ 1 / inverse_c; dividing by the smallest inverse first keeps every ratio in (0, 1].
@@ -226,4 +242,4 @@ def multiclass_generalized_dice_loss(
     per_class = _per_class_dice(probabilities, targets, smooth, 0.5, 0.5) * weights
     if ignore_background and per_class.shape[0] > 1:
         per_class = per_class[1:]
-    return jnp.mean(per_class)
+    return jnp.mean(per_class).astype(dtype)
