@@ -226,7 +226,7 @@ _CORE: tuple[Case, ...] = (
           needs_weights=True, float64_tolerance=1e-7),
     _case("adafactor-momentum-decay", optim.adafactor, optax.adafactor, lr=0.05,
           min_dim_size_to_factor=2, momentum=0.5, weight_decay_rate=0.01,
-          multiply_by_parameter_scale=False, clipping_threshold=None, decay_offset=3,
+          multiply_by_parameter_scale=False, clipping_threshold=None, decay_offset=-2,
           needs_weights=True, float64_tolerance=1e-7),
 )
 

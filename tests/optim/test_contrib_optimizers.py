@@ -54,6 +54,7 @@ def _assert_trees_close(ours: PyTree, theirs: PyTree, tolerance: float) -> None:
             rtol=tolerance,
             atol=tolerance,
             err_msg=jax.tree_util.keystr(path),
+            equal_nan=False,
         )
 
 

@@ -23,6 +23,7 @@ import pytest
 
 from mlax.experimental import optim
 from mlax.experimental.core import PyTree
+from mlax.experimental.optim._protocol import call_step
 from tests.optim.cases import CASE_IDS, CASES, Case, quadratic, run_mlax
 from tests.support import LOW_PRECISION_DTYPES, dtype_id
 
@@ -146,3 +147,48 @@ def test_one_bfloat16_adam_step_moves_each_weight_by_lr() -> None:
     np.testing.assert_allclose(
         np.abs(np.asarray(updates["w"], np.float64)), 0.1, rtol=_epsilon(jnp.bfloat16)
     )
+
+
+def _float64_primitives(jaxpr: Any) -> set[str]:
+    """The primitives of ``jaxpr`` and its sub-jaxprs (scan, cond, custom rules) that give a float64
+    array. Scalars may: a schedule evaluates its step count in the default float dtype (as Optax
+    does) before the value is cast to the hyperparameter's dtype."""
+    found = set()
+    for equation in jaxpr.eqns:
+        if any(
+            getattr(var.aval, "dtype", None) == jnp.float64 and var.aval.ndim > 0
+            for var in equation.outvars
+        ):
+            found.add(str(equation.primitive))
+        for param in equation.params.values():
+            for inner in param if isinstance(param, (tuple, list)) else (param,):
+                inner = getattr(inner, "jaxpr", inner)
+                if hasattr(inner, "eqns"):
+                    found |= _float64_primitives(inner)
+    return found
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_a_float32_step_computes_no_float64_array_even_with_x64(case: Case) -> None:
+    # With x64 enabled (as here) a None dtype or a Python-float constant promotes silently to
+    # float64: the numbers barely change, so only the program shows it (and a GPU runs float64 at a
+    # fraction of float32's speed).
+    weights, loss, _, _ = case.problem(seed=len(case.id), dtype=jnp.float32)
+    state = case.module.init(weights, **case.kwargs)
+    value, gradients = jax.value_and_grad(loss)(weights)
+
+    def step(gradients: PyTree, state: Any, weights: PyTree) -> Any:
+        return call_step(case.module.step, gradients, state, weights, {"value": value})
+
+    assert _float64_primitives(jax.make_jaxpr(step)(gradients, state, weights).jaxpr) == set()
+
+
+@pytest.mark.parametrize(
+    "wrapper", [optim.clip(0.5), optim.clip_by_global_norm(0.5), optim.adaptive_grad_clip(0.5)],
+    ids=["clip", "clip_by_global_norm", "adaptive_grad_clip"],
+)
+def test_a_float32_clipping_step_computes_no_float64_array_even_with_x64(wrapper: Any) -> None:
+    weights = {"w": jnp.arange(1.0, 7.0, dtype=jnp.float32).reshape(2, 3)}
+    state = wrapper.init(weights)
+    program = jax.make_jaxpr(wrapper.step)(weights, state, weights).jaxpr
+    assert _float64_primitives(program) == set()

@@ -49,7 +49,7 @@ def test_adan_with_a_schedule_matches_optax() -> None:
         optax.adan(optax.cosine_decay_schedule(0.05, 60)), weights, loss, STEPS
     ).weights
     for mine, reference in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
-        np.testing.assert_allclose(mine, reference, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(mine, reference, rtol=1e-10, atol=1e-10, equal_nan=False)
 
 
 # Settings that reach the quadratic's minimum within QUADRATIC_STEPS (to QUADRATIC_TOLERANCE).

@@ -1,0 +1,496 @@
+"""Every public optimizer, wrapper and schedule has Optax's defaults under Optax's names.
+
+mlax promises Optax's hyperparameter names and defaults, with ``lr`` for ``learning_rate``
+(docs/guides/optax.rst). Every other test passes its hyperparameters explicitly, so only these
+tables notice a changed default. Each default is compared with Optax's own signature; a
+deviation is allowed only where the mlax docstring states it (``DIFFERENT``, checked against the
+docstring), and defaults Optax cannot vouch for are compared with the value the docstring states.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Final, NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+import optax
+import optax.contrib
+import pytest
+
+from mlax.experimental import optim
+from mlax.experimental.optim import schedules
+
+REQUIRED: Final = inspect.Parameter.empty
+"""Stands for "no default" on either side."""
+
+
+@dataclass(frozen=True)
+class Counterpart:
+    """The Optax function whose signature holds the defaults of an mlax callable."""
+
+    optax: Callable[..., object]
+    renames: Mapping[str, str] = field(default_factory=dict)
+    """mlax name -> Optax name, besides ``lr`` -> ``learning_rate``; each is in the docstring."""
+    only: frozenset[str] | None = None
+    """When set, only these mlax parameters take their defaults from this function."""
+
+
+MU_DTYPE: Final = {"moments_dtype": "mu_dtype"}
+
+# The public callables and their Optax counterparts. An optimizer module stands for its ``init``.
+OPTAX: dict[str, Counterpart] = {
+    "ademamix": Counterpart(optax.contrib.ademamix, MU_DTYPE),
+    "adopt": Counterpart(optax.contrib.adopt, MU_DTYPE),
+    "muon": Counterpart(optax.contrib.muon, {**MU_DTYPE, "adam_lr": "adam_learning_rate"}),
+    "prodigy": Counterpart(optax.contrib.prodigy),
+    "reduce_on_plateau": Counterpart(optax.contrib.reduce_on_plateau),
+    "schedule_free_adamw": Counterpart(optax.contrib.schedule_free_adamw),
+    "schedule_free_sgd": Counterpart(optax.contrib.schedule_free_sgd),
+    "schedule_free_eval_weights": Counterpart(optax.contrib.schedule_free_eval_params),
+    "adan": Counterpart(optax.adan),
+    "fromage": Counterpart(optax.fromage),
+    "lbfgs": Counterpart(optax.lbfgs),
+    "noisy_sgd": Counterpart(optax.noisy_sgd),
+    "optimistic_adam": Counterpart(optax.optimistic_adam, MU_DTYPE),
+    "optimistic_gradient_descent": Counterpart(optax.optimistic_gradient_descent),
+    "polyak_sgd": Counterpart(optax.polyak_sgd),
+    "rprop": Counterpart(optax.rprop),
+    "sm3": Counterpart(optax.sm3),
+    "adabelief": Counterpart(optax.adabelief),
+    "adadelta": Counterpart(optax.adadelta),
+    "adafactor": Counterpart(optax.adafactor, {"moments_dtype": "dtype_momentum"}),
+    "adagrad": Counterpart(optax.adagrad),
+    "adam": Counterpart(optax.adam, MU_DTYPE),
+    "adamax": Counterpart(optax.adamax),
+    "adamaxw": Counterpart(optax.adamaxw),
+    "adamw": Counterpart(optax.adamw, MU_DTYPE),
+    "amsgrad": Counterpart(optax.amsgrad, MU_DTYPE),
+    "lamb": Counterpart(optax.lamb),
+    "lars": Counterpart(optax.lars),
+    "lion": Counterpart(optax.lion, MU_DTYPE),
+    "nadam": Counterpart(optax.nadam, MU_DTYPE),
+    "nadamw": Counterpart(optax.nadamw, MU_DTYPE),
+    "novograd": Counterpart(optax.novograd),
+    "radam": Counterpart(optax.radam),
+    "rmsprop": Counterpart(optax.rmsprop),
+    "sgd": Counterpart(optax.sgd),
+    "sign_sgd": Counterpart(optax.sign_sgd),
+    "signum": Counterpart(optax.signum, {"moments_dtype": "accumulator_dtype"}),
+    "yogi": Counterpart(optax.yogi),
+    "adaptive_grad_clip": Counterpart(optax.adaptive_grad_clip),
+    "add_decayed_weights": Counterpart(optax.add_decayed_weights),
+    "apply_if_finite": Counterpart(optax.apply_if_finite),
+    "centralize": Counterpart(optax.centralize),
+    "chain": Counterpart(optax.chain),
+    "clip": Counterpart(optax.clip),
+    "clip_by_global_norm": Counterpart(optax.clip_by_global_norm),
+    "freeze": Counterpart(optax.selective_transform),
+    "lookahead": Counterpart(optax.lookahead),
+    "multi_steps": Counterpart(optax.MultiSteps),
+    "partition": Counterpart(optax.partition),
+    "set_to_zero": Counterpart(optax.set_to_zero),
+    "zero_nans": Counterpart(optax.zero_nans),
+    "schedules.constant": Counterpart(optax.constant_schedule),
+    "schedules.cosine_decay": Counterpart(optax.cosine_decay_schedule),
+    "schedules.cosine_onecycle": Counterpart(optax.cosine_onecycle_schedule),
+    "schedules.exponential_decay": Counterpart(optax.exponential_decay),
+    "schedules.join_schedules": Counterpart(optax.join_schedules),
+    "schedules.linear": Counterpart(optax.linear_schedule),
+    "schedules.linear_onecycle": Counterpart(optax.linear_onecycle_schedule),
+    "schedules.piecewise_constant": Counterpart(optax.piecewise_constant_schedule),
+    "schedules.piecewise_interpolate": Counterpart(optax.piecewise_interpolate_schedule),
+    "schedules.polynomial": Counterpart(optax.polynomial_schedule),
+    "schedules.sgdr": Counterpart(optax.sgdr_schedule),
+    "schedules.warmup_constant": Counterpart(optax.warmup_constant_schedule),
+    "schedules.warmup_cosine_decay": Counterpart(optax.warmup_cosine_decay_schedule),
+    "schedules.warmup_exponential_decay": Counterpart(optax.warmup_exponential_decay_schedule),
+}
+
+LINESEARCH: Final = frozenset(
+    {
+        "max_linesearch_steps",
+        "max_learning_rate",
+        "tol",
+        "increase_factor",
+        "slope_rtol",
+        "curv_rtol",
+        "approx_dec_rtol",
+        "stepsize_precision",
+        "initial_guess_strategy",
+    }
+)
+
+# Hyperparameters that the Optax alias fixes at the defaults of the building block it calls, and
+# that mlax exposes with the building block's names and defaults (as their docstrings say).
+OPTAX_BUILDING_BLOCKS: dict[str, Counterpart] = {
+    "lbfgs": Counterpart(optax.scale_by_zoom_linesearch, only=LINESEARCH),
+    "novograd": Counterpart(optax.scale_by_novograd, MU_DTYPE, frozenset({"moments_dtype"})),
+    "sm3": Counterpart(optax.scale_by_sm3, only=frozenset({"eps"})),
+    "yogi": Counterpart(
+        optax.scale_by_yogi, only=frozenset({"eps_root", "initial_accumulator_value"})
+    ),
+}
+
+NO_OPTAX: dict[str, str] = {
+    "ema": "an average of the weights; optax.ema averages updates (its docstring says so)",
+    "configure": "binds an mlax module's hyperparameters; Optax builds transformations directly",
+    "from_optax": "wraps an Optax transformation as an mlax optimizer",
+    "to_optax": "wraps an mlax optimizer as an Optax transformation",
+    "apply_gradients": "subtracts updates; optax.apply_updates adds them and has no minimize",
+    "schedules.value_of": "reads a stored hyperparameter; Optax keeps none in its state",
+}
+
+
+class IsInstance(NamedTuple):
+    """An expected default that is an object of this type, not a value (Optax's line search)."""
+
+    cls: type
+
+
+class Deviation(NamedTuple):
+    """A default that is not Optax's: both values, and the mlax docstring's words for it."""
+
+    mlax: object
+    optax: object
+    quote: str
+
+
+NO_DEFAULT = "``learning_rate``, which has no default"
+LBFGS_LINESEARCH = (
+    "its default ``optax.scale_by_zoom_linesearch(max_linesearch_steps=20,"
+    ' initial_guess_strategy="one")``'
+)
+
+# Documented deviations, keyed by (public name, mlax parameter).
+DIFFERENT: dict[tuple[str, str], Deviation] = {
+    ("ademamix", "lr"): Deviation(1e-3, REQUIRED, "default :math:`10^{-3}`; Optax has none"),
+    ("adopt", "lr"): Deviation(1e-3, REQUIRED, "default :math:`10^{-3}`; Optax has none"),
+    ("muon", "lr"): Deviation(
+        0.02, REQUIRED, "default 0.02, the Muon reference value; Optax has none"
+    ),
+    ("adan", "lr"): Deviation(1e-3, REQUIRED, NO_DEFAULT),
+    ("fromage", "lr"): Deviation(0.01, REQUIRED, NO_DEFAULT + "; the paper recommends 0.01"),
+    ("noisy_sgd", "lr"): Deviation(0.01, REQUIRED, NO_DEFAULT),
+    ("noisy_sgd", "key"): Deviation(
+        REQUIRED, None, "(required; Optax warns without one and will require it)"
+    ),
+    ("optimistic_adam", "lr"): Deviation(1e-3, REQUIRED, NO_DEFAULT),
+    ("optimistic_gradient_descent", "lr"): Deviation(0.01, REQUIRED, NO_DEFAULT),
+    ("rprop", "lr"): Deviation(1e-3, REQUIRED, NO_DEFAULT),
+    ("sm3", "lr"): Deviation(1e-3, REQUIRED, NO_DEFAULT),
+    ("adadelta", "lr"): Deviation(
+        1.0, None, "here ``lr`` defaults to 1, Adadelta's original unit step"
+    ),
+    ("adafactor", "lr"): Deviation(0.01, None, "``learning_rate``, whose ``None`` means 1"),
+    ("adafactor", "moments_dtype"): Deviation(
+        None,
+        jnp.float32,
+        "Optax's ``dtype_momentum`` (float32) is ``moments_dtype`` here and defaults to the"
+        " weights' dtype",
+    ),
+    ("lars", "lr"): Deviation(
+        1.0, REQUIRED, "scales steps by :math:`c \\|w\\|`, hence the default of 1"
+    ),
+    ("sgd", "momentum"): Deviation(
+        0.0, None, "``None`` (Optax's default) gives plain gradient descent with no velocity"
+    ),
+    ("lbfgs", "linesearch"): Deviation(
+        True,
+        IsInstance(optax.GradientTransformation),
+        "run the zoom line search (Optax's ``linesearch=None`` is ``False``",
+    ),
+    # optax.lbfgs builds its line search with these two settings changed from the block's own.
+    ("lbfgs", "max_linesearch_steps"): Deviation(20, REQUIRED, LBFGS_LINESEARCH),
+    ("lbfgs", "initial_guess_strategy"): Deviation("one", "keep", LBFGS_LINESEARCH),
+    ("multi_steps", "accumulator_dtype"): Deviation(
+        None,
+        jnp.float32,
+        "it differs only in its default accumulator, float32 for every leaf whatever the"
+        " weights' dtype",
+    ),
+}
+
+
+class Pinned(NamedTuple):
+    """A deviation no docstring states (reported, not endorsed): pinned so a change shows."""
+
+    mlax: object
+    optax: object
+
+
+# Defaults Optax does not have, listed in the Optax guide's "Defaults Optax does not have" (the
+# test below checks that the guide names each one); their values are pinned here.
+IN_THE_GUIDE: dict[tuple[str, str], Pinned] = {
+    **{
+        (name, "lr"): Pinned(lr, REQUIRED)
+        for name, lr in {
+            "adabelief": 1e-3,
+            "adagrad": 0.01,
+            "adam": 1e-3,
+            "adamax": 2e-3,
+            "adamaxw": 2e-3,
+            "adamw": 1e-3,
+            "amsgrad": 1e-3,
+            "lamb": 1e-3,
+            "lion": 1e-4,
+            "nadam": 1e-3,
+            "nadamw": 1e-3,
+            "novograd": 1e-3,
+            "radam": 1e-3,
+            "rmsprop": 0.01,
+            "sgd": 0.01,
+            "sign_sgd": 1e-3,
+            "signum": 1e-3,
+            "yogi": 0.01,
+        }.items()
+    },
+    ("lookahead", "sync_period"): Pinned(6, REQUIRED),
+    ("lookahead", "slow_step_size"): Pinned(0.5, REQUIRED),
+}
+
+
+class Stated(NamedTuple):
+    """A default with no Optax counterpart: the value, and the docstring's words for it.
+
+    ``quote`` is None where the docstring states no value (reported); the value is then pinned.
+    """
+
+    value: object
+    quote: str | None
+
+
+KEEPS_DTYPE = "``None`` keeps each weight's dtype"
+
+# Defaults that Optax cannot vouch for: parameters (or whole callables) Optax does not have.
+STATED: dict[tuple[str, str], Stated] = {
+    **{
+        (name, "moments_dtype"): Stated(None, KEEPS_DTYPE)
+        for name in (
+            "adabelief",
+            "adadelta",
+            "adagrad",
+            "adamax",
+            "adamaxw",
+            "lamb",
+            "lars",
+            "prodigy",
+            "radam",
+            "rmsprop",
+            "yogi",
+        )
+    },
+    ("ema", "decay"): Stated(0.999, None),
+    ("ema", "dtype"): Stated(None, "``None`` keeps each weight's"),
+    ("from_optax", "transform"): Stated(
+        False, "Without it, such a transformation's output is negated"
+    ),
+    ("apply_gradients", "minimize"): Stated(True, None),
+}
+
+
+def _target(name: str) -> object:
+    namespace: ModuleType = optim
+    if name.startswith("schedules."):
+        namespace, name = schedules, name.removeprefix("schedules.")
+    return getattr(namespace, name)
+
+
+def _mlax(name: str) -> Callable[..., object]:
+    """The callable a public name stands for: an optimizer module's ``init``, else itself."""
+    target = _target(name)
+    if isinstance(target, ModuleType):
+        target = target.init
+    assert callable(target)
+    return target
+
+
+def _documentation(name: str) -> str:
+    """The docstrings a user reads for ``name`` (module and ``init``), whitespace collapsed."""
+    target = _target(name)
+    texts = [inspect.getdoc(target) or ""]
+    if isinstance(target, ModuleType):
+        texts.append(inspect.getdoc(target.init) or "")
+    return " ".join(" ".join(texts).split())
+
+
+def _defaults(function: Callable[..., object]) -> dict[str, object]:
+    return {
+        parameter.name: parameter.default
+        for parameter in inspect.signature(function).parameters.values()
+        if parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+    }
+
+
+def _same(actual: object, expected: object) -> bool:
+    if isinstance(expected, IsInstance):
+        return isinstance(actual, expected.cls)
+    if inspect.isfunction(actual) and inspect.isfunction(expected):
+        # A function default (adopt's clip bound) is the same if it gives the same values.
+        counts = jnp.asarray([0, 1, 2, 16, 10**6], dtype=jnp.int32)
+        return bool(np.allclose(actual(counts), expected(counts), rtol=1e-6))
+    # True == 1 in Python, but a flag and a number are different defaults.
+    return isinstance(actual, bool) == isinstance(expected, bool) and bool(actual == expected)
+
+
+class Shared(NamedTuple):
+    name: str
+    parameter: str
+    optax_parameter: str
+    optax: Callable[..., object]
+
+
+def _shared() -> list[Shared]:
+    """The parameters an mlax callable shares with its Optax counterparts, when either has a
+    default."""
+    shared = []
+    for table in (OPTAX, OPTAX_BUILDING_BLOCKS):
+        for name, counterpart in table.items():
+            optax_defaults = _defaults(counterpart.optax)
+            for parameter, default in _defaults(_mlax(name)).items():
+                if counterpart.only is not None and parameter not in counterpart.only:
+                    continue
+                optax_parameter = (
+                    "learning_rate"
+                    if parameter == "lr"
+                    else counterpart.renames.get(parameter, parameter)
+                )
+                if optax_parameter not in optax_defaults:
+                    continue
+                if default is REQUIRED and optax_defaults[optax_parameter] is REQUIRED:
+                    continue
+                shared.append(Shared(name, parameter, optax_parameter, counterpart.optax))
+    return shared
+
+
+SHARED = _shared()
+DEVIATING = DIFFERENT.keys() | IN_THE_GUIDE.keys()
+
+
+def _public_names() -> set[str]:
+    """Every public function and optimizer module (types, aliases and ``__version__`` have no
+    defaults to keep)."""
+    names = set()
+    for namespace, prefix in ((optim, ""), (schedules, "schedules.")):
+        for name in namespace.__all__:
+            target = getattr(namespace, name)
+            if target is schedules:
+                continue
+            if isinstance(target, ModuleType) or inspect.isroutine(target):
+                names.add(prefix + name)
+    return names
+
+
+@pytest.mark.parametrize(
+    "case",
+    [case for case in SHARED if (case.name, case.parameter) not in DEVIATING],
+    ids=lambda case: f"{case.name}.{case.parameter}",
+)
+def test_default_is_optaxs(case: Shared) -> None:
+    mlax_default = _defaults(_mlax(case.name))[case.parameter]
+    optax_default = _defaults(case.optax)[case.optax_parameter]
+    assert _same(mlax_default, optax_default), (mlax_default, optax_default)
+
+
+@pytest.mark.parametrize("key", DIFFERENT, ids=".".join)
+def test_documented_deviation_has_the_recorded_defaults(key: tuple[str, str]) -> None:
+    name, parameter = key
+    (case,) = [case for case in SHARED if (case.name, case.parameter) == key]
+    deviation = DIFFERENT[key]
+    assert _same(_defaults(_mlax(name))[parameter], deviation.mlax)
+    assert _same(_defaults(case.optax)[case.optax_parameter], deviation.optax)
+
+
+@pytest.mark.parametrize("key", DIFFERENT, ids=".".join)
+def test_deviation_is_stated_in_the_docstring(key: tuple[str, str]) -> None:
+    assert DIFFERENT[key].quote in _documentation(key[0])
+
+
+@pytest.mark.parametrize("key", IN_THE_GUIDE, ids=".".join)
+def test_undocumented_deviation_is_unchanged(key: tuple[str, str]) -> None:
+    name, parameter = key
+    (case,) = [case for case in SHARED if (case.name, case.parameter) == key]
+    pinned = IN_THE_GUIDE[key]
+    assert _same(_defaults(_mlax(name))[parameter], pinned.mlax)
+    assert _same(_defaults(case.optax)[case.optax_parameter], pinned.optax)
+
+
+@pytest.mark.parametrize("key", STATED, ids=".".join)
+def test_default_without_optax_counterpart_is_the_stated_value(key: tuple[str, str]) -> None:
+    name, parameter = key
+    assert _same(_defaults(_mlax(name))[parameter], STATED[key].value)
+
+
+@pytest.mark.parametrize(
+    "key", [key for key, stated in STATED.items() if stated.quote is not None], ids=".".join
+)
+def test_default_without_optax_counterpart_is_stated_in_the_docstring(
+    key: tuple[str, str],
+) -> None:
+    quote = STATED[key].quote
+    assert quote is not None
+    assert quote in _documentation(key[0])
+
+
+@pytest.mark.parametrize(
+    ("name", "parameter", "optax_name"),
+    [
+        (name, parameter, optax_name)
+        for table in (OPTAX, OPTAX_BUILDING_BLOCKS)
+        for name, counterpart in table.items()
+        for parameter, optax_name in counterpart.renames.items()
+        if parameter in _defaults(_mlax(name))
+    ],
+    ids=lambda value: str(value),
+)
+def test_rename_is_stated_in_the_docstring(name: str, parameter: str, optax_name: str) -> None:
+    assert f"Optax's ``{optax_name}``" in _documentation(name)
+
+
+def test_every_public_callable_is_paired_with_optax_or_listed_without() -> None:
+    assert not OPTAX.keys() & NO_OPTAX.keys()
+    assert OPTAX.keys() | NO_OPTAX.keys() == _public_names()
+
+
+def test_every_default_is_compared_with_optax_or_a_stated_value() -> None:
+    compared = {(case.name, case.parameter) for case in SHARED}
+    unchecked = {
+        (name, parameter)
+        for name in _public_names()
+        for parameter, default in _defaults(_mlax(name)).items()
+        if default is not REQUIRED
+    } - compared - STATED.keys()
+    assert not unchecked
+
+
+def test_deviation_tables_name_shared_parameters() -> None:
+    compared = {(case.name, case.parameter) for case in SHARED}
+    assert DEVIATING <= compared
+    assert not DIFFERENT.keys() & IN_THE_GUIDE.keys()
+
+
+def test_stated_defaults_name_parameters_optax_lacks() -> None:
+    compared = {(case.name, case.parameter) for case in SHARED}
+    assert not STATED.keys() & compared
+    assert all(parameter in _defaults(_mlax(name)) for name, parameter in STATED)
+
+
+def _guide_section() -> str:
+    guide = Path(__file__).resolve().parents[2] / "docs" / "guides" / "optax.rst"
+    text = guide.read_text()
+    start = text.index("Defaults Optax does not have\n---")
+    return text[start : text.index("\n---", text.index("\n", start + 40)) ]
+
+
+@pytest.mark.parametrize("key", IN_THE_GUIDE, ids=".".join)
+def test_the_optax_guide_names_each_default_optax_lacks(key: tuple[str, str]) -> None:
+    name, parameter = key
+    section = _guide_section()
+    assert f"``{name}``" in section
+    if parameter != "lr":
+        assert f"``{parameter}" in section
