@@ -9,14 +9,14 @@ docstring), and defaults Optax cannot vouch for are compared with the value the 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -494,3 +494,72 @@ def test_the_optax_guide_names_each_default_optax_lacks(key: tuple[str, str]) ->
     assert f"``{name}``" in section
     if parameter != "lr":
         assert f"``{parameter}" in section
+
+
+# What each public callable needs besides its defaults, to be called in the test below.
+_WEIGHTS: Final = {"wide": jnp.ones((3, 4)), "tall": jnp.ones((5, 3)), "bias": jnp.ones((5,))}
+_REQUIRED_ARGUMENTS: Final[dict[str, Any]] = {
+    "lr": 0.1,
+    "max_delta": 1.0,
+    "max_norm": 1.0,
+    "clipping": 0.5,
+    "weight_decay": 0.1,
+    "inner": optim.configure(optim.sgd, lr=0.1),
+    "optimizer": optim.configure(optim.sgd, lr=0.1),
+    "every_k": 2,
+    "init_value": 1.0,
+    "end_value": 0.1,
+    "peak_value": 1.0,
+    "decay_steps": 10,
+    "transition_steps": 10,
+    "warmup_steps": 3,
+    "decay_rate": 0.5,
+    "boundaries_and_scales": {3: 0.5},
+    "value": 0.5,
+    "power": 2.0,
+    "key": 0,
+}
+
+
+def _built(name: str, **overrides: object) -> Any:
+    """What ``name`` gives a user: an optimizer's or wrapper's initial state, a schedule's values."""
+    target = _target(name)
+    function = _mlax(name)
+    arguments = {
+        parameter: _REQUIRED_ARGUMENTS[parameter]
+        for parameter, default in _defaults(function).items()
+        if default is REQUIRED and parameter not in ("weights", "self")
+    }
+    if isinstance(target, ModuleType):
+        return function(_WEIGHTS, **arguments, **overrides)
+    built = function(**arguments, **overrides)
+    if name.startswith("schedules."):
+        return [built(jnp.asarray(count, jnp.int32)) for count in (0, 1, 2, 5, 20)]  # type: ignore[operator]
+    return built.init(_WEIGHTS)  # type: ignore[attr-defined]
+
+
+def _behavioural_defaults() -> list[Any]:
+    """(name, parameter, default) of every simple default of a callable that builds a state or a
+    schedule; the other callables (adapters, readers) hold no hyperparameter."""
+    cases = []
+    for name in sorted(_public_names() - set(NO_OPTAX)):
+        for parameter, default in _defaults(_mlax(name)).items():
+            if isinstance(default, (bool, int, float, str)):
+                cases.append(pytest.param(name, parameter, default, id=f"{name}.{parameter}"))
+    return cases
+
+
+@pytest.mark.parametrize(("name", "parameter", "default"), _behavioural_defaults())
+def test_omitting_an_argument_equals_passing_its_declared_default(
+    name: str, parameter: str, default: object
+) -> None:
+    # The signature tests above read the declared default; this one reads the default in force,
+    # which is what a user gets (and what a mutation tool's wrapper of the function changes).
+    try:
+        omitted = _built(name)
+    except KeyError as missing:
+        raise AssertionError(f"add {missing} to _REQUIRED_ARGUMENTS") from None
+    passed = _built(name, **{parameter: default})
+    assert jax.tree.structure(omitted) == jax.tree.structure(passed)
+    for a, b in zip(jax.tree.leaves(omitted), jax.tree.leaves(passed), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -183,11 +183,10 @@ def test_a_float32_step_computes_no_float64_array_even_with_x64(case: Case) -> N
     assert _float64_primitives(jax.make_jaxpr(step)(gradients, state, weights).jaxpr) == set()
 
 
-@pytest.mark.parametrize(
-    "wrapper", [optim.clip(0.5), optim.clip_by_global_norm(0.5), optim.adaptive_grad_clip(0.5)],
-    ids=["clip", "clip_by_global_norm", "adaptive_grad_clip"],
-)
-def test_a_float32_clipping_step_computes_no_float64_array_even_with_x64(wrapper: Any) -> None:
+@pytest.mark.parametrize("name", ["clip", "clip_by_global_norm", "adaptive_grad_clip"])
+def test_a_float32_clipping_step_computes_no_float64_array_even_with_x64(name: str) -> None:
+    # Built inside the test (not at collection), so that the test is seen to reach the builder.
+    wrapper = getattr(optim, name)(0.5)
     weights = {"w": jnp.arange(1.0, 7.0, dtype=jnp.float32).reshape(2, 3)}
     state = wrapper.init(weights)
     program = jax.make_jaxpr(wrapper.step)(weights, state, weights).jaxpr

@@ -45,20 +45,22 @@ STATUS = {1: "killed", 3: "killed", 37: "killed", 0: "survived", 5: "no tests", 
 def _stage(modules: list[str], tests: list[str]) -> None:
     """Refreshes the staging tree's sources, tests and configuration (mutants/ is kept)."""
     STAGE.mkdir(parents=True, exist_ok=True)
-    for name in ("src", "tests", "tools"):
+    for name in ("src", "tests", "tools", "docs"):
         shutil.rmtree(STAGE / name, ignore_errors=True)
     for source in sorted((ROOT / "packages").glob("mlax-*/src/mlax")):
         shutil.copytree(source, STAGE / "src" / "mlax", dirs_exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(ROOT / "tests", STAGE / "tests", ignore=ignore)
     shutil.copytree(ROOT / "tools", STAGE / "tools", ignore=ignore)
+    # Some tests read the guides (e.g. that they name each default Optax lacks).
+    shutil.copytree(ROOT / "docs", STAGE / "docs", ignore=shutil.ignore_patterns("_build", "generated"))
     config = {
         "source_paths": ["src"],
         "only_mutate": [f"{PACKAGE}/{module}" for module in modules],
         "do_not_mutate_patterns": list(NOT_MATHEMATICS),
         "pytest_add_cli_args_test_selection": tests,
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-m", "not slow"],
-        "also_copy": ["tests", "tools"],
+        "also_copy": ["tests", "tools", "docs"],
         "process_isolation": "forkserver",
         "forkserver_warmup": "none",
     }
@@ -156,8 +158,12 @@ def main() -> None:
         if args.sample:
             # mutmut generates every mutant and maps the tests before it filters by name; a filter
             # that matches nothing stops it right there, with every mutant listed as not run.
-            subprocess.run([sys.executable, "-m", "mutmut", "run", *children, "nothing-matches"],
-                           cwd=STAGE, check=False, capture_output=True)
+            mapping = subprocess.run(
+                [sys.executable, "-m", "mutmut", "run", *children, "nothing-matches"],
+                cwd=STAGE, check=False, capture_output=True, text=True,
+            )
+            if not (STAGE / "mutants" / "mutmut-stats.json").exists():
+                sys.exit(f"mutmut could not map the tests:\n{mapping.stdout}\n{mapping.stderr}")
             reached = _reached_mutants(modules)
             only = set(random.Random(args.seed).sample(reached, min(args.sample, len(reached))))
             _mutmut("run", *children, *sorted(only))

@@ -112,8 +112,10 @@ SAMPLE: dict[str, tuple[str, ...]] = {
     "losses/_logits.py": (
         "tests/losses/test_logits.py",
         "tests/losses/test_defaults.py",
+        "tests/losses/test_contract.py::test_matches_the_float64_reference",
         _LOSSES_SENSITIVITY + "test_gradient_in_every_float_argument_matches_central_differences",
         _LOSSES_SENSITIVITY + "test_value_at_off_domain_targets_equals_optax",
         _LOSSES_SENSITIVITY + "test_scaling_a_hyperparameter_changes_the_value",
+        _LOSSES_SENSITIVITY + "test_scaled_hyperparameter_value_matches_the_reference",
     ),
 }
