@@ -51,3 +51,22 @@ def assert_same_across_programs(actual: Any, expected: Any, steps: int) -> None:
     tolerance = cross_program_rtol(actual.dtype, steps)
     scale = float(np.max(np.abs(expected), initial=0.0)) if expected.size else 0.0
     np.testing.assert_allclose(actual, expected, rtol=tolerance, atol=tolerance * scale)
+
+
+def float64_array_primitives(jaxpr: Any) -> set[str]:
+    """The primitives of ``jaxpr`` and its sub-jaxprs (scan, cond, custom rules) that give a float64
+    array. Scalars may: a schedule evaluates its step count in the default float dtype (as Optax
+    does) before the value is cast to the hyperparameter's dtype."""
+    found = set()
+    for equation in jaxpr.eqns:
+        if any(
+            getattr(var.aval, "dtype", None) == jnp.float64 and var.aval.ndim > 0
+            for var in equation.outvars
+        ):
+            found.add(str(equation.primitive))
+        for param in equation.params.values():
+            for inner in param if isinstance(param, (tuple, list)) else (param,):
+                inner = getattr(inner, "jaxpr", inner)
+                if hasattr(inner, "eqns"):
+                    found |= float64_array_primitives(inner)
+    return found

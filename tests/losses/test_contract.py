@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.losses.cases import CASES, Case, as_float64, inputs, jitted, jitted_optax
-from tests.support import FLOAT_DTYPES, dtype_id, rtol
+from tests.support import FLOAT_DTYPES, dtype_id, float64_array_primitives, rtol
 
 OPTAX_CASES = [case for case in CASES if case.optax is not None]
 
@@ -182,3 +182,16 @@ def test_labels_of_the_wrong_shape_raise_value_error(case: Case) -> None:
 def test_integer_labels_keep_the_float_dtype_of_the_scores(case: Case) -> None:
     args = inputs(case, jnp.bfloat16)
     assert jitted(case.name)(*args).dtype == jnp.bfloat16
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=dtype_id)
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_no_float64_array_is_computed_for_lower_precision_inputs(case: Case, dtype: Any) -> None:
+    # With x64 enabled (as here) a None dtype or a float64 constant promotes silently: the numbers
+    # barely change, so only the program shows it (and a GPU runs float64 at a fraction of the
+    # speed). Value and gradient, where the loss is differentiable.
+    args = inputs(case, dtype)
+    assert float64_array_primitives(jax.make_jaxpr(case.loss)(*args).jaxpr) == set()
+    if case.finite_differences:
+        gradient = jax.make_jaxpr(jax.grad(case.loss))(*args)
+        assert float64_array_primitives(gradient.jaxpr) == set()

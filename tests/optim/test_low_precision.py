@@ -25,7 +25,7 @@ from mlax.experimental import optim
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._protocol import call_step
 from tests.optim.cases import CASE_IDS, CASES, Case, quadratic, run_mlax
-from tests.support import LOW_PRECISION_DTYPES, dtype_id
+from tests.support import LOW_PRECISION_DTYPES, dtype_id, float64_array_primitives
 
 STEPS = 5
 
@@ -149,25 +149,6 @@ def test_one_bfloat16_adam_step_moves_each_weight_by_lr() -> None:
     )
 
 
-def _float64_primitives(jaxpr: Any) -> set[str]:
-    """The primitives of ``jaxpr`` and its sub-jaxprs (scan, cond, custom rules) that give a float64
-    array. Scalars may: a schedule evaluates its step count in the default float dtype (as Optax
-    does) before the value is cast to the hyperparameter's dtype."""
-    found = set()
-    for equation in jaxpr.eqns:
-        if any(
-            getattr(var.aval, "dtype", None) == jnp.float64 and var.aval.ndim > 0
-            for var in equation.outvars
-        ):
-            found.add(str(equation.primitive))
-        for param in equation.params.values():
-            for inner in param if isinstance(param, (tuple, list)) else (param,):
-                inner = getattr(inner, "jaxpr", inner)
-                if hasattr(inner, "eqns"):
-                    found |= _float64_primitives(inner)
-    return found
-
-
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_a_float32_step_computes_no_float64_array_even_with_x64(case: Case) -> None:
     # With x64 enabled (as here) a None dtype or a Python-float constant promotes silently to
@@ -180,7 +161,7 @@ def test_a_float32_step_computes_no_float64_array_even_with_x64(case: Case) -> N
     def step(gradients: PyTree, state: Any, weights: PyTree) -> Any:
         return call_step(case.module.step, gradients, state, weights, {"value": value})
 
-    assert _float64_primitives(jax.make_jaxpr(step)(gradients, state, weights).jaxpr) == set()
+    assert float64_array_primitives(jax.make_jaxpr(step)(gradients, state, weights).jaxpr) == set()
 
 
 @pytest.mark.parametrize("name", ["clip", "clip_by_global_norm", "adaptive_grad_clip"])
@@ -190,4 +171,4 @@ def test_a_float32_clipping_step_computes_no_float64_array_even_with_x64(name: s
     weights = {"w": jnp.arange(1.0, 7.0, dtype=jnp.float32).reshape(2, 3)}
     state = wrapper.init(weights)
     program = jax.make_jaxpr(wrapper.step)(weights, state, weights).jaxpr
-    assert _float64_primitives(program) == set()
+    assert float64_array_primitives(program) == set()

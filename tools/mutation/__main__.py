@@ -3,6 +3,7 @@
     python -m tools.mutation                      # every target module (hours on 2 cores)
     python -m tools.mutation optim/_clipping.py   # one or more modules
     python -m tools.mutation --sample 40          # a fixed-seed sample of the SAMPLE modules' mutants
+    python -m tools.mutation --narrow             # every mutant of the SAMPLE modules, their tests
     python -m tools.mutation --report             # the table of the last run, without running
 
 mutmut (3.x) copies the sources to ``mutants/``, replaces each function by a trampoline that runs
@@ -138,11 +139,15 @@ def main() -> None:
     parser.add_argument("modules", nargs="*", help="modules under mlax/experimental (default: all)")
     parser.add_argument("--sample", type=int, help="run this many mutants of the SAMPLE modules (targets.py), drawn with --seed")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--narrow", action="store_true",
+        help="test the SAMPLE modules (all their mutants) against the SAMPLE tests only",
+    )
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--fail-under", type=float, help="exit 1 if a module's score is lower")
     parser.add_argument("--report", action="store_true", help="print the last run's table only")
     args = parser.parse_args()
-    if args.sample:
+    if args.sample or args.narrow:
         modules = args.modules or list(SAMPLE)
         tests_of = {module: SAMPLE.get(module, TARGETS.get(module, ())) for module in modules}
     else:

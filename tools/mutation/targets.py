@@ -113,6 +113,7 @@ SAMPLE: dict[str, tuple[str, ...]] = {
         "tests/losses/test_logits.py",
         "tests/losses/test_defaults.py",
         "tests/losses/test_contract.py::test_matches_the_float64_reference",
+        "tests/losses/test_contract.py::test_no_float64_array_is_computed_for_lower_precision_inputs",
         _LOSSES_SENSITIVITY + "test_gradient_in_every_float_argument_matches_central_differences",
         _LOSSES_SENSITIVITY + "test_value_at_off_domain_targets_equals_optax",
         _LOSSES_SENSITIVITY + "test_scaling_a_hyperparameter_changes_the_value",
