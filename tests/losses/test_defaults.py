@@ -75,7 +75,7 @@ NO_OPTAX: dict[str, str] = {
 
 
 class Pinned(NamedTuple):
-    """A deviation no docstring states (reported, not endorsed): pinned so a change shows."""
+    """A default Optax lacks, listed in the Optax guide rather than a docstring: pinned."""
 
     mlax: object
     optax: object
