@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from typing import Any
 
 import jax
@@ -70,3 +72,18 @@ def float64_array_primitives(jaxpr: Any) -> set[str]:
                 if hasattr(inner, "eqns"):
                     found |= float64_array_primitives(inner)
     return found
+
+
+def guide_section(guide: str, title: str) -> str:
+    """The text of the section ``title`` of ``docs/guides/<guide>.rst``, up to the next heading of
+    any level (a line underlined with ``-``, ``=`` or ``~``)."""
+    path = Path(__file__).resolve().parents[1] / "docs" / "guides" / f"{guide}.rst"
+    lines = path.read_text().splitlines()
+
+    def heading(i: int) -> bool:
+        below = lines[i + 1] if i + 1 < len(lines) else ""
+        return bool(lines[i].strip()) and len(below) >= 3 and len(set(below)) == 1 and below[0] in "-=~"
+
+    start = next(i for i in range(len(lines)) if lines[i] == title and heading(i))
+    end = next((i for i in range(start + 2, len(lines)) if heading(i)), len(lines))
+    return "\n".join(lines[start:end])

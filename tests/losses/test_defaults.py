@@ -8,7 +8,6 @@ docstring names torch's function as its definition.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import inspect
 from collections.abc import Callable
@@ -18,6 +17,7 @@ import optax
 import pytest
 
 from mlax.experimental import losses
+from tests.support import guide_section
 
 REQUIRED: Final = inspect.Parameter.empty
 """Stands for "no default" on either side."""
@@ -215,17 +215,10 @@ def test_tables_name_parameters_of_the_right_kind() -> None:
         assert parameter in _defaults(_mlax(name))
 
 
-def _guide_section() -> str:
-    guide = Path(__file__).resolve().parents[2] / "docs" / "guides" / "optax.rst"
-    text = guide.read_text()
-    start = text.index("Defaults Optax does not have\n---")
-    return text[start : text.index("\n---", text.index("\n", start + 40)) ]
-
-
 @pytest.mark.parametrize("key", IN_THE_GUIDE, ids=".".join)
 def test_the_optax_guide_names_each_default_optax_lacks(key: tuple[str, str]) -> None:
     name, parameter = key
-    section = _guide_section()
+    section = guide_section("optax", "Defaults Optax does not have")
     assert f"``{name}``" in section
     if parameter != "lr":
         assert f"``{parameter}" in section

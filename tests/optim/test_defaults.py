@@ -12,7 +12,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 from typing import Any, Final, NamedTuple
 
@@ -25,6 +24,7 @@ import pytest
 
 from mlax.experimental import optim
 from mlax.experimental.optim import schedules
+from tests.support import guide_section
 
 REQUIRED: Final = inspect.Parameter.empty
 """Stands for "no default" on either side."""
@@ -480,17 +480,10 @@ def test_stated_defaults_name_parameters_optax_lacks() -> None:
     assert all(parameter in _defaults(_mlax(name)) for name, parameter in STATED)
 
 
-def _guide_section() -> str:
-    guide = Path(__file__).resolve().parents[2] / "docs" / "guides" / "optax.rst"
-    text = guide.read_text()
-    start = text.index("Defaults Optax does not have\n---")
-    return text[start : text.index("\n---", text.index("\n", start + 40)) ]
-
-
 @pytest.mark.parametrize("key", IN_THE_GUIDE, ids=".".join)
 def test_the_optax_guide_names_each_default_optax_lacks(key: tuple[str, str]) -> None:
     name, parameter = key
-    section = _guide_section()
+    section = guide_section("optax", "Defaults Optax does not have")
     assert f"``{name}``" in section
     if parameter != "lr":
         assert f"``{parameter}" in section
