@@ -49,9 +49,18 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(jax|jaxlib|numpy|np|optax)\..*"),
     # The standard library: typing.Any, collections.abc.Callable, warnings.warn, builtin types and
     # exceptions (as base classes and in Raises sections).
-    (r"py:.*", r"(typing|typing_extensions|collections\.abc|types|warnings|functools|dataclasses|inspect)\..*"),
-    (r"py:.*", r"(Any|Callable|Sequence|Iterable|Iterator|Mapping|Protocol|NamedTuple|Generic|TypeVar)"),
-    (r"py:.*", r"(int|float|bool|complex|str|bytes|tuple|list|dict|set|frozenset|object|None|type)"),
+    (
+        r"py:.*",
+        r"(typing|typing_extensions|collections\.abc|types|warnings|functools|dataclasses|inspect)\..*",
+    ),
+    (
+        r"py:.*",
+        r"(Any|Callable|Sequence|Iterable|Iterator|Mapping|Protocol|NamedTuple|Generic|TypeVar)",
+    ),
+    (
+        r"py:.*",
+        r"(int|float|bool|complex|str|bytes|tuple|list|dict|set|frozenset|object|None|type)",
+    ),
     (r"py:.*", r"[A-Z]\w*(Error|Warning|Exception)"),
 ]
 

@@ -73,7 +73,9 @@ def accuracy(weights: Weights, images: jax.Array, labels: np.ndarray[Any, Any]) 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
@@ -108,8 +110,12 @@ def main() -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     figure, axes = plt.subplots(figsize=(6, 4))
     axes.plot(range(1, len(epoch_losses) + 1), epoch_losses, marker="o", markersize=3)
-    axes.set(xlabel="epoch", ylabel="mean training cross-entropy", yscale="log",
-             title=f"MLP on digits — test accuracy {test_accuracy:.3f}")
+    axes.set(
+        xlabel="epoch",
+        ylabel="mean training cross-entropy",
+        yscale="log",
+        title=f"MLP on digits — test accuracy {test_accuracy:.3f}",
+    )
     figure.tight_layout()
     figure.savefig(args.output, dpi=120)
     print(f"test accuracy: {test_accuracy:.4f}")

@@ -51,7 +51,9 @@ def train_step(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
@@ -68,7 +70,9 @@ def main() -> int:
     rng = np.random.default_rng(args.seed)
     for step in range(args.steps):
         batch = rng.choice(len(train_x), size=args.batch_size, replace=False)
-        loss = train_step(model, optimizer, jnp.asarray(train_x[batch]), jnp.asarray(train_y[batch]))
+        loss = train_step(
+            model, optimizer, jnp.asarray(train_x[batch]), jnp.asarray(train_y[batch])
+        )
         if step % 100 == 0:
             print(f"step {step:4d}  loss {float(loss):.4f}")
 

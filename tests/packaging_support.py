@@ -42,7 +42,9 @@ def uv(*args: str | os.PathLike[str], cwd: Path | None = None) -> subprocess.Com
         [find_uv_bin(), *map(str, args)], cwd=cwd, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
-        raise RuntimeError(f"uv {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
+        raise RuntimeError(
+            f"uv {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 

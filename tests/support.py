@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Any
 
 import jax
@@ -82,7 +81,12 @@ def guide_section(guide: str, title: str) -> str:
 
     def heading(i: int) -> bool:
         below = lines[i + 1] if i + 1 < len(lines) else ""
-        return bool(lines[i].strip()) and len(below) >= 3 and len(set(below)) == 1 and below[0] in "-=~"
+        return (
+            bool(lines[i].strip())
+            and len(below) >= 3
+            and len(set(below)) == 1
+            and below[0] in "-=~"
+        )
 
     start = next(i for i in range(len(lines)) if lines[i] == title and heading(i))
     end = next((i for i in range(start + 2, len(lines)) if heading(i)), len(lines))

@@ -120,9 +120,7 @@ def attribute_doc(module: types.ModuleType, name: str) -> list[str]:
     ``__init__`` that re-exports it, so every loaded submodule of the package is searched.
     """
     candidates = [module.__name__] + sorted(
-        loaded
-        for loaded in list(sys.modules)
-        if loaded.startswith(module.__name__ + ".")
+        loaded for loaded in list(sys.modules) if loaded.startswith(module.__name__ + ".")
     )
     for candidate in candidates:
         try:
@@ -202,7 +200,9 @@ class MlaxApiDirective(SphinxDirective):
         grouped: dict[str, list[str]] = {group: [] for group, _ in GROUPS}
         for name in public_names(module):
             deprecated_name = f"{module_name}.{name}" in deprecated
-            grouped["deprecated" if deprecated_name else kind_of(getattr(module, name))].append(name)
+            grouped["deprecated" if deprecated_name else kind_of(getattr(module, name))].append(
+                name
+            )
 
         for group, heading in GROUPS:
             names = grouped[group]

@@ -58,7 +58,9 @@ class MlaxDeprecations(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         container = nodes.container()
-        nested_parse_with_titles(self.state, StringList(table_lines(), "<mlax-deprecations>"), container)
+        nested_parse_with_titles(
+            self.state, StringList(table_lines(), "<mlax-deprecations>"), container
+        )
         return list(container.children)
 
 

@@ -40,7 +40,9 @@ def test_message_names_everything_a_user_needs() -> None:
 
 def test_keyword_message_names_the_keywords() -> None:
     message = _deprecation(keywords=("lr", "momentum")).message
-    assert message.startswith("Passing lr or momentum to mlax.experimental.example.old is deprecated")
+    assert message.startswith(
+        "Passing lr or momentum to mlax.experimental.example.old is deprecated"
+    )
 
 
 @pytest.mark.parametrize("removed_in", ["0.2.1", "0.3.0", "0.3.9"])
@@ -86,7 +88,9 @@ def test_registry_lists_registrations_and_rejects_conflicts() -> None:
     assert deprecation in registered_deprecations("mlax-example")
     assert register_deprecation(deprecation) is deprecation  # registering again is harmless
     with pytest.raises(ValueError, match="already registered"):
-        register_deprecation(_deprecation(name="mlax.experimental.example.listed", removed_in="0.5.0"))
+        register_deprecation(
+            _deprecation(name="mlax.experimental.example.listed", removed_in="0.5.0")
+        )
 
 
 def test_registration_checks_the_decorated_objects_message() -> None:

@@ -25,12 +25,15 @@ def test_check_floating_accepts_every_float_dtype(dtype: Any) -> None:
 
 @pytest.mark.parametrize("dtype", [jnp.int32, jnp.int8, jnp.uint8, jnp.bool_], ids=dtype_id)
 def test_check_floating_rejects_other_dtypes_by_name(dtype: Any) -> None:
-    with pytest.raises(TypeError, match=rf"weights must have a floating-point dtype, got {jnp.dtype(dtype).name}"):
+    with pytest.raises(
+        TypeError, match=rf"weights must have a floating-point dtype, got {jnp.dtype(dtype).name}"
+    ):
         check_floating(jnp.ones(2, dtype), "weights")
 
 
 @pytest.mark.parametrize(
-    ("first", "second"), [(jnp.float16, jnp.float32), (jnp.bfloat16, jnp.float16), (jnp.float32, jnp.float64)]
+    ("first", "second"),
+    [(jnp.float16, jnp.float32), (jnp.bfloat16, jnp.float16), (jnp.float32, jnp.float64)],
 )
 def test_check_same_dtype_names_both(first: Any, second: Any) -> None:
     with pytest.raises(TypeError) as error:

@@ -28,7 +28,10 @@ from tests.support import FLOAT_DTYPES, dtype_id, rtol
 def _random_tree(dtype: Any, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     return {
-        "layer": [jnp.asarray(rng.normal(size=(3, 4)), dtype), jnp.asarray(rng.normal(size=4), dtype)],
+        "layer": [
+            jnp.asarray(rng.normal(size=(3, 4)), dtype),
+            jnp.asarray(rng.normal(size=4), dtype),
+        ],
         "bias": jnp.asarray(rng.normal(), dtype),
     }
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from mlax.experimental.core.deprecations import main
 from mlax.experimental.core._upgrade_check import apply_edits, scan_source
-from mlax.experimental.optim._deprecations_manifest import DEPRECATIONS
+from mlax.experimental.core.deprecations import main
+from mlax.experimental.optim._src.deprecations_manifest import DEPRECATIONS
 
 APPLY = "mlax.experimental.optim.apply_gradients"
 STEP = "mlax.experimental.optim.sgd.step(lr, momentum, nesterov)"
@@ -184,9 +184,16 @@ def test_fix_rewrites_moved_names(before: str, after: str) -> None:
     "source",
     [
         pytest.param("from mlax.experimental.optim import apply_gradients  # noqa\n", id="comment"),
-        pytest.param("import os; from mlax.experimental.optim import apply_gradients\n", id="shared-line"),
-        pytest.param("import mlax.experimental.optim as mo\nmlax = 1\nmo.apply_gradients\n", id="mlax-rebound"),
-        pytest.param("from mlax.experimental.optim import sgd\nsgd.step(g, s, lr=0.1)\n", id="keyword"),
+        pytest.param(
+            "import os; from mlax.experimental.optim import apply_gradients\n", id="shared-line"
+        ),
+        pytest.param(
+            "import mlax.experimental.optim as mo\nmlax = 1\nmo.apply_gradients\n",
+            id="mlax-rebound",
+        ),
+        pytest.param(
+            "from mlax.experimental.optim import sgd\nsgd.step(g, s, lr=0.1)\n", id="keyword"
+        ),
     ],
 )
 def test_fix_leaves_what_is_not_mechanical(source: str) -> None:
@@ -262,7 +269,10 @@ def test_check_fix_rewrites_files_and_reports_the_rest(
     status = main(["check", str(project), "--fix", "--json", "--target", "mlax-optim==0.4.0"])
     payload = json.loads(capsys.readouterr().out)
     assert status == 1  # the lr= keyword is left for a human
-    assert [(f["line"], f["used"]) for f in payload["fixed"]] == [(2, APPLY), (7, "mo.apply_gradients")]
+    assert [(f["line"], f["used"]) for f in payload["fixed"]] == [
+        (2, APPLY),
+        (7, "mo.apply_gradients"),
+    ]
     assert [(f["line"], f["kind"], f["breaks_at_target"]) for f in payload["findings"]] == [
         (7, "keyword", True)
     ]
@@ -270,7 +280,10 @@ def test_check_fix_rewrites_files_and_reports_the_rest(
     # `import ... as mo` is used only by the rewritten call, so the core import takes its place.
     assert text == (
         SAMPLE.replace("import mlax.experimental.optim as mo\n", "import mlax.experimental.core\n")
-        .replace("import apply_gradients, sgd\n", "import sgd\nfrom mlax.experimental.core import apply_gradients\n")
+        .replace(
+            "import apply_gradients, sgd\n",
+            "import sgd\nfrom mlax.experimental.core import apply_gradients\n",
+        )
         .replace("mo.apply_gradients", "mlax.experimental.core.apply_gradients")
     )
     ast.parse(text)
@@ -285,8 +298,12 @@ def test_check_reports_unparsable_files_with_status_2(
     assert "broken.py: cannot check" in capsys.readouterr().err
 
 
-def test_check_notes_dynamic_keywords_without_failing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "train.py").write_text("from mlax.experimental.optim import sgd\nsgd.step(g, s, **options)\n")
+def test_check_notes_dynamic_keywords_without_failing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "train.py").write_text(
+        "from mlax.experimental.optim import sgd\nsgd.step(g, s, **options)\n"
+    )
     assert main(["check", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == (
@@ -302,7 +319,14 @@ def test_check_json_survives_a_closed_pipe(tmp_path: Path) -> None:
         "import mlax.experimental.optim as mo\n" + "mo.apply_gradients(u, w)\n" * 2000
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "mlax.experimental.core.deprecations", "check", str(tmp_path), "--json"],
+        [
+            sys.executable,
+            "-m",
+            "mlax.experimental.core.deprecations",
+            "check",
+            str(tmp_path),
+            "--json",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "JAX_PLATFORMS": "cpu"},

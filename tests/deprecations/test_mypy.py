@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlax.experimental.optim._deprecations_manifest import APPLY_GRADIENTS, SGD_STEP_HYPERPARAMETERS
+from mlax.experimental.optim._src.deprecations_manifest import (
+    APPLY_GRADIENTS,
+    SGD_STEP_HYPERPARAMETERS,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,8 +31,16 @@ def test_mypy_reports_the_deprecated_function_and_overload(tmp_path: Path) -> No
     sample.write_text(SAMPLE)
     result = subprocess.run(
         [
-            sys.executable, "-m", "mypy", "--strict", "--enable-error-code", "deprecated",
-            "--config-file", str(REPO / "pyproject.toml"), "--no-error-summary", str(sample),
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--enable-error-code",
+            "deprecated",
+            "--config-file",
+            str(REPO / "pyproject.toml"),
+            "--no-error-summary",
+            str(sample),
         ],
         cwd=REPO,
         capture_output=True,
@@ -51,6 +62,10 @@ def test_mypy_reports_the_deprecated_function_and_overload(tmp_path: Path) -> No
     # the call that selects the deprecated overload, not the one that does not.
     assert reported == [
         (2, *apply_gradients, f"{APPLY_GRADIENTS.message}  [deprecated]"),
-        (8, "overload", "mlax.experimental.optim.sgd.step",
-         f"{SGD_STEP_HYPERPARAMETERS.message}  [deprecated]"),
+        (
+            8,
+            "overload",
+            "mlax.experimental.optim.sgd.step",
+            f"{SGD_STEP_HYPERPARAMETERS.message}  [deprecated]",
+        ),
     ]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlax.experimental.core import Deprecation
-from mlax.experimental.optim._deprecations_manifest import (
+from mlax.experimental.optim._src.deprecations_manifest import (
     APPLY_GRADIENTS,
     SGD_STEP_HYPERPARAMETERS,
 )
@@ -31,7 +31,9 @@ def test_every_deprecation_follows_the_policy(name: str) -> None:
 
 def _copy(name: str, repo: Path) -> Package:
     copy = Package(name, repo)
-    shutil.copytree(package(name).directory, copy.directory, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        package(name).directory, copy.directory, ignore=shutil.ignore_patterns("__pycache__")
+    )
     return copy
 
 
@@ -46,7 +48,9 @@ def test_a_version_that_reached_removed_in_fails(tmp_path: Path) -> None:
     assert package(APPLY_GRADIENTS.distribution).version() != APPLY_GRADIENTS.removed_in
 
 
-@pytest.mark.parametrize(("version", "overdue"), [("0.3.9", False), ("0.4.0", True), ("1.0.0", True)])
+@pytest.mark.parametrize(
+    ("version", "overdue"), [("0.3.9", False), ("0.4.0", True), ("1.0.0", True)]
+)
 def test_overdue_from_removed_in_on(version: str, overdue: bool) -> None:
     assert bool(overdue_problems([APPLY_GRADIENTS], version)) == overdue
 
@@ -86,14 +90,26 @@ BOTH = (
     ("deprecated", "missing"),
     [
         pytest.param(BOTH, [], id="both-listed"),
-        pytest.param("- `apply_gradients` moved.\n- `sgd.step`: `lr`, `momentum`, `nesterov`.\n", [],
-                     id="short-names"),
-        pytest.param("- Passing `lr`, `momentum` or `nesterov` to `sgd.step`.\n",
-                     [APPLY_GRADIENTS.key], id="name-missing"),
-        pytest.param("- `apply_gradients` moved.\n- Passing `lr` to `sgd.step`.\n",
-                     [SGD_STEP_HYPERPARAMETERS.key], id="keyword-missing"),
-        pytest.param("- apply_gradients and sgd.step lr momentum nesterov\n",
-                     [APPLY_GRADIENTS.key, SGD_STEP_HYPERPARAMETERS.key], id="not-in-backticks"),
+        pytest.param(
+            "- `apply_gradients` moved.\n- `sgd.step`: `lr`, `momentum`, `nesterov`.\n",
+            [],
+            id="short-names",
+        ),
+        pytest.param(
+            "- Passing `lr`, `momentum` or `nesterov` to `sgd.step`.\n",
+            [APPLY_GRADIENTS.key],
+            id="name-missing",
+        ),
+        pytest.param(
+            "- `apply_gradients` moved.\n- Passing `lr` to `sgd.step`.\n",
+            [SGD_STEP_HYPERPARAMETERS.key],
+            id="keyword-missing",
+        ),
+        pytest.param(
+            "- apply_gradients and sgd.step lr momentum nesterov\n",
+            [APPLY_GRADIENTS.key, SGD_STEP_HYPERPARAMETERS.key],
+            id="not-in-backticks",
+        ),
     ],
 )
 def test_each_deprecation_needs_a_changelog_item(deprecated: str, missing: list[str]) -> None:
@@ -105,32 +121,55 @@ def test_each_deprecation_needs_a_changelog_item(deprecated: str, missing: list[
 def test_a_deprecation_of_the_coming_release_is_listed_under_unreleased() -> None:
     coming = Deprecation("mlax.experimental.optim.sgd.init", "mlax-optim", "0.3.0", "0.5.0", "x")
     listed = "\n### Deprecated\n- `sgd.init`: use x.\n"
-    assert changelog_problems([coming], CHANGELOG.format(unreleased=listed, deprecated=BOTH), "0.2.0") == []
-    assert len(changelog_problems([coming], CHANGELOG.format(unreleased="", deprecated=BOTH), "0.2.0")) == 1
+    assert (
+        changelog_problems([coming], CHANGELOG.format(unreleased=listed, deprecated=BOTH), "0.2.0")
+        == []
+    )
+    assert (
+        len(changelog_problems([coming], CHANGELOG.format(unreleased="", deprecated=BOTH), "0.2.0"))
+        == 1
+    )
 
 
 @pytest.mark.parametrize(
     ("docstring", "complaints"),
     [
-        pytest.param("Steps.\n\n.. deprecated:: 0.2.0\n   ``lr``, ``momentum``, ``nesterov``: removed in 0.4.0.\n",
-                     [], id="complete"),
-        pytest.param("Steps.\n\nlr: deprecated since 0.2.0, removed in 0.4.0.\n",
-                     ["has no '.. deprecated:: 0.2.0'"], id="no-directive"),
-        pytest.param(".. deprecated:: 0.1.0\n   ``lr``, ``momentum``, ``nesterov``; removed in 0.4.0.\n",
-                     ["has no '.. deprecated:: 0.2.0'"], id="wrong-since"),
-        pytest.param(".. deprecated:: 0.2.0\n   ``lr``, ``momentum``, ``nesterov``.\n\nremoved in 0.4.0\n",
-                     ["does not say it is removed in 0.4.0"], id="removal-outside-directive"),
-        pytest.param(".. deprecated:: 0.2.0\n   ``lr`` and momentum; removed in 0.4.0.\n",
-                     ["does not name ``momentum``", "does not name ``nesterov``"], id="keywords-unnamed"),
+        pytest.param(
+            "Steps.\n\n.. deprecated:: 0.2.0\n   ``lr``, ``momentum``, ``nesterov``: removed in 0.4.0.\n",
+            [],
+            id="complete",
+        ),
+        pytest.param(
+            "Steps.\n\nlr: deprecated since 0.2.0, removed in 0.4.0.\n",
+            ["has no '.. deprecated:: 0.2.0'"],
+            id="no-directive",
+        ),
+        pytest.param(
+            ".. deprecated:: 0.1.0\n   ``lr``, ``momentum``, ``nesterov``; removed in 0.4.0.\n",
+            ["has no '.. deprecated:: 0.2.0'"],
+            id="wrong-since",
+        ),
+        pytest.param(
+            ".. deprecated:: 0.2.0\n   ``lr``, ``momentum``, ``nesterov``.\n\nremoved in 0.4.0\n",
+            ["does not say it is removed in 0.4.0"],
+            id="removal-outside-directive",
+        ),
+        pytest.param(
+            ".. deprecated:: 0.2.0\n   ``lr`` and momentum; removed in 0.4.0.\n",
+            ["does not name ``momentum``", "does not name ``nesterov``"],
+            id="keywords-unnamed",
+        ),
     ],
 )
 def test_the_docstring_needs_a_deprecated_directive(docstring: str, complaints: list[str]) -> None:
     problems = docstring_problems(SGD_STEP_HYPERPARAMETERS, docstring)
     assert len(problems) == len(complaints)
-    for problem, complaint in zip(problems, complaints):
+    for problem, complaint in zip(problems, complaints, strict=True):
         assert complaint in problem
 
 
 def test_the_real_files_were_not_touched() -> None:
-    assert (REPO / "packages" / "mlax-optim" / "CHANGELOG.md").read_text().count("### Deprecated") >= 1
+    assert (REPO / "packages" / "mlax-optim" / "CHANGELOG.md").read_text().count(
+        "### Deprecated"
+    ) >= 1
     assert package("mlax-optim").version() != APPLY_GRADIENTS.removed_in

@@ -12,7 +12,7 @@ from mlax.experimental import optim  # noqa: F401  # registers mlax-optim's depr
 from mlax.experimental.core import Deprecation, registered_deprecations
 from mlax.experimental.core._entry_points import installed_deprecations
 from mlax.experimental.core.deprecations import main
-from mlax.experimental.optim._deprecations_manifest import DEPRECATIONS as OPTIM_DEPRECATIONS
+from mlax.experimental.optim._src.deprecations_manifest import DEPRECATIONS as OPTIM_DEPRECATIONS
 
 
 def test_every_distribution_declares_its_deprecations_through_an_entry_point() -> None:

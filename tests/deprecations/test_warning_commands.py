@@ -17,7 +17,10 @@ import pytest
 from mlax.experimental.core.deprecations import main
 
 REPO = Path(__file__).resolve().parents[2]
-UPGRADE_DOCS = [*sorted((REPO / "docs" / "upgrading").glob("*.rst")), REPO / "docs" / "guides" / "deprecation_policy.rst"]
+UPGRADE_DOCS = [
+    *sorted((REPO / "docs" / "upgrading").glob("*.rst")),
+    REPO / "docs" / "guides" / "deprecation_policy.rst",
+]
 WARNINGS_PAGE = REPO / "docs" / "upgrading" / "deprecation_warnings.rst"
 
 HELPERS = """\
@@ -56,23 +59,40 @@ from mlax.experimental.core import MlaxDeprecationWarning
 warnings.simplefilter("error", MlaxDeprecationWarning)
 """
 # Where the warning must point: the deprecated call in helpers.py, not mlax's code.
-AT_THE_CALL = "helpers.py:6: MlaxDeprecationWarning: mlax.experimental.optim.apply_gradients is deprecated"
+AT_THE_CALL = (
+    "helpers.py:6: MlaxDeprecationWarning: mlax.experimental.optim.apply_gradients is deprecated"
+)
 
 # command as the docs spell it, what the project holds, what must happen.
 CASES = [
     pytest.param("python train.py", "script", "silent", id="default-filters-hide-imported-calls"),
-    pytest.param("python -W default::DeprecationWarning train.py", "script", "warns", id="python-W-default"),
-    pytest.param("python -W error::DeprecationWarning train.py", "script", "fails", id="python-W-error"),
     pytest.param(
-        "PYTHONWARNINGS=error::DeprecationWarning python train.py", "script", "fails", id="PYTHONWARNINGS"
+        "python -W default::DeprecationWarning train.py", "script", "warns", id="python-W-default"
     ),
-    pytest.param("python train.py", "script-with-start-up-filter", "fails", id="simplefilter-at-start-up"),
     pytest.param(
-        "python -m pytest -W error::mlax.experimental.core.MlaxDeprecationWarning", "tests", "fails",
+        "python -W error::DeprecationWarning train.py", "script", "fails", id="python-W-error"
+    ),
+    pytest.param(
+        "PYTHONWARNINGS=error::DeprecationWarning python train.py",
+        "script",
+        "fails",
+        id="PYTHONWARNINGS",
+    ),
+    pytest.param(
+        "python train.py", "script-with-start-up-filter", "fails", id="simplefilter-at-start-up"
+    ),
+    pytest.param(
+        "python -m pytest -W error::mlax.experimental.core.MlaxDeprecationWarning",
+        "tests",
+        "fails",
         id="pytest-W-class",
     ),
-    pytest.param("python -m pytest", "tests-with-filterwarnings", "fails", id="pytest-filterwarnings"),
-    pytest.param("python -W error::DeprecationWarning -m pytest", "tests", "fails", id="python-W-pytest"),
+    pytest.param(
+        "python -m pytest", "tests-with-filterwarnings", "fails", id="pytest-filterwarnings"
+    ),
+    pytest.param(
+        "python -W error::DeprecationWarning -m pytest", "tests", "fails", id="python-W-pytest"
+    ),
 ]
 NOT_RUN = ("pip ", "python -m mlax.experimental.core.deprecations")
 
@@ -121,7 +141,9 @@ def _run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     ``python`` is this interpreter."""
     words = shlex.split(command)
     environment = {
-        k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONWARNINGS", "PYTHONPATH"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "PYTHONWARNINGS", "PYTHONPATH"))
     }
     environment["JAX_PLATFORMS"] = "cpu"
     while re.fullmatch(r"[A-Z_]+=.*", words[0]):
@@ -129,7 +151,12 @@ def _run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         environment[name] = value
     assert words[0] == "python", command
     return subprocess.run(
-        [sys.executable, *words[1:]], cwd=cwd, env=environment, capture_output=True, text=True, check=False
+        [sys.executable, *words[1:]],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -153,7 +180,10 @@ def test_documented_command_does_what_the_docs_say(
     output = result.stdout + result.stderr
     if outcome == "fails":
         assert result.returncode != 0, output
-        assert "MlaxDeprecationWarning: mlax.experimental.optim.apply_gradients is deprecated" in output
+        assert (
+            "MlaxDeprecationWarning: mlax.experimental.optim.apply_gradients is deprecated"
+            in output
+        )
     else:
         assert result.returncode == 0, output
         assert ("MlaxDeprecationWarning" in output) == (outcome == "warns"), output
@@ -164,7 +194,13 @@ def test_documented_command_does_what_the_docs_say(
 def test_python_W_cannot_name_the_mlax_class() -> None:
     # What the docs say happens to `python -W error::mlax.experimental.core.MlaxDeprecationWarning`.
     result = subprocess.run(
-        [sys.executable, "-W", "error::mlax.experimental.core.MlaxDeprecationWarning", "-c", "pass"],
+        [
+            sys.executable,
+            "-W",
+            "error::mlax.experimental.core.MlaxDeprecationWarning",
+            "-c",
+            "pass",
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -187,10 +223,17 @@ def test_mlax_sources_compile_without_warnings() -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [c for c in dict.fromkeys(_documented_commands()) if c.startswith("python -m mlax.experimental.core.deprecations")],
+    [
+        c
+        for c in dict.fromkeys(_documented_commands())
+        if c.startswith("python -m mlax.experimental.core.deprecations")
+    ],
 )
 def test_documented_checker_command_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
 ) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "helpers.py").write_text(HELPERS)

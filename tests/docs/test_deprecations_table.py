@@ -7,7 +7,7 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
-from mlax.experimental.optim._deprecations_manifest import DEPRECATIONS
+from mlax.experimental.optim._src.deprecations_manifest import DEPRECATIONS
 
 EXTENSION = Path(__file__).resolve().parents[2] / "docs" / "_ext" / "mlax_deprecations.py"
 

@@ -70,8 +70,13 @@ def test_each_distribution_page_shows_its_own_version(site: Site, package: str) 
         name
         for name in NAMES
         if name.startswith("mlax.experimental.losses.")
-        and callable(getattr(importlib.import_module("mlax.experimental.losses"), name.rsplit(".", 1)[-1]))
-        and not isinstance(getattr(importlib.import_module("mlax.experimental.losses"), name.rsplit(".", 1)[-1]), type)
+        and callable(
+            getattr(importlib.import_module("mlax.experimental.losses"), name.rsplit(".", 1)[-1])
+        )
+        and not isinstance(
+            getattr(importlib.import_module("mlax.experimental.losses"), name.rsplit(".", 1)[-1]),
+            type,
+        )
     ],
 )
 def test_every_loss_shows_its_formula(site: Site, name: str) -> None:
@@ -91,7 +96,9 @@ def test_every_optimizer_page_shows_its_formula_init_and_step(site: Site, module
     [d for d in registered_deprecations() if not d.keywords and d.name in set(NAMES)],
     ids=lambda d: d.name,
 )
-def test_every_deprecated_name_is_marked_with_its_removal_version(site: Site, deprecation: object) -> None:
+def test_every_deprecated_name_is_marked_with_its_removal_version(
+    site: Site, deprecation: object
+) -> None:
     entry = site.entry_html(deprecation.name)  # type: ignore[attr-defined]
     assert 'class="versionmodified deprecated"' in entry
     assert deprecation.removed_in in entry  # type: ignore[attr-defined]

@@ -157,14 +157,14 @@ def perceptron_loss(s: Array, y: Array) -> float:
 def multiclass_hinge_loss(s: Array, y: Array) -> float:
     s2, y2 = s.reshape(-1, s.shape[-1]), y.reshape(-1)
     total = 0.0
-    for row, label in zip(s2, y2):
+    for row, label in zip(s2, y2, strict=True):
         total += max(row[k] + (k != label) for k in range(len(row))) - row[label]
     return total
 
 
 def multiclass_perceptron_loss(s: Array, y: Array) -> float:
     s2, y2 = s.reshape(-1, s.shape[-1]), y.reshape(-1)
-    return float(sum(row.max() - row[label] for row, label in zip(s2, y2)))
+    return float(sum(row.max() - row[label] for row, label in zip(s2, y2, strict=True)))
 
 
 def sparse_plus(z: Array) -> Array:
@@ -190,7 +190,7 @@ def sparsemax(s: Array) -> Array:
 def multiclass_sparsemax_loss(s: Array, y: Array) -> float:
     s2, y2 = s.reshape(-1, s.shape[-1]), y.reshape(-1)
     total = 0.0
-    for row, label in zip(s2, y2):
+    for row, label in zip(s2, y2, strict=True):
         p = sparsemax(row)
         total += float(p @ row - 0.5 * p @ p + 0.5 - row[label])
     return total
@@ -279,8 +279,10 @@ def multiclass_generalized_dice_loss(
     freq = t.reshape(-1, t.shape[-1]).sum(0)
     w = 1 / (freq**2 + 1e-7)
     w = w / w.sum() * len(w)
-    return dice_loss(x, t, smooth, class_weights=w, reduction="mean") if not ignore_background else (
-        dice_loss(x, t, smooth, class_weights=w, ignore_background=True)
+    return (
+        dice_loss(x, t, smooth, class_weights=w, reduction="mean")
+        if not ignore_background
+        else (dice_loss(x, t, smooth, class_weights=w, ignore_background=True))
     )
 
 

@@ -60,7 +60,9 @@ def test_masked_samples_with_non_finite_loss_do_not_reach_value_or_gradient() ->
 def test_hyperparameters_and_extra_arrays_pass_through() -> None:
     loss = L.batched(L.gaussian_nll_loss, "sum")
     var = np.ones_like(P)
-    expected = sum(float(L.gaussian_nll_loss(p, t, v, full=True)) for p, t, v in zip(P, T, var))
+    expected = sum(
+        float(L.gaussian_nll_loss(p, t, v, full=True)) for p, t, v in zip(P, T, var, strict=True)
+    )
     np.testing.assert_allclose(float(loss(P, T, var, full=True)), expected)
 
 

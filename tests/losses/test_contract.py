@@ -72,13 +72,15 @@ def test_returns_the_input_dtype_close_to_float64(case: Case, dtype: Any) -> Non
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_vmap_gives_one_loss_per_sample(case: Case) -> None:
     first, second = inputs(case, jnp.float64, seed=4), inputs(case, jnp.float64, seed=5)
-    stacked = tuple(jnp.stack([a, b]) for a, b in zip(first, second))
+    stacked = tuple(jnp.stack([a, b]) for a, b in zip(first, second, strict=True))
     batch = jax.jit(jax.vmap(case.loss))(*stacked)
     expected = [float(jitted(case.name)(*first)), float(jitted(case.name)(*second))]
     np.testing.assert_allclose(np.asarray(batch), expected, rtol=1e-12)
 
 
-def _finite_difference_gradient(f: Any, x: np.ndarray[Any, Any], step: float) -> np.ndarray[Any, Any]:
+def _finite_difference_gradient(
+    f: Any, x: np.ndarray[Any, Any], step: float
+) -> np.ndarray[Any, Any]:
     gradient = np.zeros_like(x)
     for index in np.ndindex(x.shape):
         forward, backward = x.copy(), x.copy()
@@ -101,11 +103,22 @@ def test_gradient_matches_central_differences_in_float64(case: Case) -> None:
     np.testing.assert_allclose(np.asarray(gradient), expected, rtol=1e-5, atol=1e-7)
 
 
-HESSIAN_CASES = [case for case in CASES if case.smooth and case.name in {
-    "log_cosh", "softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels",
-    "sigmoid_binary_cross_entropy", "cosine_distance", "gaussian_nll_loss", "kl_divergence",
-    "poly_loss_cross_entropy",
-}]
+HESSIAN_CASES = [
+    case
+    for case in CASES
+    if case.smooth
+    and case.name
+    in {
+        "log_cosh",
+        "softmax_cross_entropy",
+        "softmax_cross_entropy_with_integer_labels",
+        "sigmoid_binary_cross_entropy",
+        "cosine_distance",
+        "gaussian_nll_loss",
+        "kl_divergence",
+        "poly_loss_cross_entropy",
+    }
+]
 
 
 @pytest.mark.parametrize("case", HESSIAN_CASES, ids=str)

@@ -8,7 +8,6 @@ docstring names torch's function as its definition.
 
 from __future__ import annotations
 
-
 import inspect
 from collections.abc import Callable
 from typing import Final, NamedTuple
@@ -157,9 +156,7 @@ def _public_names() -> set[str]:
     return {name for name in losses.__all__ if inspect.isroutine(getattr(losses, name))}
 
 
-@pytest.mark.parametrize(
-    "key", [key for key in SHARED if key not in IN_THE_GUIDE], ids=".".join
-)
+@pytest.mark.parametrize("key", [key for key in SHARED if key not in IN_THE_GUIDE], ids=".".join)
 def test_default_is_optaxs(key: tuple[str, str]) -> None:
     name, parameter = key
     mlax_default = _defaults(_mlax(name))[parameter]
@@ -198,12 +195,17 @@ def test_every_public_loss_is_paired_with_optax_or_listed_without() -> None:
 
 
 def test_every_default_is_compared_with_a_reference() -> None:
-    unchecked = {
-        (name, parameter)
-        for name in _public_names()
-        for parameter, default in _defaults(_mlax(name)).items()
-        if default is not REQUIRED
-    } - set(SHARED) - TORCH.keys() - STATED_NOWHERE.keys()
+    unchecked = (
+        {
+            (name, parameter)
+            for name in _public_names()
+            for parameter, default in _defaults(_mlax(name)).items()
+            if default is not REQUIRED
+        }
+        - set(SHARED)
+        - TORCH.keys()
+        - STATED_NOWHERE.keys()
+    )
     assert not unchecked
 
 

@@ -89,17 +89,25 @@ NO_LABELS = jnp.zeros((2,), jnp.int32)
 
 ZERO_CLASS_CALLS: dict[str, tuple[Callable[[], Any], str]] = {
     "softmax_cross_entropy_with_integer_labels": (
-        lambda: L.softmax_cross_entropy_with_integer_labels(NO_CLASSES, NO_LABELS), "logits"),
+        lambda: L.softmax_cross_entropy_with_integer_labels(NO_CLASSES, NO_LABELS),
+        "logits",
+    ),
     "nll_loss": (lambda: L.nll_loss(NO_CLASSES, NO_LABELS), "log_probabilities"),
     "multiclass_hinge_loss": (lambda: L.multiclass_hinge_loss(NO_CLASSES, NO_LABELS), "scores"),
     "multiclass_perceptron_loss": (
-        lambda: L.multiclass_perceptron_loss(NO_CLASSES, NO_LABELS), "scores"),
+        lambda: L.multiclass_perceptron_loss(NO_CLASSES, NO_LABELS),
+        "scores",
+    ),
     "multiclass_sparsemax_loss": (
-        lambda: L.multiclass_sparsemax_loss(NO_CLASSES, NO_LABELS), "scores"),
+        lambda: L.multiclass_sparsemax_loss(NO_CLASSES, NO_LABELS),
+        "scores",
+    ),
     "ctc_loss": (lambda: L.ctc_loss(jnp.zeros((4, 0)), None, jnp.array([1]), None), "logits"),
     "dice_loss": (lambda: L.dice_loss(NO_CLASSES, NO_CLASSES), "predictions"),
     "multiclass_generalized_dice_loss": (
-        lambda: L.multiclass_generalized_dice_loss(NO_CLASSES, NO_CLASSES), "predictions"),
+        lambda: L.multiclass_generalized_dice_loss(NO_CLASSES, NO_CLASSES),
+        "predictions",
+    ),
 }
 
 
@@ -128,36 +136,90 @@ INF = math.inf
 
 # (name, loss, inputs, value, gradient with respect to the first input or None)
 EDGE_CASES: list[tuple[str, Callable[..., jax.Array], tuple[Any, ...], float, Any]] = [
-    ("sparsemax_of_opposite_huge_scores_label_0", L.multiclass_sparsemax_loss,
-     ([1e30, -1e30, 0.0], 0), 0.0, [0.0, 0.0, 0.0]),
-    ("sparsemax_of_opposite_huge_scores_label_2", L.multiclass_sparsemax_loss,
-     ([1e30, -1e30, 0.0], 2), 1e30, [1.0, 0.0, -1.0]),
-    ("sparsemax_of_an_infinite_label_score", L.multiclass_sparsemax_loss,
-     ([INF, 0.0, 0.0], 0), 0.0, None),
-    ("sparsemax_of_an_infinite_other_score", L.multiclass_sparsemax_loss,
-     ([INF, 0.0, 0.0], 1), INF, None),
+    (
+        "sparsemax_of_opposite_huge_scores_label_0",
+        L.multiclass_sparsemax_loss,
+        ([1e30, -1e30, 0.0], 0),
+        0.0,
+        [0.0, 0.0, 0.0],
+    ),
+    (
+        "sparsemax_of_opposite_huge_scores_label_2",
+        L.multiclass_sparsemax_loss,
+        ([1e30, -1e30, 0.0], 2),
+        1e30,
+        [1.0, 0.0, -1.0],
+    ),
+    (
+        "sparsemax_of_an_infinite_label_score",
+        L.multiclass_sparsemax_loss,
+        ([INF, 0.0, 0.0], 0),
+        0.0,
+        None,
+    ),
+    (
+        "sparsemax_of_an_infinite_other_score",
+        L.multiclass_sparsemax_loss,
+        ([INF, 0.0, 0.0], 1),
+        INF,
+        None,
+    ),
     ("hinge_of_an_infinite_label_score", L.multiclass_hinge_loss, ([INF, 0.0, 0.0], 0), 0.0, None),
-    ("hinge_of_opposite_huge_scores", L.multiclass_hinge_loss,
-     ([1e30, -1e30, 0.0], 1), 2e30, [1.0, -1.0, 0.0]),
-    ("perceptron_of_an_infinite_label_score", L.multiclass_perceptron_loss,
-     ([INF, 0.0, 0.0], 0), 0.0, None),
-    ("binary_sparsemax_at_plus_and_minus_inf", L.sparsemax_loss,
-     ([INF, -INF], [0.0, 0.0]), INF, [1.0, 0.0]),
+    (
+        "hinge_of_opposite_huge_scores",
+        L.multiclass_hinge_loss,
+        ([1e30, -1e30, 0.0], 1),
+        2e30,
+        [1.0, -1.0, 0.0],
+    ),
+    (
+        "perceptron_of_an_infinite_label_score",
+        L.multiclass_perceptron_loss,
+        ([INF, 0.0, 0.0], 0),
+        0.0,
+        None,
+    ),
+    (
+        "binary_sparsemax_at_plus_and_minus_inf",
+        L.sparsemax_loss,
+        ([INF, -INF], [0.0, 0.0]),
+        INF,
+        [1.0, 0.0],
+    ),
     ("smooth_l1_of_infinite_errors", L.smooth_l1_loss, ([INF, -INF], [0.0, 0.0]), INF, [1.0, -1.0]),
     # cos of (1, 1) and (1, 1): the squared norm 2e60 overflows float32 without scaling.
     ("cosine_of_huge_vectors", L.cosine_similarity, ([1e30, 1e30], [1.0, 1.0]), 1.0, None),
-    ("cosine_of_an_infinite_component", L.cosine_similarity,
-     ([INF, 0.0], [1.0, 1.0]), 1 / math.sqrt(2.0), None),
+    (
+        "cosine_of_an_infinite_component",
+        L.cosine_similarity,
+        ([INF, 0.0], [1.0, 1.0]),
+        1 / math.sqrt(2.0),
+        None,
+    ),
     # d(a, p) - d(a, n) = 1e30 - sqrt(1e60 + 1), within an ulp of 1e30 of 0 (see TOLERANCE_SCALE).
-    ("triplet_of_a_huge_anchor", functools.partial(L.triplet_margin_loss, eps=0.0),
-     ([1e30, 0.0], [0.0, 0.0], [0.0, 1.0]), 1.0, None),
+    (
+        "triplet_of_a_huge_anchor",
+        functools.partial(L.triplet_margin_loss, eps=0.0),
+        ([1e30, 0.0], [0.0, 0.0], [0.0, 1.0]),
+        1.0,
+        None,
+    ),
     # The docstring example with one embedding scaled by 1e30: log(1 + e^-1).
-    ("ntxent_of_a_huge_embedding", functools.partial(L.ntxent, temperature=1.0),
-     ([[1e30, 0.0], [1.0, 0.0], [0.0, 1.0]], [0, 0, 1]), math.log1p(math.exp(-1.0)), None),
+    (
+        "ntxent_of_a_huge_embedding",
+        functools.partial(L.ntxent, temperature=1.0),
+        ([[1e30, 0.0], [1.0, 0.0], [0.0, 1.0]], [0, 0, 1]),
+        math.log1p(math.exp(-1.0)),
+        None,
+    ),
     # Class 2 impossible: two classes of 1/2, and "1" in two frames by (1 1), (b 1), (1 b).
-    ("ctc_with_an_impossible_class", lambda x, y: L.ctc_loss(x, None, y, None),
-     ([[0.0, 0.0, -INF], [0.0, 0.0, -INF]], [1]), -math.log(0.75),
-     [[1 / 6, -1 / 6, 0.0], [1 / 6, -1 / 6, 0.0]]),
+    (
+        "ctc_with_an_impossible_class",
+        lambda x, y: L.ctc_loss(x, None, y, None),
+        ([[0.0, 0.0, -INF], [0.0, 0.0, -INF]], [1]),
+        -math.log(0.75),
+        [[1 / 6, -1 / 6, 0.0], [1 / 6, -1 / 6, 0.0]],
+    ),
 ]
 
 
@@ -199,55 +261,127 @@ Y = jnp.array([[1.0, 0.0], [0.0, 1.0]])
 
 # (id, call, exception type, text the message must contain)
 BAD_HYPERPARAMETERS: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
-    ("triplet_norm_degree_0", lambda: L.triplet_margin_loss(X, Y, X, norm_degree=0),
-     ValueError, "norm_degree must be a finite number > 0"),
-    ("triplet_norm_degree_negative_float",
-     lambda: L.triplet_margin_loss(X, Y, X, norm_degree=-1.5), ValueError, "norm_degree"),
-    ("triplet_negative_eps", lambda: L.triplet_margin_loss(X, Y, X, eps=-1e-6),
-     ValueError, "eps must be a finite number ≥ 0"),
-    ("triplet_nan_margin", lambda: L.triplet_margin_loss(X, Y, X, margin=math.nan),
-     ValueError, "margin"),
-    ("margin_ranking_infinite_margin", lambda: L.margin_ranking_loss(X, Y, Y, margin=INF),
-     ValueError, "margin must be a finite number"),
+    (
+        "triplet_norm_degree_0",
+        lambda: L.triplet_margin_loss(X, Y, X, norm_degree=0),
+        ValueError,
+        "norm_degree must be a finite number > 0",
+    ),
+    (
+        "triplet_norm_degree_negative_float",
+        lambda: L.triplet_margin_loss(X, Y, X, norm_degree=-1.5),
+        ValueError,
+        "norm_degree",
+    ),
+    (
+        "triplet_negative_eps",
+        lambda: L.triplet_margin_loss(X, Y, X, eps=-1e-6),
+        ValueError,
+        "eps must be a finite number ≥ 0",
+    ),
+    (
+        "triplet_nan_margin",
+        lambda: L.triplet_margin_loss(X, Y, X, margin=math.nan),
+        ValueError,
+        "margin",
+    ),
+    (
+        "margin_ranking_infinite_margin",
+        lambda: L.margin_ranking_loss(X, Y, Y, margin=INF),
+        ValueError,
+        "margin must be a finite number",
+    ),
     ("huber_delta_0", lambda: L.huber_loss(X, Y, delta=0.0), ValueError, "delta"),
-    ("huber_delta_string", lambda: L.huber_loss(X, Y, delta="1"),  # type: ignore[arg-type]
-     TypeError, "delta"),
+    (
+        "huber_delta_string",
+        lambda: L.huber_loss(X, Y, delta="1"),  # type: ignore[arg-type]
+        TypeError,
+        "delta",
+    ),
     ("smooth_l1_negative_beta", lambda: L.smooth_l1_loss(X, Y, beta=-1.0), ValueError, "beta"),
-    ("cosine_negative_epsilon", lambda: L.cosine_distance(X, Y, epsilon=-1.0),
-     ValueError, "epsilon"),
+    (
+        "cosine_negative_epsilon",
+        lambda: L.cosine_distance(X, Y, epsilon=-1.0),
+        ValueError,
+        "epsilon",
+    ),
     ("poisson_negative_eps", lambda: L.poisson_nll_loss(X, Y, eps=-1.0), ValueError, "eps"),
     ("gaussian_negative_eps", lambda: L.gaussian_nll_loss(X, Y, Y, eps=-1.0), ValueError, "eps"),
     ("dice_negative_smooth", lambda: L.dice_loss(X, Y, smooth=-1.0), ValueError, "smooth"),
     ("dice_negative_alpha", lambda: L.dice_loss(X, Y, alpha=-0.5), ValueError, "alpha"),
     ("dice_negative_beta", lambda: L.dice_loss(X, Y, beta=-0.5), ValueError, "beta"),
-    ("binary_dice_negative_smooth", lambda: L.binary_dice_loss(X, Y, smooth=-1.0),
-     ValueError, "smooth"),
-    ("generalized_dice_negative_smooth",
-     lambda: L.multiclass_generalized_dice_loss(X, Y, smooth=-1.0), ValueError, "smooth"),
-    ("smooth_labels_alpha_above_1", lambda: L.smooth_labels(Y, 1.5),
-     ValueError, r"alpha must be in \[0.0, 1.0\]"),
-    ("ntxent_temperature_0", lambda: L.ntxent(X, jnp.array([0, 0]), temperature=0.0),
-     ValueError, "temperature"),
-    ("ctc_blank_id_out_of_range", lambda: L.ctc_loss(X, None, jnp.array([1]), None, blank_id=2),
-     ValueError, r"blank_id must be a class index in \[0, 2\)"),
-    ("ctc_blank_id_negative", lambda: L.ctc_loss(X, None, jnp.array([1]), None, blank_id=-1),
-     ValueError, "blank_id"),
-    ("ctc_blank_id_float",
-     lambda: L.ctc_loss(X, None, jnp.array([1]), None, blank_id=0.0),  # type: ignore[arg-type]
-     TypeError, "blank_id must be a Python int"),
-    ("ctc_log_epsilon_0", lambda: L.ctc_loss(X, None, jnp.array([1]), None, log_epsilon=0.0),
-     ValueError, "log_epsilon must be a finite number < 0"),
-    ("nll_ignore_index_float",
-     lambda: L.nll_loss(X, jnp.array([0, 1]), ignore_index=1.5),  # type: ignore[arg-type]
-     TypeError, "ignore_index"),
-    ("batched_without_a_loss", lambda: L.batched(3),  # type: ignore[arg-type]
-     TypeError, "per-sample loss function"),
-    ("batched_reduction_not_a_string",
-     lambda: L.batched(L.l2_loss, reduction=None),  # type: ignore[arg-type]
-     TypeError, "reduction"),
-    ("fenchel_young_without_a_function",
-     lambda: L.make_fenchel_young_loss(3),  # type: ignore[arg-type]
-     TypeError, "max_fun must be callable"),
+    (
+        "binary_dice_negative_smooth",
+        lambda: L.binary_dice_loss(X, Y, smooth=-1.0),
+        ValueError,
+        "smooth",
+    ),
+    (
+        "generalized_dice_negative_smooth",
+        lambda: L.multiclass_generalized_dice_loss(X, Y, smooth=-1.0),
+        ValueError,
+        "smooth",
+    ),
+    (
+        "smooth_labels_alpha_above_1",
+        lambda: L.smooth_labels(Y, 1.5),
+        ValueError,
+        r"alpha must be in \[0.0, 1.0\]",
+    ),
+    (
+        "ntxent_temperature_0",
+        lambda: L.ntxent(X, jnp.array([0, 0]), temperature=0.0),
+        ValueError,
+        "temperature",
+    ),
+    (
+        "ctc_blank_id_out_of_range",
+        lambda: L.ctc_loss(X, None, jnp.array([1]), None, blank_id=2),
+        ValueError,
+        r"blank_id must be a class index in \[0, 2\)",
+    ),
+    (
+        "ctc_blank_id_negative",
+        lambda: L.ctc_loss(X, None, jnp.array([1]), None, blank_id=-1),
+        ValueError,
+        "blank_id",
+    ),
+    (
+        "ctc_blank_id_float",
+        lambda: L.ctc_loss(X, None, jnp.array([1]), None, blank_id=0.0),  # type: ignore[arg-type]
+        TypeError,
+        "blank_id must be a Python int",
+    ),
+    (
+        "ctc_log_epsilon_0",
+        lambda: L.ctc_loss(X, None, jnp.array([1]), None, log_epsilon=0.0),
+        ValueError,
+        "log_epsilon must be a finite number < 0",
+    ),
+    (
+        "nll_ignore_index_float",
+        lambda: L.nll_loss(X, jnp.array([0, 1]), ignore_index=1.5),  # type: ignore[arg-type]
+        TypeError,
+        "ignore_index",
+    ),
+    (
+        "batched_without_a_loss",
+        lambda: L.batched(3),  # type: ignore[arg-type]
+        TypeError,
+        "per-sample loss function",
+    ),
+    (
+        "batched_reduction_not_a_string",
+        lambda: L.batched(L.l2_loss, reduction=None),  # type: ignore[arg-type]
+        TypeError,
+        "reduction",
+    ),
+    (
+        "fenchel_young_without_a_function",
+        lambda: L.make_fenchel_young_loss(3),  # type: ignore[arg-type]
+        TypeError,
+        "max_fun must be callable",
+    ),
 ]
 
 

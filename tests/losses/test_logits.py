@@ -79,16 +79,22 @@ def test_cross_entropy_gradient_is_softmax_minus_labels() -> None:
 
 
 SHIFT_INVARIANT = [
-    "softmax_cross_entropy", "safe_softmax_cross_entropy",
-    "softmax_cross_entropy_with_integer_labels", "poly_loss_cross_entropy",
-    "multiclass_hinge_loss", "multiclass_perceptron_loss", "multiclass_sparsemax_loss",
+    "softmax_cross_entropy",
+    "safe_softmax_cross_entropy",
+    "softmax_cross_entropy_with_integer_labels",
+    "poly_loss_cross_entropy",
+    "multiclass_hinge_loss",
+    "multiclass_perceptron_loss",
+    "multiclass_sparsemax_loss",
 ]
 
 
 @settings(max_examples=15, deadline=None)
 @given(shift=st.floats(-30, 30), seed=st.integers(0, 2**16))
 @pytest.mark.parametrize("name", SHIFT_INVARIANT)
-def test_adding_a_constant_to_the_logits_changes_nothing(name: str, shift: float, seed: int) -> None:
+def test_adding_a_constant_to_the_logits_changes_nothing(
+    name: str, shift: float, seed: int
+) -> None:
     args = inputs(BY_NAME[name], jnp.float64, seed=seed)
     loss = jax.jit(BY_NAME[name].loss)
     np.testing.assert_allclose(
@@ -97,8 +103,11 @@ def test_adding_a_constant_to_the_logits_changes_nothing(name: str, shift: float
 
 
 NON_NEGATIVE = SHIFT_INVARIANT + [
-    "sigmoid_binary_cross_entropy", "sigmoid_focal_loss", "kl_divergence",
-    "kl_divergence_with_log_targets", "generalized_kl_divergence",
+    "sigmoid_binary_cross_entropy",
+    "sigmoid_focal_loss",
+    "kl_divergence",
+    "kl_divergence_with_log_targets",
+    "generalized_kl_divergence",
 ]
 
 
@@ -140,7 +149,9 @@ def test_cross_entropy_is_correctly_rounded_at_large_logits(
 ) -> None:
     x, y = jnp.array(logits, dtype), jnp.array(labels, dtype)
     # poly adds ε Σ y (1 - softmax), computed here in float64 from the same logits.
-    poly = 2.0 * float(np.sum(np.asarray(labels) * (1 - special_softmax(np.asarray(x, np.float64)))))
+    poly = 2.0 * float(
+        np.sum(np.asarray(labels) * (1 - special_softmax(np.asarray(x, np.float64))))
+    )
     expected = exact + (poly if name == "poly_loss_cross_entropy" else 0.0)
     value = BY_NAME[name].loss(x, y)
     assert value.dtype == jnp.dtype(dtype)
@@ -175,13 +186,17 @@ def test_float16_gradient_near_100_is_softmax_minus_labels_rounded_once(
     name: str, offset: float
 ) -> None:
     x = jnp.array([offset + 0.3, offset - 1.7, offset + 1.1, offset], jnp.float16)
-    label = jnp.array(2) if name.endswith("integer_labels") else jnp.array([0.0, 0.0, 1.0, 0.0],
-                                                                              jnp.float16)
+    label = (
+        jnp.array(2)
+        if name.endswith("integer_labels")
+        else jnp.array([0.0, 0.0, 1.0, 0.0], jnp.float16)
+    )
     gradient = jax.grad(BY_NAME[name].loss)(x, label)
     exact = special_softmax(np.asarray(x, np.float64)) - np.eye(4)[2]
     # Each element is the exact gradient rounded to float16 once (Optax is 10-30 times further off).
-    np.testing.assert_array_equal(np.asarray(gradient, np.float64),
-                                  np.asarray(jnp.asarray(exact, jnp.float16), np.float64))
+    np.testing.assert_array_equal(
+        np.asarray(gradient, np.float64), np.asarray(jnp.asarray(exact, jnp.float16), np.float64)
+    )
 
 
 # Labels outside [0, classes) give nan, value and gradient: negative ones do not wrap around.
@@ -210,9 +225,12 @@ def test_narrow_integer_labels_work_with_many_classes() -> None:
 
 @pytest.mark.parametrize(
     ("name", "labels"),
-    [("softmax_cross_entropy", jnp.zeros((2, 0))), ("safe_softmax_cross_entropy", jnp.zeros((2, 0))),
-     ("poly_loss_cross_entropy", jnp.zeros((2, 0))),
-     ("softmax_cross_entropy_with_integer_labels", jnp.zeros(2, jnp.int32))],
+    [
+        ("softmax_cross_entropy", jnp.zeros((2, 0))),
+        ("safe_softmax_cross_entropy", jnp.zeros((2, 0))),
+        ("poly_loss_cross_entropy", jnp.zeros((2, 0))),
+        ("softmax_cross_entropy_with_integer_labels", jnp.zeros(2, jnp.int32)),
+    ],
 )
 def test_zero_classes_are_refused_at_trace_time(name: str, labels: jax.Array) -> None:
     with pytest.raises(ValueError, match="logits must have at least one class"):

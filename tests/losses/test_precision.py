@@ -51,8 +51,11 @@ FAMILIES = tuple((scale, offset) for scale in SCALES for offset in OFFSETS)
 ULPS = 4.0 if jax.default_backend() == "cpu" else 8.0
 # name -> (factor on ULPS, why); none may exceed 2.
 ULP_ALLOWANCE: dict[str, tuple[float, str]] = {
-    "ctc_loss": (1.5, "the forward-backward recursion rounds the log-probability of every prefix "
-                      "of every alignment, frame after frame"),
+    "ctc_loss": (
+        1.5,
+        "the forward-backward recursion rounds the log-probability of every prefix "
+        "of every alignment, frame after frame",
+    ),
 }
 SEED = 0
 
@@ -74,17 +77,24 @@ def _moderate_and_centred(family: Family) -> bool:
 # name -> (which families the loss's domain admits, why)
 DOMAINS: dict[str, tuple[Callable[[Family], bool], str]] = {
     "categorical_crossentropy": (
-        _identity_only, "predictions are probabilities: no scale or offset keeps them in [0, 1]"),
+        _identity_only,
+        "predictions are probabilities: no scale or offset keeps them in [0, 1]",
+    ),
     "binary_crossentropy": (
-        _identity_only, "predictions are probabilities: no scale or offset keeps them in (0, 1)"),
+        _identity_only,
+        "predictions are probabilities: no scale or offset keeps them in (0, 1)",
+    ),
     "triplet_margin_loss_degree_3": (
         _moderate_and_centred,
         "a difference of two distances (and a gradient that is a difference of two unit vectors): "
         "offsets and scales grow both while the loss stays small, which amplifies the rounding of "
         "each distance, relative to the loss, by their ratio; degree 2, with the same conditioning, "
-        "is held to Optax's error instead"),
+        "is held to Optax's error instead",
+    ),
     "poisson_nll_loss_rate_full": (
-        _non_negative_offsets, "predictions are Poisson rates, positive (drawn in [0.5, 3])"),
+        _non_negative_offsets,
+        "predictions are Poisson rates, positive (drawn in [0.5, 3])",
+    ),
 }
 
 
@@ -105,10 +115,12 @@ def _rounded_inputs(name: str, dtype: Any) -> tuple[tuple[np.ndarray[Any, Any], 
     rows = []
     for scale, offset in _families(case):
         family = (scale * raw[0] + offset,) + tuple(raw[1:])
-        rows.append(tuple(
-            np.asarray(jnp.asarray(a, dtype), np.float64) if _is_float(a) else np.asarray(a)
-            for a in family
-        ))
+        rows.append(
+            tuple(
+                np.asarray(jnp.asarray(a, dtype), np.float64) if _is_float(a) else np.asarray(a)
+                for a in family
+            )
+        )
     return tuple(rows)
 
 
@@ -118,8 +130,10 @@ def _case(name: str) -> Case:
 
 def _stacked(rows: tuple[tuple[np.ndarray[Any, Any], ...], ...], dtype: Any) -> tuple[Any, ...]:
     return tuple(
-        jnp.asarray(np.stack(column), dtype) if _is_float(column[0]) else jnp.asarray(np.stack(column))
-        for column in zip(*rows)
+        jnp.asarray(np.stack(column), dtype)
+        if _is_float(column[0])
+        else jnp.asarray(np.stack(column))
+        for column in zip(*rows, strict=True)
     )
 
 
@@ -155,7 +169,8 @@ def _evaluations(name: str) -> dict[Any, Evaluation]:
     args = {key: _stacked(rows[key], dtype) for key, dtype in keys.items()}
     exact_args = {key: _stacked(rows[key], jnp.float64) for key in keys}
     with_optax = [
-        key for key, dtype in keys.items()
+        key
+        for key, dtype in keys.items()
         if case.optax is not None and _computes_in(case.optax, args[key], dtype)
     ]
     # The float64 gradient comes from Optax for smooth losses; at the kinks of the others (ties that
@@ -166,8 +181,10 @@ def _evaluations(name: str) -> dict[Any, Evaluation]:
     def evaluate(args: Any, exact_args: Any) -> Any:
         return {
             "mlax": {key: _batched_value_and_gradient(case.loss)(*args[key]) for key in keys},
-            "optax": {key: _batched_value_and_gradient(case.optax)(*args[key])  # type: ignore[arg-type]
-                      for key in with_optax},
+            "optax": {
+                key: _batched_value_and_gradient(case.optax)(*args[key])  # type: ignore[arg-type]
+                for key in with_optax
+            },
             "exact": {key: _batched_value_and_gradient(exact)(*exact_args[key]) for key in keys},
         }
 
@@ -179,7 +196,9 @@ def _evaluations(name: str) -> dict[Any, Evaluation]:
         exact_value, exact_gradient = (np.asarray(a, np.float64) for a in out["exact"][key])
         if case.optax is None:
             # The numpy closed form, so that no float64 value is mlax's own.
-            with np.errstate(all="ignore"):  # exp overflows at +1000: such families are not evaluated
+            with np.errstate(
+                all="ignore"
+            ):  # exp overflows at +1000: such families are not evaluated
                 exact_value = np.array([case.reference(*row) for row in rows[key]])
         families = len(exact_value)
         evaluation = {
@@ -192,23 +211,25 @@ def _evaluations(name: str) -> dict[Any, Evaluation]:
             optax_value, optax_gradient = out["optax"][key]
             evaluation["optax_value"] = np.asarray(optax_value, np.float64)
             evaluation["optax_gradient"] = np.asarray(optax_gradient, np.float64).reshape(
-                families, -1)
+                families, -1
+            )
         result[dtype] = evaluation
     return result
 
 
 def _error(evaluation: Evaluation, what: str, source: str) -> np.ndarray[Any, Any]:
     error: np.ndarray[Any, Any] = np.abs(
-        evaluation[f"{source}_{what}"] - evaluation[f"exact_{what}"])
+        evaluation[f"{source}_{what}"] - evaluation[f"exact_{what}"]
+    )
     return error if what == "value" else np.asarray(error.max(axis=1))
 
 
 def _representable(evaluation: Evaluation, rows: Any, dtype: Any) -> np.ndarray[Any, Any]:
     """Per family: the rounded inputs and the float64 value and gradient lie in the dtype's range."""
     biggest = float(jnp.finfo(dtype).max)  # type: ignore[no-untyped-call]
-    inputs_fit = np.array([
-        all(np.all(np.abs(a) <= biggest) for a in row if _is_float(a)) for row in rows
-    ])
+    inputs_fit = np.array(
+        [all(np.all(np.abs(a) <= biggest) for a in row if _is_float(a)) for row in rows]
+    )
     with np.errstate(invalid="ignore"):
         return np.asarray(
             inputs_fit

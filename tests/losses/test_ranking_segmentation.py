@@ -25,9 +25,7 @@ def test_ranking_softmax_loss_with_mask_and_weights_matches_reference_and_optax(
 
 
 def test_ranking_softmax_loss_of_a_fully_masked_list_is_zero_with_zero_gradient() -> None:
-    value, gradient = jax.value_and_grad(L.ranking_softmax_loss)(
-        S, Y, where=np.zeros(4, bool)
-    )
+    value, gradient = jax.value_and_grad(L.ranking_softmax_loss)(S, Y, where=np.zeros(4, bool))
     assert float(value) == 0.0
     np.testing.assert_array_equal(gradient, np.zeros(4))
 
@@ -44,10 +42,26 @@ def test_dice_options_match_the_reference() -> None:
     x = rng.normal(size=(3, 3, 4))
     t = np.eye(4)[rng.integers(0, 4, (3, 3))]
     w = np.array([0.5, 1.0, 2.0, 1.0])
-    got = L.dice_loss(x, t, class_weights=w, smooth=0.5, alpha=0.3, beta=0.7, reduction="sum",
-                      ignore_background=True)
-    expected = R.dice_loss(x, t, smooth=0.5, alpha=0.3, beta=0.7, reduction="sum",
-                           class_weights=w, ignore_background=True)
+    got = L.dice_loss(
+        x,
+        t,
+        class_weights=w,
+        smooth=0.5,
+        alpha=0.3,
+        beta=0.7,
+        reduction="sum",
+        ignore_background=True,
+    )
+    expected = R.dice_loss(
+        x,
+        t,
+        smooth=0.5,
+        alpha=0.3,
+        beta=0.7,
+        reduction="sum",
+        class_weights=w,
+        ignore_background=True,
+    )
     np.testing.assert_allclose(float(got), expected, rtol=1e-12)
 
 
@@ -56,7 +70,8 @@ def test_dice_on_probabilities_works_under_jit() -> None:
     t = jnp.eye(4)[jnp.array([3, 3, 0])]
     got = jax.jit(lambda a, b: L.dice_loss(a, b, apply_softmax=False))(p, t)
     np.testing.assert_allclose(
-        float(got), R.dice_loss(np.asarray(p, np.float64), np.asarray(t), apply_softmax=False),
+        float(got),
+        R.dice_loss(np.asarray(p, np.float64), np.asarray(t), apply_softmax=False),
         rtol=1e-6,
     )
 

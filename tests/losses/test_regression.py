@@ -19,8 +19,14 @@ from tests.losses.cases import jitted
 from tests.support import assert_same_across_programs, cross_program_rtol
 
 ERROR_LOSSES = [
-    "l2_loss", "squared_error", "mean_squared_error", "absolute_error", "mean_absolute_error",
-    "huber_loss", "smooth_l1_loss", "log_cosh",
+    "l2_loss",
+    "squared_error",
+    "mean_squared_error",
+    "absolute_error",
+    "mean_absolute_error",
+    "huber_loss",
+    "smooth_l1_loss",
+    "log_cosh",
 ]
 finite = st.floats(-50, 50, allow_nan=False, width=64)
 vectors = hnp.arrays(np.float64, 5, elements=finite)

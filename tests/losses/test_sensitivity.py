@@ -85,9 +85,17 @@ NO_OFF_DOMAIN_TARGETS: dict[str, str] = {
     **{
         name: "targets range over all reals: every variant is in the catalogue's domain"
         for name in (
-            "l2_loss", "squared_error", "mean_squared_error", "absolute_error",
-            "mean_absolute_error", "huber_loss", "smooth_l1_loss", "log_cosh",
-            "cosine_similarity", "cosine_distance", "gaussian_nll_loss",
+            "l2_loss",
+            "squared_error",
+            "mean_squared_error",
+            "absolute_error",
+            "mean_absolute_error",
+            "huber_loss",
+            "smooth_l1_loss",
+            "log_cosh",
+            "cosine_similarity",
+            "cosine_distance",
+            "gaussian_nll_loss",
         )
     },
     "poisson_nll_loss": "counts; the Stirling switch at t = 1 is in the kink table instead",
@@ -103,8 +111,13 @@ NO_OFF_DOMAIN_TARGETS: dict[str, str] = {
     **{
         name: "the targets are integer ids"
         for name in (
-            "nll_loss", "softmax_cross_entropy_with_integer_labels", "multiclass_hinge_loss",
-            "multiclass_perceptron_loss", "multiclass_sparsemax_loss", "ctc_loss", "ntxent",
+            "nll_loss",
+            "softmax_cross_entropy_with_integer_labels",
+            "multiclass_hinge_loss",
+            "multiclass_perceptron_loss",
+            "multiclass_sparsemax_loss",
+            "ctc_loss",
+            "ntxent",
         )
     },
 }
@@ -165,11 +178,16 @@ def test_gradient_in_every_float_argument_matches_central_differences(
     loss = jitted(case.name)
 
     def of_one(x: jax.Array) -> jax.Array:
-        return loss(*args[:position], x, *args[position + 1:])
+        return loss(*args[:position], x, *args[position + 1 :])
 
     check_grads(  # type: ignore[no-untyped-call]
-        of_one, (args[position],), order=1, modes=("fwd", "rev"), eps=GRADIENT_STEP,
-        atol=GRADIENT_TOLERANCE, rtol=GRADIENT_TOLERANCE,
+        of_one,
+        (args[position],),
+        order=1,
+        modes=("fwd", "rev"),
+        eps=GRADIENT_STEP,
+        atol=GRADIENT_TOLERANCE,
+        rtol=GRADIENT_TOLERANCE,
     )
 
 
@@ -226,61 +244,144 @@ SQRT_HALF = math.sqrt(0.5)
 LOG_RATE = math.log(2.0 + 1e-8)  # torch's log(p + eps) at the rate p = 2 and the default eps.
 
 KINKS: tuple[Kink, ...] = (
-    Kink("huber_loss_at_plus_delta", lambda u: L.huber_loss(_v(u), _v(0.0), delta=0.75), 0.75,
-         (lambda u: 0.5 * u**2, lambda u: u),
-         (lambda u: 0.75 * (u - 0.375), _constant(0.75)), "below"),
-    Kink("huber_loss_at_minus_delta", lambda u: L.huber_loss(_v(u), _v(0.0), delta=0.75), -0.75,
-         (lambda u: 0.75 * (-u - 0.375), _constant(-0.75)),
-         (lambda u: 0.5 * u**2, lambda u: u), "above"),
-    Kink("smooth_l1_loss_at_beta", lambda u: L.smooth_l1_loss(_v(u), _v(0.0), beta=0.75), 0.75,
-         (lambda u: 0.5 * u**2 / 0.75, lambda u: u / 0.75),
-         (lambda u: u - 0.375, _constant(1.0)), "above"),
-    Kink("smooth_l1_loss_at_minus_beta", lambda u: L.smooth_l1_loss(_v(u), _v(0.0), beta=0.75),
-         -0.75, (lambda u: -u - 0.375, _constant(-1.0)),
-         (lambda u: 0.5 * u**2 / 0.75, lambda u: u / 0.75), "below"),
-    Kink("hinge_loss_positive", lambda u: L.hinge_loss(_v(u), _v(1.0)), 1.0,
-         (lambda u: 1.0 - u, _constant(-1.0)), (_constant(0.0), _constant(0.0)), "above"),
-    Kink("hinge_loss_negative", lambda u: L.hinge_loss(_v(u), _v(-1.0)), -1.0,
-         (_constant(0.0), _constant(0.0)), (lambda u: 1.0 + u, _constant(1.0)), "below"),
-    Kink("perceptron_loss", lambda u: L.perceptron_loss(_v(u), _v(1.0)), 0.0,
-         (lambda u: -u, _constant(-1.0)), (_constant(0.0), _constant(0.0)), "above"),
-    Kink("multiclass_hinge_loss",
-         lambda u: L.multiclass_hinge_loss(_v(u, 0.25, -0.5), jnp.asarray(0)), 1.25,
-         (lambda u: 1.25 - u, _constant(-1.0)), (_constant(0.0), _constant(0.0)), "above"),
-    Kink("multiclass_perceptron_loss",
-         lambda u: L.multiclass_perceptron_loss(_v(u, 0.25, -0.5), jnp.asarray(0)), 0.25,
-         (lambda u: 0.25 - u, _constant(-1.0)), (_constant(0.0), _constant(0.0)), "above"),
-    Kink("margin_ranking_loss",
-         lambda u: L.margin_ranking_loss(_v(u), _v(0.0), _v(1.0), margin=0.25), 0.25,
-         (lambda u: 0.25 - u, _constant(-1.0)), (_constant(0.0), _constant(0.0)), "above"),
+    Kink(
+        "huber_loss_at_plus_delta",
+        lambda u: L.huber_loss(_v(u), _v(0.0), delta=0.75),
+        0.75,
+        (lambda u: 0.5 * u**2, lambda u: u),
+        (lambda u: 0.75 * (u - 0.375), _constant(0.75)),
+        "below",
+    ),
+    Kink(
+        "huber_loss_at_minus_delta",
+        lambda u: L.huber_loss(_v(u), _v(0.0), delta=0.75),
+        -0.75,
+        (lambda u: 0.75 * (-u - 0.375), _constant(-0.75)),
+        (lambda u: 0.5 * u**2, lambda u: u),
+        "above",
+    ),
+    Kink(
+        "smooth_l1_loss_at_beta",
+        lambda u: L.smooth_l1_loss(_v(u), _v(0.0), beta=0.75),
+        0.75,
+        (lambda u: 0.5 * u**2 / 0.75, lambda u: u / 0.75),
+        (lambda u: u - 0.375, _constant(1.0)),
+        "above",
+    ),
+    Kink(
+        "smooth_l1_loss_at_minus_beta",
+        lambda u: L.smooth_l1_loss(_v(u), _v(0.0), beta=0.75),
+        -0.75,
+        (lambda u: -u - 0.375, _constant(-1.0)),
+        (lambda u: 0.5 * u**2 / 0.75, lambda u: u / 0.75),
+        "below",
+    ),
+    Kink(
+        "hinge_loss_positive",
+        lambda u: L.hinge_loss(_v(u), _v(1.0)),
+        1.0,
+        (lambda u: 1.0 - u, _constant(-1.0)),
+        (_constant(0.0), _constant(0.0)),
+        "above",
+    ),
+    Kink(
+        "hinge_loss_negative",
+        lambda u: L.hinge_loss(_v(u), _v(-1.0)),
+        -1.0,
+        (_constant(0.0), _constant(0.0)),
+        (lambda u: 1.0 + u, _constant(1.0)),
+        "below",
+    ),
+    Kink(
+        "perceptron_loss",
+        lambda u: L.perceptron_loss(_v(u), _v(1.0)),
+        0.0,
+        (lambda u: -u, _constant(-1.0)),
+        (_constant(0.0), _constant(0.0)),
+        "above",
+    ),
+    Kink(
+        "multiclass_hinge_loss",
+        lambda u: L.multiclass_hinge_loss(_v(u, 0.25, -0.5), jnp.asarray(0)),
+        1.25,
+        (lambda u: 1.25 - u, _constant(-1.0)),
+        (_constant(0.0), _constant(0.0)),
+        "above",
+    ),
+    Kink(
+        "multiclass_perceptron_loss",
+        lambda u: L.multiclass_perceptron_loss(_v(u, 0.25, -0.5), jnp.asarray(0)),
+        0.25,
+        (lambda u: 0.25 - u, _constant(-1.0)),
+        (_constant(0.0), _constant(0.0)),
+        "above",
+    ),
+    Kink(
+        "margin_ranking_loss",
+        lambda u: L.margin_ranking_loss(_v(u), _v(0.0), _v(1.0), margin=0.25),
+        0.25,
+        (lambda u: 0.25 - u, _constant(-1.0)),
+        (_constant(0.0), _constant(0.0)),
+        "above",
+    ),
     # d(a, p) = |u| and d(a, n) = 3 with eps = 0, so the loss is max(0, u - 3 + margin).
-    Kink("triplet_margin_loss",
-         lambda u: L.triplet_margin_loss(_v(0.0, 0.0), _v(u, 0.0), _v(3.0, 0.0), margin=2.0,
-                                         eps=0.0), 1.0,
-         (_constant(0.0), _constant(0.0)), (lambda u: u - 1.0, _constant(1.0)), "below"),
-    Kink("sparsemax_loss_at_plus_one", lambda u: L.sparsemax_loss(_v(u), _v(0.0)), 1.0,
-         (lambda u: (u + 1) ** 2 / 4, lambda u: (u + 1) / 2), (lambda u: u, _constant(1.0)),
-         "above"),
-    Kink("sparsemax_loss_at_minus_one", lambda u: L.sparsemax_loss(_v(u), _v(0.0)), -1.0,
-         (_constant(0.0), _constant(0.0)), (lambda u: (u + 1) ** 2 / 4, lambda u: (u + 1) / 2),
-         "below"),
+    Kink(
+        "triplet_margin_loss",
+        lambda u: L.triplet_margin_loss(
+            _v(0.0, 0.0), _v(u, 0.0), _v(3.0, 0.0), margin=2.0, eps=0.0
+        ),
+        1.0,
+        (_constant(0.0), _constant(0.0)),
+        (lambda u: u - 1.0, _constant(1.0)),
+        "below",
+    ),
+    Kink(
+        "sparsemax_loss_at_plus_one",
+        lambda u: L.sparsemax_loss(_v(u), _v(0.0)),
+        1.0,
+        (lambda u: (u + 1) ** 2 / 4, lambda u: (u + 1) / 2),
+        (lambda u: u, _constant(1.0)),
+        "above",
+    ),
+    Kink(
+        "sparsemax_loss_at_minus_one",
+        lambda u: L.sparsemax_loss(_v(u), _v(0.0)),
+        -1.0,
+        (_constant(0.0), _constant(0.0)),
+        (lambda u: (u + 1) ** 2 / 4, lambda u: (u + 1) / 2),
+        "below",
+    ),
     # torch adds the Stirling term only for t > 1: the loss jumps there, the kink belongs below.
-    Kink("poisson_nll_loss_stirling_switch",
-         lambda u: L.poisson_nll_loss(_v(2.0), _v(u), log_input=False, full=True), 1.0,
-         (lambda u: 2.0 - u * LOG_RATE, _constant(-LOG_RATE)),
-         (lambda u: 2.0 - u * LOG_RATE + u * math.log(u) - u + 0.5 * math.log(2 * math.pi * u),
-          lambda u: -LOG_RATE + math.log(u) + 0.5 / u), "below"),
+    Kink(
+        "poisson_nll_loss_stirling_switch",
+        lambda u: L.poisson_nll_loss(_v(2.0), _v(u), log_input=False, full=True),
+        1.0,
+        (lambda u: 2.0 - u * LOG_RATE, _constant(-LOG_RATE)),
+        (
+            lambda u: 2.0 - u * LOG_RATE + u * math.log(u) - u + 0.5 * math.log(2 * math.pi * u),
+            lambda u: -LOG_RATE + math.log(u) + 0.5 / u,
+        ),
+        "below",
+    ),
     # torch clamps the variance without a gradient: below eps the value is constant but the slope
     # is the formula's at v = eps, passed straight through.
-    Kink("gaussian_nll_loss_variance_clamp",
-         lambda u: L.gaussian_nll_loss(_v(1.0), _v(0.0), _v(u), eps=0.5), 0.5,
-         (_constant(0.5 * (math.log(0.5) + 2.0)), _constant(0.5 * (2.0 - 4.0))),
-         (lambda u: 0.5 * (math.log(u) + 1 / u), lambda u: 0.5 * (1 / u - 1 / u**2)), "above"),
+    Kink(
+        "gaussian_nll_loss_variance_clamp",
+        lambda u: L.gaussian_nll_loss(_v(1.0), _v(0.0), _v(u), eps=0.5),
+        0.5,
+        (_constant(0.5 * (math.log(0.5) + 2.0)), _constant(0.5 * (2.0 - 4.0))),
+        (lambda u: 0.5 * (math.log(u) + 1 / u), lambda u: 0.5 * (1 / u - 1 / u**2)),
+        "above",
+    ),
     # |p|² = u² meets epsilon = 1 at u = 1; t = (1, 1) has norm √2.
-    Kink("cosine_similarity_norm_floor",
-         lambda u: L.cosine_similarity(_v(u, 0.0), _v(1.0, 1.0), epsilon=1.0), 1.0,
-         (lambda u: u * SQRT_HALF, _constant(SQRT_HALF)), (_constant(SQRT_HALF), _constant(0.0)),
-         "above"),
+    Kink(
+        "cosine_similarity_norm_floor",
+        lambda u: L.cosine_similarity(_v(u, 0.0), _v(1.0, 1.0), epsilon=1.0),
+        1.0,
+        (lambda u: u * SQRT_HALF, _constant(SQRT_HALF)),
+        (_constant(SQRT_HALF), _constant(0.0)),
+        "above",
+    ),
 )
 
 # Close enough that a threshold off by 0.1% (or a branch decided with the wrong inequality, at
@@ -405,8 +506,15 @@ def _hyperparameters(case: Case) -> list[Hyperparameter]:
 
 HYPERPARAMETERS: list[Hyperparameter] = [h for case in CASES for h in _hyperparameters(case)] + [
     # smooth_labels is not a loss (no catalogue case) and its alpha has no default.
-    Hyperparameter("smooth_labels", "alpha", L.smooth_labels, R.smooth_labels, {}, 0.2,
-                   (jnp.asarray(np.eye(4)[[0, 2, 3]]),)),
+    Hyperparameter(
+        "smooth_labels",
+        "alpha",
+        L.smooth_labels,
+        R.smooth_labels,
+        {},
+        0.2,
+        (jnp.asarray(np.eye(4)[[0, 2, 3]]),),
+    ),
 ]
 REFERENCED = [h for h in HYPERPARAMETERS if h.reference_takes_it()]
 

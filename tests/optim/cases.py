@@ -26,7 +26,7 @@ import optax
 
 from mlax.experimental import optim
 from mlax.experimental.core import PyTree, apply_gradients
-from mlax.experimental.optim._protocol import call_step
+from mlax.experimental.optim.protocol import call_step
 
 Loss = Callable[[PyTree], jax.Array]
 Gradient = Callable[[PyTree], PyTree]
@@ -147,9 +147,7 @@ def rprop_without_lag(**kwargs: Any) -> optax.GradientTransformation:
     """
     inner = optax.scale_by_rprop(**kwargs)
 
-    def update(
-        gradients: PyTree, state: Any, params: PyTree | None = None
-    ) -> tuple[PyTree, Any]:
+    def update(gradients: PyTree, state: Any, params: PyTree | None = None) -> tuple[PyTree, Any]:
         _, state = inner.update(gradients, state, params)
         return jax.tree.map(jnp.negative, state.prev_updates), state
 
@@ -186,8 +184,15 @@ _CORE: tuple[Case, ...] = (
         bias_correction=True,
         eps_in_sqrt=False,
     ),
-    _case("lion", optim.lion, optax.lion, lr=0.01, weight_decay=0.1, needs_weights=True,
-          sign_based=True),
+    _case(
+        "lion",
+        optim.lion,
+        optax.lion,
+        lr=0.01,
+        weight_decay=0.1,
+        needs_weights=True,
+        sign_based=True,
+    ),
     _case("adagrad", optim.adagrad, optax.adagrad, lr=0.1),
     _case("sign_sgd", optim.sign_sgd, optax.sign_sgd, lr=0.01, sign_based=True),
     _case("signum", optim.signum, optax.signum, lr=0.01, beta=0.8, sign_based=True),
@@ -211,23 +216,65 @@ _CORE: tuple[Case, ...] = (
     _case("adabelief-nesterov", optim.adabelief, optax.adabelief, lr=0.05, nesterov=True),
     _case("yogi", optim.yogi, optax.yogi, lr=0.05),
     _case("lamb", optim.lamb, optax.lamb, lr=0.02, weight_decay=0.1, needs_weights=True),
-    _case("lars", optim.lars, optax.lars, lr=1.0, weight_decay=0.1, trust_coefficient=0.01,
-          needs_weights=True),
-    _case("lars-nesterov", optim.lars, optax.lars, lr=1.0, trust_coefficient=0.01, eps=1e-3,
-          nesterov=True, momentum=0.5, needs_weights=True),
-    _case("adadelta", optim.adadelta, optax.adadelta, lr=1.0, rho=0.9, eps=1e-3,
-          weight_decay=0.1, needs_weights=True),
+    _case(
+        "lars",
+        optim.lars,
+        optax.lars,
+        lr=1.0,
+        weight_decay=0.1,
+        trust_coefficient=0.01,
+        needs_weights=True,
+    ),
+    _case(
+        "lars-nesterov",
+        optim.lars,
+        optax.lars,
+        lr=1.0,
+        trust_coefficient=0.01,
+        eps=1e-3,
+        nesterov=True,
+        momentum=0.5,
+        needs_weights=True,
+    ),
+    _case(
+        "adadelta",
+        optim.adadelta,
+        optax.adadelta,
+        lr=1.0,
+        rho=0.9,
+        eps=1e-3,
+        weight_decay=0.1,
+        needs_weights=True,
+    ),
     # NovoGrad at lr=0.05 on these problems is ill-conditioned: Optax's own float32 run differs from
     # its float64 run by 7e-4. At lr=0.01 float32 runs agree to 1e-6.
-    _case("novograd", optim.novograd, optax.novograd, lr=0.01, weight_decay=0.1,
-          needs_weights=True),
+    _case(
+        "novograd", optim.novograd, optax.novograd, lr=0.01, weight_decay=0.1, needs_weights=True
+    ),
     # Optax computes Adafactor's decay rate in float32 even for float64 weights (mlax: float64).
-    _case("adafactor", optim.adafactor, optax.adafactor, lr=0.05, min_dim_size_to_factor=2,
-          needs_weights=True, float64_tolerance=1e-7),
-    _case("adafactor-momentum-decay", optim.adafactor, optax.adafactor, lr=0.05,
-          min_dim_size_to_factor=2, momentum=0.5, weight_decay_rate=0.01,
-          multiply_by_parameter_scale=False, clipping_threshold=None, decay_offset=-2,
-          needs_weights=True, float64_tolerance=1e-7),
+    _case(
+        "adafactor",
+        optim.adafactor,
+        optax.adafactor,
+        lr=0.05,
+        min_dim_size_to_factor=2,
+        needs_weights=True,
+        float64_tolerance=1e-7,
+    ),
+    _case(
+        "adafactor-momentum-decay",
+        optim.adafactor,
+        optax.adafactor,
+        lr=0.05,
+        min_dim_size_to_factor=2,
+        momentum=0.5,
+        weight_decay_rate=0.01,
+        multiply_by_parameter_scale=False,
+        clipping_threshold=None,
+        decay_offset=-2,
+        needs_weights=True,
+        float64_tolerance=1e-7,
+    ),
 )
 
 
@@ -350,6 +397,7 @@ _MORE: tuple[Case, ...] = (
     ),
 )
 
+
 def _contrib(
     id: str,
     module: ModuleType,
@@ -361,8 +409,14 @@ def _contrib(
 ) -> Case:
     """A contrib case, on weights with matrices of both orientations."""
     return Case(
-        id, module, kwargs, reference, "contrib", layout=matrix_weights,
-        needs_weights=needs_weights, **fields,
+        id,
+        module,
+        kwargs,
+        reference,
+        "contrib",
+        layout=matrix_weights,
+        needs_weights=needs_weights,
+        **fields,
     )
 
 
@@ -388,7 +442,12 @@ _CONTRIB: tuple[Case, ...] = (
         optim.ademamix,
         dict(lr=0.05, b3=0.999, alpha=2.0, weight_decay=0.1),
         lambda hp: optax.contrib.ademamix(
-            hp(0.05), b1=hp(0.9), b2=hp(0.999), b3=hp(0.999), alpha=hp(2.0), eps=hp(1e-8),
+            hp(0.05),
+            b1=hp(0.9),
+            b2=hp(0.999),
+            b3=hp(0.999),
+            alpha=hp(2.0),
+            eps=hp(1e-8),
             weight_decay=hp(0.1),
         ),
     ),
@@ -402,7 +461,10 @@ _CONTRIB: tuple[Case, ...] = (
             b3=optim.schedules.linear(0.5, 0.75, 64),
         ),
         lambda hp: optax.contrib.ademamix(
-            hp(0.05), b1=hp(0.9), b2=hp(0.999), eps=hp(1e-8),
+            hp(0.05),
+            b1=hp(0.9),
+            b2=hp(0.999),
+            eps=hp(1e-8),
             alpha=optax.linear_schedule(0.0, 4.0, 64),
             b3=optax.linear_schedule(0.5, 0.75, 64),
         ),
@@ -412,8 +474,12 @@ _CONTRIB: tuple[Case, ...] = (
         optim.prodigy,
         dict(weight_decay=0.01),
         lambda hp: optax.contrib.prodigy(
-            hp(1.0), betas=(hp(0.9), hp(0.999)), eps=hp(1e-8), estim_lr0=hp(1e-6),
-            estim_lr_coef=hp(1.0), weight_decay=hp(0.01),
+            hp(1.0),
+            betas=(hp(0.9), hp(0.999)),
+            eps=hp(1e-8),
+            estim_lr0=hp(1e-6),
+            estim_lr_coef=hp(1.0),
+            weight_decay=hp(0.01),
         ),
         # d grows geometrically from ratios of tiny differences w0 - w during the first steps, so
         # float32 rounding of different (equally valid) operation orders is amplified to ~1e-4.
@@ -428,8 +494,12 @@ _CONTRIB: tuple[Case, ...] = (
         optim.prodigy,
         dict(lr=optim.schedules.linear(1.0, 0.5, 64), betas=(0.8, 0.99), safeguard_warmup=True),
         lambda hp: optax.contrib.prodigy(
-            optax.linear_schedule(1.0, 0.5, 64), betas=(hp(0.8), hp(0.99)), eps=hp(1e-8),
-            estim_lr0=hp(1e-6), estim_lr_coef=hp(1.0), safeguard_warmup=True,
+            optax.linear_schedule(1.0, 0.5, 64),
+            betas=(hp(0.8), hp(0.99)),
+            eps=hp(1e-8),
+            estim_lr0=hp(1e-6),
+            estim_lr_coef=hp(1.0),
+            safeguard_warmup=True,
         ),
         float32_tolerance=5e-4,
         # As for prodigy above.
@@ -453,8 +523,13 @@ _CONTRIB: tuple[Case, ...] = (
         optim.schedule_free_adamw,
         dict(lr=0.0625, warmup_steps=4, weight_decay=0.01),
         lambda hp: optax.contrib.schedule_free_adamw(
-            0.0625, warmup_steps=4, b1=hp(0.9), b2=hp(0.999), eps=hp(1e-8),
-            weight_decay=hp(0.01), weight_lr_power=hp(2.0),
+            0.0625,
+            warmup_steps=4,
+            b1=hp(0.9),
+            b2=hp(0.999),
+            eps=hp(1e-8),
+            weight_decay=hp(0.01),
+            weight_lr_power=hp(2.0),
         ),
         # As for schedule_free_sgd above.
         weight_roundings=4,
@@ -464,8 +539,13 @@ _CONTRIB: tuple[Case, ...] = (
         optim.muon,
         dict(lr=0.02, weight_decay=0.01, adam_lr=0.05),
         lambda hp: optax.contrib.muon(
-            hp(0.02), beta=hp(0.95), eps=hp(1e-8), weight_decay=hp(0.01),
-            adam_learning_rate=hp(0.05), adam_b1=hp(0.9), adam_b2=hp(0.999),
+            hp(0.02),
+            beta=hp(0.95),
+            eps=hp(1e-8),
+            weight_decay=hp(0.01),
+            adam_learning_rate=hp(0.05),
+            adam_b1=hp(0.9),
+            adam_b2=hp(0.999),
         ),
         # Newton-Schulz: 15 float32 matrix products per step, whose rounding depends on XLA's
         # summation order.
@@ -475,13 +555,24 @@ _CONTRIB: tuple[Case, ...] = (
         "muon-adaptive-consistent-aol",
         optim.muon,
         dict(
-            lr=0.02, nesterov=False, adaptive=True, consistent_rms=0.2, preconditioning="aol",
+            lr=0.02,
+            nesterov=False,
+            adaptive=True,
+            consistent_rms=0.2,
+            preconditioning="aol",
             ns_coeffs="dion",
         ),
         lambda hp: optax.contrib.muon(
-            hp(0.02), beta=hp(0.95), eps=hp(1e-8), nesterov=False, adaptive=True,
-            consistent_rms=hp(0.2), preconditioning="aol", ns_coeffs="dion",
-            adam_b1=hp(0.9), adam_b2=hp(0.999),
+            hp(0.02),
+            beta=hp(0.95),
+            eps=hp(1e-8),
+            nesterov=False,
+            adaptive=True,
+            consistent_rms=hp(0.2),
+            preconditioning="aol",
+            ns_coeffs="dion",
+            adam_b1=hp(0.9),
+            adam_b2=hp(0.999),
         ),
         float32_tolerance=5e-5,
     ),

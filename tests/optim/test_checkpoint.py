@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mlax.experimental.core import PyTree, apply_gradients
 from mlax.experimental import optim
+from mlax.experimental.core import PyTree, apply_gradients
 from mlax.experimental.optim import Optimizer, configure
 from tests.optim.wrapper_support import (
     composite_optimizers,

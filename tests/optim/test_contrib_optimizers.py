@@ -93,7 +93,9 @@ def test_reduce_on_plateau_after_sgd_matches_optax(dtype: Any) -> None:
     weights, loss, gradient, _ = quadratic_problem(seed=5, dtype=dtype)
     # With lr = 0.01, SGD gains about 5% per evaluation of two steps: a 30% gain takes more than
     # patience = 3 evaluations, so the scale drops.
-    plateau: dict[str, Any] = dict(factor=0.5, patience=3, rtol=0.3, cooldown=2, accumulation_size=2)
+    plateau: dict[str, Any] = dict(
+        factor=0.5, patience=3, rtol=0.3, cooldown=2, accumulation_size=2
+    )
 
     @jax.jit
     def run_ours(w: PyTree) -> tuple[PyTree, Any]:
@@ -199,7 +201,9 @@ ROSENBROCK = [
 
 
 @pytest.mark.parametrize(
-    ("module", "kwargs", "steps"), ROSENBROCK, ids=[m.__name__.rsplit(".", 1)[-1] for m, *_ in ROSENBROCK]
+    ("module", "kwargs", "steps"),
+    ROSENBROCK,
+    ids=[m.__name__.rsplit(".", 1)[-1] for m, *_ in ROSENBROCK],
 )
 def test_converges_on_rosenbrock(module: ModuleType, kwargs: dict[str, Any], steps: int) -> None:
     # The 2-vector is not a matrix, so Muon runs its AdamW branch here.
@@ -231,7 +235,9 @@ def _assert_buffers_keep_dtypes(state: Any, weights: PyTree) -> None:
     checked = 0
     for field in state:
         if str(jax.tree.structure(field)) == str(structure):
-            for buffer, weight in zip(jax.tree.leaves(field), jax.tree.leaves(weights), strict=True):
+            for buffer, weight in zip(
+                jax.tree.leaves(field), jax.tree.leaves(weights), strict=True
+            ):
                 assert buffer.dtype == weight.dtype
                 checked += 1
     if isinstance(state, muon.MuonState):
@@ -303,7 +309,9 @@ def test_gradients_of_another_structure_are_rejected(module: ModuleType) -> None
     state = module.init(weights)
     wrong = {"wide": weights["wide"], "tall": weights["tall"]}
     with pytest.raises(ValueError):
-        module.step(wrong, state, weights, **({"value": 1.0} if module is reduce_on_plateau else {}))
+        module.step(
+            wrong, state, weights, **({"value": 1.0} if module is reduce_on_plateau else {})
+        )
 
 
 @pytest.mark.parametrize("module", ALL_MODULES, ids=ALL_IDS)
@@ -312,11 +320,14 @@ def test_gradients_of_another_dtype_are_rejected(module: ModuleType) -> None:
     state = module.init(weights)
     wrong = jax.tree.map(lambda w: w.astype(jnp.float64), weights)
     with pytest.raises(TypeError, match="float64"):
-        module.step(wrong, state, weights, **({"value": 1.0} if module is reduce_on_plateau else {}))
+        module.step(
+            wrong, state, weights, **({"value": 1.0} if module is reduce_on_plateau else {})
+        )
 
 
 @pytest.mark.parametrize(
-    "module", [ademamix, prodigy, schedule_free_sgd, schedule_free_adamw, muon],
+    "module",
+    [ademamix, prodigy, schedule_free_sgd, schedule_free_adamw, muon],
     ids=["ademamix", "prodigy", "schedule_free_sgd", "schedule_free_adamw", "muon"],
 )
 def test_optimizers_that_need_the_weights_say_so(module: ModuleType) -> None:
@@ -354,9 +365,9 @@ def test_reduce_on_plateau_rejects_out_of_range_hyperparameters(kwargs: dict[str
 )
 def test_muon_rejects_bad_settings(kwargs: dict[str, Any]) -> None:
     weights = {"w": jnp.ones((2, 3)), "b": jnp.ones(3)}
-    if "muon_weight_dimension_numbers" in kwargs and kwargs["muon_weight_dimension_numbers"]["w"] == (
-        muon.MuonDimensionNumbers()
-    ):
+    if "muon_weight_dimension_numbers" in kwargs and kwargs["muon_weight_dimension_numbers"][
+        "w"
+    ] == (muon.MuonDimensionNumbers()):
         kwargs = dict(muon_weight_dimension_numbers={"w": None, "b": muon.MuonDimensionNumbers()})
     with pytest.raises(ValueError):
         muon.init(weights, **kwargs)
@@ -410,9 +421,7 @@ HYPERPARAMETER_CHANGES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("module", "name", "value"), HYPERPARAMETER_CHANGES, ids=ALL_IDS
-)
+@pytest.mark.parametrize(("module", "name", "value"), HYPERPARAMETER_CHANGES, ids=ALL_IDS)
 def test_changing_a_hyperparameter_does_not_recompile(
     module: ModuleType, name: str, value: float
 ) -> None:

@@ -69,7 +69,12 @@ def rosenbrock(weights: PyTree) -> jax.Array:
 
 
 def minimize(
-    name: str, loss: Callable[[PyTree], jax.Array], weights: PyTree, lr: float, steps: int, **extra: Any
+    name: str,
+    loss: Callable[[PyTree], jax.Array],
+    weights: PyTree,
+    lr: float,
+    steps: int,
+    **extra: Any,
 ) -> PyTree:
     module = getattr(optim, name)
     if "weight_decay" in inspect.signature(module.init).parameters:
@@ -93,7 +98,9 @@ def minimize(
 
 def test_every_mainstream_optimizer_has_settings() -> None:
     modules = {
-        name for name in optim.__all__ if inspect.ismodule(getattr(optim, name)) and name != "schedules"
+        name
+        for name in optim.__all__
+        if inspect.ismodule(getattr(optim, name)) and name != "schedules"
     }
     assert set(SETTINGS) <= modules
 
@@ -108,5 +115,7 @@ def test_converges_on_a_quadratic(name: str) -> None:
 @pytest.mark.parametrize("name", SETTINGS)
 def test_converges_on_rosenbrock(name: str) -> None:
     _, lr, extra = SETTINGS[name]
-    found = minimize(name, rosenbrock, {"xy": jnp.array([-1.2, 1.0])}, lr, ROSENBROCK_STEPS, **extra)
+    found = minimize(
+        name, rosenbrock, {"xy": jnp.array([-1.2, 1.0])}, lr, ROSENBROCK_STEPS, **extra
+    )
     np.testing.assert_allclose(found["xy"], [1.0, 1.0], atol=ROSENBROCK_TOLERANCE)

@@ -459,12 +459,16 @@ def test_every_public_callable_is_paired_with_optax_or_listed_without() -> None:
 
 def test_every_default_is_compared_with_optax_or_a_stated_value() -> None:
     compared = {(case.name, case.parameter) for case in SHARED}
-    unchecked = {
-        (name, parameter)
-        for name in _public_names()
-        for parameter, default in _defaults(_mlax(name)).items()
-        if default is not REQUIRED
-    } - compared - STATED.keys()
+    unchecked = (
+        {
+            (name, parameter)
+            for name in _public_names()
+            for parameter, default in _defaults(_mlax(name)).items()
+            if default is not REQUIRED
+        }
+        - compared
+        - STATED.keys()
+    )
     assert not unchecked
 
 

@@ -22,7 +22,7 @@ import pytest
 import mlax.experimental.optim as optim
 from mlax.experimental.core import PyTree, tree_l2_norm
 from mlax.experimental.optim import Optimizer, configure
-from mlax.experimental.optim._hyperparameters import HYPERPARAMETER_RANGES, value_of
+from mlax.experimental.optim._src.hyperparameters import HYPERPARAMETER_RANGES, value_of
 
 # --- what is swept ------------------------------------------------------------------------------
 
@@ -352,9 +352,7 @@ def test_clip_by_global_norm_of_huge_gradients_clips_to_the_bound(dtype: Any, va
     for leaf in jax.tree.leaves(clipped):
         assert leaf.dtype == dtype
         # Every element is equal, so each becomes 2 / sqrt(10).
-        np.testing.assert_allclose(
-            np.asarray(leaf, np.float64), 2.0 / math.sqrt(10), rtol=2e-2
-        )
+        np.testing.assert_allclose(np.asarray(leaf, np.float64), 2.0 / math.sqrt(10), rtol=2e-2)
 
 
 @pytest.mark.parametrize(("dtype", "value"), HUGE, ids=HUGE_IDS)
@@ -429,19 +427,29 @@ WRAPPER_HYPERPARAMETER_CASES: dict[str, tuple[Callable[[], Any], type[Exception]
     "clip-negative": (lambda: optim.clip(-1.0), ValueError, "max_delta must be >= 0"),
     "clip-nan": (lambda: optim.clip(math.nan), ValueError, "max_delta must be >= 0"),
     "clip_by_global_norm-nan": (
-        lambda: optim.clip_by_global_norm(math.nan), ValueError, "max_norm must be > 0"
+        lambda: optim.clip_by_global_norm(math.nan),
+        ValueError,
+        "max_norm must be > 0",
     ),
     "clip_by_global_norm-zero": (
-        lambda: optim.clip_by_global_norm(0.0), ValueError, "max_norm must be > 0"
+        lambda: optim.clip_by_global_norm(0.0),
+        ValueError,
+        "max_norm must be > 0",
     ),
     "adaptive_grad_clip-zero": (
-        lambda: optim.adaptive_grad_clip(0.0), ValueError, "clipping must be > 0"
+        lambda: optim.adaptive_grad_clip(0.0),
+        ValueError,
+        "clipping must be > 0",
     ),
     "adaptive_grad_clip-eps": (
-        lambda: optim.adaptive_grad_clip(0.1, eps=-1.0), ValueError, "eps must be >= 0"
+        lambda: optim.adaptive_grad_clip(0.1, eps=-1.0),
+        ValueError,
+        "eps must be >= 0",
     ),
     "add_decayed_weights-nan": (
-        lambda: optim.add_decayed_weights(math.nan), ValueError, "weight_decay must be"
+        lambda: optim.add_decayed_weights(math.nan),
+        ValueError,
+        "weight_decay must be",
     ),
     "multi_steps-float": (
         lambda: optim.multi_steps(_adam(), every_k=2.5),  # type: ignore[arg-type]
@@ -454,7 +462,9 @@ WRAPPER_HYPERPARAMETER_CASES: dict[str, tuple[Callable[[], Any], type[Exception]
         "every_k must be an int",
     ),
     "multi_steps-zero": (
-        lambda: optim.multi_steps(_adam(), every_k=0), ValueError, "every_k must be >= 1"
+        lambda: optim.multi_steps(_adam(), every_k=0),
+        ValueError,
+        "every_k must be >= 1",
     ),
     "multi_steps-int-accumulator": (
         lambda: optim.multi_steps(_adam(), every_k=2, accumulator_dtype=jnp.int32),
@@ -464,7 +474,8 @@ WRAPPER_HYPERPARAMETER_CASES: dict[str, tuple[Callable[[], Any], type[Exception]
     "apply_if_finite-float": (
         # A float where an int is due: the point of the case.
         lambda: optim.apply_if_finite(
-            _adam(), max_consecutive_errors=1.5  # type: ignore[arg-type]
+            _adam(),
+            max_consecutive_errors=1.5,  # type: ignore[arg-type]
         ),
         TypeError,
         "max_consecutive_errors must be an int",
@@ -475,7 +486,9 @@ WRAPPER_HYPERPARAMETER_CASES: dict[str, tuple[Callable[[], Any], type[Exception]
         "max_consecutive_errors must be >= 0",
     ),
     "ema-int-dtype": (
-        lambda: optim.ema(_adam(), dtype=jnp.int32), TypeError, "dtype must be a floating-point"
+        lambda: optim.ema(_adam(), dtype=jnp.int32),
+        TypeError,
+        "dtype must be a floating-point",
     ),
     "ema-decay": (lambda: optim.ema(_adam(), decay=1.5), ValueError, r"decay must be in \[0, 1\]"),
     "lookahead-float-period": (
@@ -534,9 +547,7 @@ def test_gradients_of_another_dtype_than_the_weights_are_refused_at_step(name: s
 # --- 11. hyperparameters replaced by Python floats ----------------------------------------------
 
 WITH_LR = sorted(
-    name
-    for name in MODULES
-    if getattr(_optimizer(name)[0].init(WEIGHTS), "lr", None) is not None
+    name for name in MODULES if getattr(_optimizer(name)[0].init(WEIGHTS), "lr", None) is not None
 )
 
 
@@ -544,7 +555,7 @@ WITH_LR = sorted(
 def test_a_python_float_put_in_the_state_acts_as_the_same_array(name: str) -> None:
     optimizer, kwargs = _optimizer(name)
     state = optimizer.init(WEIGHTS)
-    stored = getattr(state, "lr")
+    stored = state.lr
     as_array = state._replace(lr=jnp.asarray(0.05, value_of(stored).dtype))
     as_float = state._replace(lr=0.05)
     expected, expected_state = optimizer.step(_gradients(0.3), as_array, WEIGHTS, **kwargs)

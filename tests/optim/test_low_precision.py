@@ -23,7 +23,7 @@ import pytest
 
 from mlax.experimental import optim
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._protocol import call_step
+from mlax.experimental.optim.protocol import call_step
 from tests.optim.cases import CASE_IDS, CASES, Case, quadratic, run_mlax
 from tests.support import LOW_PRECISION_DTYPES, dtype_id, float64_array_primitives
 

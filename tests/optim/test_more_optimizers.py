@@ -91,9 +91,7 @@ def test_converges_on_rosenbrock(case: Case) -> None:
     # Noisy SGD is left out: its noise keeps it from settling on the narrow valley's floor.
     assert case.rosenbrock is not None
     start = {"x": jnp.array([-1.2, 1.0], jnp.float64)}
-    final = run_mlax(
-        case.module, case.rosenbrock, start, rosenbrock, case.rosenbrock_steps
-    ).weights
+    final = run_mlax(case.module, case.rosenbrock, start, rosenbrock, case.rosenbrock_steps).weights
     np.testing.assert_allclose(final["x"], [1.0, 1.0], atol=2e-2, rtol=0)
 
 

@@ -70,9 +70,7 @@ def run_mlax(loss: Loss, start: PyTree, steps: int, **kwargs: Any) -> tuple[PyTr
             weights, state = carry
             if kwargs.get("linesearch", True):
                 value, gradients = value_and_grad(weights, state)
-                updates, state = lbfgs.step(
-                    gradients, state, weights, value=value, value_fn=loss
-                )
+                updates, state = lbfgs.step(gradients, state, weights, value=value, value_fn=loss)
             else:
                 value, gradients = jax.value_and_grad(loss)(weights)
                 updates, state = lbfgs.step(gradients, state, weights)
@@ -84,9 +82,7 @@ def run_mlax(loss: Loss, start: PyTree, steps: int, **kwargs: Any) -> tuple[PyTr
     return run(start)  # type: ignore[no-any-return]
 
 
-def run_optax(
-    loss: Loss, start: PyTree, steps: int, **kwargs: Any
-) -> tuple[PyTree, jax.Array]:
+def run_optax(loss: Loss, start: PyTree, steps: int, **kwargs: Any) -> tuple[PyTree, jax.Array]:
     """Like :func:`run_mlax` for ``optax.lbfgs``, in the loop of Optax's documentation."""
     solver = optax.lbfgs(**kwargs)
 
@@ -169,7 +165,9 @@ def test_float64_trajectory_matches_optax_and_reaches_the_minimum(problem: str) 
     tolerance = linesearch_rtol(jnp.float64)
     defined = np.isfinite(np.asarray(their_values))
     np.testing.assert_allclose(
-        np.asarray(our_values)[defined], np.asarray(their_values)[defined], rtol=tolerance,
+        np.asarray(our_values)[defined],
+        np.asarray(their_values)[defined],
+        rtol=tolerance,
         atol=tolerance,
     )
     assert bool(np.all(np.isfinite(np.asarray(our_values))))
@@ -241,10 +239,14 @@ def _nan_off_the_start(w: PyTree) -> jax.Array:
 
 CONVERGED: dict[str, tuple[Loss, PyTree, np.ndarray]] = {
     "zero-gradient-at-start": (
-        lambda w: jnp.sum((w["w"] - _CENTRE) ** 2), {"w": _CENTRE}, np.asarray(_CENTRE)
+        lambda w: jnp.sum((w["w"] - _CENTRE) ** 2),
+        {"w": _CENTRE},
+        np.asarray(_CENTRE),
     ),
     "reached-exactly": (
-        lambda w: jnp.sum((w["w"] - _CENTRE) ** 2), {"w": jnp.zeros(3)}, np.asarray(_CENTRE)
+        lambda w: jnp.sum((w["w"] - _CENTRE) ** 2),
+        {"w": jnp.zeros(3)},
+        np.asarray(_CENTRE),
     ),
     "no-acceptable-step": (_nan_off_the_start, {"w": _OFF_THE_START}, np.asarray(_OFF_THE_START)),
 }
@@ -384,7 +386,10 @@ def test_gradients_of_another_shape_are_rejected() -> None:
     weights = {"x": jnp.ones(2)}
     with pytest.raises(ValueError, match=r"\['x'\]"):
         lbfgs.step(
-            {"x": jnp.ones(3)}, lbfgs.init(weights), weights, value=jnp.asarray(1.0),
+            {"x": jnp.ones(3)},
+            lbfgs.init(weights),
+            weights,
+            value=jnp.asarray(1.0),
             value_fn=jnp.sum,
         )
 

@@ -29,7 +29,7 @@ from mlax.experimental.optim import (
     to_optax,
     zero_nans,
 )
-from mlax.experimental.optim._protocol import call_step
+from mlax.experimental.optim.protocol import call_step
 from tests.optim.cases import Case, group, quadratic_problem
 from tests.support import assert_same_across_programs
 
@@ -219,15 +219,15 @@ SIGN_STEPS = 12
 TRANSFORMS: dict[str, tuple[Any, Any]] = {
     "clip": (lambda: clip(0.05), lambda: optax.clip(0.05)),
     "clip_by_global_norm": (
-        lambda: clip_by_global_norm(0.5), lambda: optax.clip_by_global_norm(0.5)
+        lambda: clip_by_global_norm(0.5),
+        lambda: optax.clip_by_global_norm(0.5),
     ),
-    "adaptive_grad_clip": (
-        lambda: adaptive_grad_clip(0.1), lambda: optax.adaptive_grad_clip(0.1)
-    ),
+    "adaptive_grad_clip": (lambda: adaptive_grad_clip(0.1), lambda: optax.adaptive_grad_clip(0.1)),
     "zero_nans": (zero_nans, optax.zero_nans),
     "centralize": (centralize, optax.centralize),
     "add_decayed_weights": (
-        lambda: add_decayed_weights(0.01), lambda: optax.add_decayed_weights(0.01)
+        lambda: add_decayed_weights(0.01),
+        lambda: optax.add_decayed_weights(0.01),
     ),
     "set_to_zero": (set_to_zero, optax.set_to_zero),
     "reduce_on_plateau": (
@@ -255,9 +255,7 @@ _SIGN_CURVATURE = {"matrix": jnp.linspace(0.5, 2.0, 6).reshape(2, 3), "vector": 
 
 
 def _sign_loss(weights: Any) -> jax.Array:
-    terms = [
-        0.5 * jnp.sum(_SIGN_CURVATURE[name] * (weights[name] - 1.0) ** 2) for name in weights
-    ]
+    terms = [0.5 * jnp.sum(_SIGN_CURVATURE[name] * (weights[name] - 1.0) ** 2) for name in weights]
     return jnp.asarray(sum(terms, start=jnp.asarray(0.1)))
 
 
@@ -341,9 +339,10 @@ def test_multi_steps_with_a_float32_accumulator_is_optax_multi_steps_default(
     mine = multi_steps(clip_by_global_norm(0.5), every_k=2, accumulator_dtype=jnp.float32)
     theirs = optax.MultiSteps(optax.clip_by_global_norm(0.5), 2)
     assert jax.tree.leaves(theirs.init(start).acc_grads)[0].dtype == jnp.float32
-    assert jax.tree.leaves(multi_steps(clip_by_global_norm(0.5), 2).init(start).accumulator)[
-        0
-    ].dtype == jnp.float64
+    assert (
+        jax.tree.leaves(multi_steps(clip_by_global_norm(0.5), 2).init(start).accumulator)[0].dtype
+        == jnp.float64
+    )
     ours = _in_an_optax_chain(to_optax(mine), position)
     reference = _in_an_optax_chain(theirs.gradient_transformation(), position)
     actual = _sign_trajectory(ours.update, ours.init(start), optax.apply_updates)

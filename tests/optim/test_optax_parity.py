@@ -30,7 +30,11 @@ def test_weights_match_optax_after_100_steps(case: Case, dtype: Any) -> None:
     ):
         assert mine.dtype == reference.dtype == dtype
         np.testing.assert_allclose(
-            mine, reference, rtol=tolerance, atol=tolerance, err_msg=jax.tree_util.keystr(path),
+            mine,
+            reference,
+            rtol=tolerance,
+            atol=tolerance,
+            err_msg=jax.tree_util.keystr(path),
             # nan against nan is no agreement: a case that diverges in both libraries checks nothing.
             equal_nan=False,
         )

@@ -74,13 +74,17 @@ PAIRS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
         schedules.sgdr(
             [
                 dict(init_value=0.0, peak_value=1.0, warmup_steps=5, decay_steps=40),
-                dict(init_value=0.1, peak_value=0.5, warmup_steps=10, decay_steps=50, end_value=0.01),
+                dict(
+                    init_value=0.1, peak_value=0.5, warmup_steps=10, decay_steps=50, end_value=0.01
+                ),
             ]
         ),
         optax.sgdr_schedule(
             [
                 dict(init_value=0.0, peak_value=1.0, warmup_steps=5, decay_steps=40),
-                dict(init_value=0.1, peak_value=0.5, warmup_steps=10, decay_steps=50, end_value=0.01),
+                dict(
+                    init_value=0.1, peak_value=0.5, warmup_steps=10, decay_steps=50, end_value=0.01
+                ),
             ]
         ),
     ),
@@ -90,8 +94,11 @@ PAIRS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
             [10, 60],
         ),
         optax.join_schedules(
-            [optax.constant_schedule(1.0), optax.linear_schedule(1.0, 0.0, 30),
-             optax.constant_schedule(0.2)],
+            [
+                optax.constant_schedule(1.0),
+                optax.linear_schedule(1.0, 0.0, 30),
+                optax.constant_schedule(0.2),
+            ],
             [10, 60],
         ),
     ),
@@ -117,7 +124,9 @@ def test_schedule_works_under_jit_with_a_traced_count(name: str) -> None:
     ours, theirs = PAIRS[name]
     values = jax.jit(jax.vmap(ours))(jnp.asarray(COUNTS, jnp.int32))
     expected = optax_values(theirs)
-    np.testing.assert_allclose(np.broadcast_to(values, COUNTS.shape), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        np.broadcast_to(values, COUNTS.shape), expected, rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize(
@@ -147,7 +156,10 @@ def test_invalid_arguments_raise_value_error(make: Callable[[], Any]) -> None:
 
 
 def test_degenerate_transitions_are_constant_as_in_optax() -> None:
-    for ours in (schedules.linear(0.7, 0.0, 0), schedules.exponential_decay(0.7, 0, 0.5),
-                 schedules.exponential_decay(0.7, 10, 0.0)):
+    for ours in (
+        schedules.linear(0.7, 0.0, 0),
+        schedules.exponential_decay(0.7, 0, 0.5),
+        schedules.exponential_decay(0.7, 10, 0.0),
+    ):
         values = [float(np.asarray(ours(jnp.asarray(t)))) for t in (0, 5, 50)]
         assert values == pytest.approx([0.7] * 3)

@@ -33,7 +33,7 @@ import pytest
 from mlax.experimental import optim
 from mlax.experimental.core import PyTree, apply_gradients
 from mlax.experimental.optim import Optimizer, configure, schedules
-from mlax.experimental.optim._protocol import call_step
+from mlax.experimental.optim.protocol import call_step
 from tests.optim.cases import CASES, Case, quadratic_problem
 
 STEPS = 10
@@ -221,9 +221,7 @@ def wrapped_trajectory(
                 w = apply_gradients(updates, w)
                 return (w, state), w
 
-            (w, state), trajectory = jax.lax.scan(
-                body, (w, optimizer.init(w)), None, length=STEPS
-            )
+            (w, state), trajectory = jax.lax.scan(body, (w, optimizer.init(w)), None, length=STEPS)
             return trajectory if read is None else read(w, state)
 
         return run(problem.weights)
@@ -331,9 +329,7 @@ SCHEDULE_SWEEPS: tuple[Sweep, ...] = tuple(
 values are swept through ``init_value``; their boundaries are checked in the boundary sweeps)."""
 
 
-def _sweep_params(
-    sweeps: Sequence[Sweep], excluded: dict[tuple[str, str], str]
-) -> list[Any]:
+def _sweep_params(sweeps: Sequence[Sweep], excluded: dict[tuple[str, str], str]) -> list[Any]:
     params = []
     for sweep in sweeps:
         for name, value in float_hyperparameters(sweep.target, sweep.kwargs).items():
@@ -374,8 +370,9 @@ def _step(optimizer: Optimizer, gradients: PyTree, weights: PyTree) -> dict[str,
 
 def _assert_trees_close(actual: dict[str, Array], expected: dict[str, Array]) -> None:
     for name in expected:
-        np.testing.assert_allclose(actual[name], expected[name], rtol=1e-12, atol=1e-15,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            actual[name], expected[name], rtol=1e-12, atol=1e-15, err_msg=name
+        )
 
 
 @pytest.mark.parametrize("factor", FACTORS)
@@ -435,8 +432,9 @@ def _cosine(t: int, v0: float, steps: int, alpha: float = 0.0, exponent: float =
     return v0 * ((1 - alpha) * math.pow(cosine, exponent) + alpha)
 
 
-def _warmup_cosine(t: int, v0: float, peak: float, warmup: int, decay: int, end: float = 0.0,
-                   exponent: float = 1.0) -> float:
+def _warmup_cosine(
+    t: int, v0: float, peak: float, warmup: int, decay: int, end: float = 0.0, exponent: float = 1.0
+) -> float:
     if t < warmup:
         return _linear(t, v0, peak, warmup)
     return _cosine(t - warmup, peak, decay - warmup, end / peak, exponent)
@@ -447,7 +445,11 @@ def _interpolate(t: int, points: Sequence[tuple[int, float]], kind: str) -> floa
     for (start, a), (end, b) in zip(points, points[1:], strict=False):
         if start <= t < end:
             q = (t - start) / (end - start)
-            return a + (b - a) * q if kind == "linear" else b + (a - b) / 2 * (math.cos(math.pi * q) + 1)
+            return (
+                a + (b - a) * q
+                if kind == "linear"
+                else b + (a - b) / 2 * (math.cos(math.pi * q) + 1)
+            )
     return points[-1][1]
 
 
@@ -549,9 +551,18 @@ def _first_step_inputs() -> tuple[list[Array], Array]:
     return [g0, g1, g2], rng.normal(size=n + 8)
 
 
-def _adam_ref(gs: list[Array], w: Array, *, lr: float, b1: float, b2: float, eps: float,
-              eps_root: float = 0.0, nesterov: bool = False,
-              weight_decay: float = 0.0) -> list[Array]:
+def _adam_ref(
+    gs: list[Array],
+    w: Array,
+    *,
+    lr: float,
+    b1: float,
+    b2: float,
+    eps: float,
+    eps_root: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+) -> list[Array]:
     m, v, out = 0 * w, 0 * w, []
     for t, g in enumerate(gs, start=1):
         m = b1 * m + (1 - b1) * g
@@ -565,8 +576,9 @@ def _adam_ref(gs: list[Array], w: Array, *, lr: float, b1: float, b2: float, eps
     return out
 
 
-def _radam_ref(gs: list[Array], w: Array, *, lr: float, b1: float, b2: float, eps: float,
-               threshold: float) -> list[Array]:
+def _radam_ref(
+    gs: list[Array], w: Array, *, lr: float, b1: float, b2: float, eps: float, threshold: float
+) -> list[Array]:
     m, v, out = 0 * w, 0 * w, []
     rho_inf = 2 / (1 - b2) - 1
     for t, g in enumerate(gs, start=1):
@@ -582,8 +594,9 @@ def _radam_ref(gs: list[Array], w: Array, *, lr: float, b1: float, b2: float, ep
     return out
 
 
-def _amsgrad_ref(gs: list[Array], w: Array, *, lr: float, b1: float, b2: float,
-                 eps: float) -> list[Array]:
+def _amsgrad_ref(
+    gs: list[Array], w: Array, *, lr: float, b1: float, b2: float, eps: float
+) -> list[Array]:
     m, v, v_max, out = 0 * w, 0 * w, 0 * w, []
     for t, g in enumerate(gs, start=1):
         m = b1 * m + (1 - b1) * g
@@ -593,8 +606,16 @@ def _amsgrad_ref(gs: list[Array], w: Array, *, lr: float, b1: float, b2: float,
     return out
 
 
-def _adamax_ref(gs: list[Array], w: Array, *, lr: float, b1: float, b2: float, eps: float,
-                weight_decay: float = 0.0) -> list[Array]:
+def _adamax_ref(
+    gs: list[Array],
+    w: Array,
+    *,
+    lr: float,
+    b1: float,
+    b2: float,
+    eps: float,
+    weight_decay: float = 0.0,
+) -> list[Array]:
     m, u, out = 0 * w, 0 * w, []
     for t, g in enumerate(gs, start=1):
         m = b1 * m + (1 - b1) * g
@@ -603,8 +624,9 @@ def _adamax_ref(gs: list[Array], w: Array, *, lr: float, b1: float, b2: float, e
     return out
 
 
-def _adabelief_ref(gs: list[Array], w: Array, *, lr: float, b1: float, b2: float, eps: float,
-                   eps_root: float) -> list[Array]:
+def _adabelief_ref(
+    gs: list[Array], w: Array, *, lr: float, b1: float, b2: float, eps: float, eps_root: float
+) -> list[Array]:
     m, s, out = 0 * w, 0 * w, []
     for t, g in enumerate(gs, start=1):
         m = b1 * m + (1 - b1) * g
@@ -613,8 +635,16 @@ def _adabelief_ref(gs: list[Array], w: Array, *, lr: float, b1: float, b2: float
     return out
 
 
-def _yogi_ref(gs: list[Array], w: Array, *, lr: float, b1: float, b2: float, eps: float,
-              initial_accumulator_value: float) -> list[Array]:
+def _yogi_ref(
+    gs: list[Array],
+    w: Array,
+    *,
+    lr: float,
+    b1: float,
+    b2: float,
+    eps: float,
+    initial_accumulator_value: float,
+) -> list[Array]:
     m = v = 0 * w + initial_accumulator_value
     out = []
     for t, g in enumerate(gs, start=1):
@@ -624,8 +654,9 @@ def _yogi_ref(gs: list[Array], w: Array, *, lr: float, b1: float, b2: float, eps
     return out
 
 
-def _lion_ref(gs: list[Array], w: Array, *, lr: float, b1: float, b2: float,
-              weight_decay: float) -> list[Array]:
+def _lion_ref(
+    gs: list[Array], w: Array, *, lr: float, b1: float, b2: float, weight_decay: float
+) -> list[Array]:
     m, out = 0 * w, []
     for g in gs:
         c = b1 * m + (1 - b1) * g
@@ -634,10 +665,20 @@ def _lion_ref(gs: list[Array], w: Array, *, lr: float, b1: float, b2: float,
     return out
 
 
-def _rmsprop_ref(gs: list[Array], w: Array, *, lr: float, decay: float, eps: float,
-                 initial_scale: float = 0.0, centered: bool = False, eps_in_sqrt: bool = True,
-                 momentum: float | None = None, nesterov: bool = False,
-                 bias_correction: bool = False) -> list[Array]:
+def _rmsprop_ref(
+    gs: list[Array],
+    w: Array,
+    *,
+    lr: float,
+    decay: float,
+    eps: float,
+    initial_scale: float = 0.0,
+    centered: bool = False,
+    eps_in_sqrt: bool = True,
+    momentum: float | None = None,
+    nesterov: bool = False,
+    bias_correction: bool = False,
+) -> list[Array]:
     v, m, b, out = 0 * w + initial_scale, 0 * w, 0 * w, []
     for t, g in enumerate(gs, start=1):
         v = decay * v + (1 - decay) * g**2
@@ -653,8 +694,9 @@ def _rmsprop_ref(gs: list[Array], w: Array, *, lr: float, decay: float, eps: flo
     return out
 
 
-def _sgd_ref(gs: list[Array], w: Array, *, lr: float, momentum: float,
-             nesterov: bool = False) -> list[Array]:
+def _sgd_ref(
+    gs: list[Array], w: Array, *, lr: float, momentum: float, nesterov: bool = False
+) -> list[Array]:
     v, out = 0 * w, []
     for g in gs:
         v = momentum * v + lr * g

@@ -13,6 +13,7 @@ import pytest
 from mlax.experimental import optim
 from mlax.experimental.core import apply_gradients
 from mlax.experimental.optim import schedules
+from mlax.experimental.optim._src.hyperparameters import value_of
 from tests.optim.cases import Case, group, random_weights
 from tests.optim.wrapper_support import configured, optimizer_module_names
 from tests.support import FLOAT_DTYPES, dtype_id
@@ -70,7 +71,7 @@ def test_a_tree_mixing_dtypes_keeps_each_leafs_dtype(case: Case) -> None:
     for leaf in _state_buffers(state):
         assert leaf.dtype in {np.dtype(d) for d in FLOAT_DTYPES}
     # Hyperparameters are stored in the widest float of the weights.
-    assert optim._hyperparameters.value_of(state.lr).dtype == jnp.float64
+    assert value_of(state.lr).dtype == jnp.float64
 
 
 @pytest.mark.parametrize("case", BUFFERED, ids=[c.name for c in BUFFERED])
@@ -93,7 +94,9 @@ def test_integer_weights_are_a_type_error_naming_the_key_path(name: str) -> None
     # Every optimizer module, the case table's and those tested on their own (lbfgs,
     # reduce_on_plateau), with its default hyperparameters.
     weights = {"ok": jnp.ones(2), "bad": jnp.ones(2, jnp.int32)}
-    with pytest.raises(TypeError, match=r"^weights\['bad'\] must have a floating-point dtype, got int32"):
+    with pytest.raises(
+        TypeError, match=r"^weights\['bad'\] must have a floating-point dtype, got int32"
+    ):
         configured(name).init(weights)
 
 
@@ -112,8 +115,11 @@ def test_gradients_of_another_structure_shape_or_dtype_are_rejected(case: Case) 
         _step(case, state, retyped, None if not case.needs_weights else weights)
 
 
-@pytest.mark.parametrize("case", [c for c in FIRST_CASES if c.needs_weights],
-                         ids=[c.name for c in FIRST_CASES if c.needs_weights])
+@pytest.mark.parametrize(
+    "case",
+    [c for c in FIRST_CASES if c.needs_weights],
+    ids=[c.name for c in FIRST_CASES if c.needs_weights],
+)
 def test_optimizers_that_need_weights_raise_without_them(case: Case) -> None:
     weights = random_weights(0, jnp.float32)
     state = case.module.init(weights, **case.kwargs)
@@ -136,8 +142,11 @@ def test_changing_hyperparameters_in_the_state_does_not_recompile(case: Case) ->
     state, weights = train_step(state, weights)
     changed = state._replace(
         **{
-            name: ~value if value.dtype == bool else (value * 0.5).astype(value.dtype)
-            if jnp.issubdtype(value.dtype, jnp.floating) else value + 1
+            name: ~value
+            if value.dtype == bool
+            else (value * 0.5).astype(value.dtype)
+            if jnp.issubdtype(value.dtype, jnp.floating)
+            else value + 1
             for name, value in state._asdict().items()
             if isinstance(value, jax.Array) and value.ndim == 0 and name != "count"
         }
@@ -168,7 +177,9 @@ def test_a_scheduled_learning_rate_is_readable_and_matches_optax() -> None:
             jax.tree.map(lambda w: w - 0.3, theirs), reference_state
         )
         theirs = optax.apply_updates(theirs, optax_updates)
-        assert float(state.lr) == pytest.approx(float(np.asarray(schedule(jnp.asarray(k)))), rel=1e-12)
+        assert float(state.lr) == pytest.approx(
+            float(np.asarray(schedule(jnp.asarray(k)))), rel=1e-12
+        )
     # Optax evaluates this schedule on an int32 count in float32, so its rates carry float32
     # rounding (relative 1e-8 in the weights); mlax evaluates it in float64.
     for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):

@@ -20,7 +20,11 @@ from tests.packaging_support import DISTRIBUTIONS, SUBPACKAGES, Built, uv
 # wheels, or the 8-device subprocess) is set up once, not once per worker.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("distributions")]
 
-VERSIONS = {"mlax-core": core.__version__, "mlax-losses": losses.__version__, "mlax-optim": optim.__version__}
+VERSIONS = {
+    "mlax-core": core.__version__,
+    "mlax-losses": losses.__version__,
+    "mlax-optim": optim.__version__,
+}
 NAMESPACE_INITS = ("mlax/__init__.py", "mlax/experimental/__init__.py")
 # SHA-256 of the Apache License 2.0 as published at https://www.apache.org/licenses/LICENSE-2.0.txt.
 APACHE_2_0_SHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
@@ -80,10 +84,14 @@ def test_wheel_holds_only_its_subpackage_and_metadata(
 
 
 @pytest.mark.parametrize("name", DISTRIBUTIONS)
-def test_no_archive_holds_a_namespace_init(built_distributions: dict[str, Built], name: str) -> None:
+def test_no_archive_holds_a_namespace_init(
+    built_distributions: dict[str, Built], name: str
+) -> None:
     built = built_distributions[name]
     sdist_root = f"{name.replace('-', '_')}-{VERSIONS[name]}/"
-    sdist_files = [f.removeprefix(sdist_root).removeprefix("src/") for f in _sdist_files(built.sdist)]
+    sdist_files = [
+        f.removeprefix(sdist_root).removeprefix("src/") for f in _sdist_files(built.sdist)
+    ]
     for namespace_init in NAMESPACE_INITS:
         assert namespace_init not in _wheel_files(built.wheel)
         assert namespace_init not in sdist_files
@@ -112,7 +120,9 @@ def test_wheel_metadata_declares_version_python_and_dependencies(
     assert metadata["Requires-Python"] == ">=3.11"
     requirements = [Requirement(r) for r in metadata.get_all("Requires-Dist") or []]
     runtime = {r.name for r in requirements if r.marker is None}
-    expected = {"jax", "jaxlib", "typing-extensions"} | ({"mlax-core"} if name != "mlax-core" else set())
+    expected = {"jax", "jaxlib", "typing-extensions"} | (
+        {"mlax-core"} if name != "mlax-core" else set()
+    )
     assert runtime == expected
 
 
@@ -125,24 +135,32 @@ def test_optax_is_only_an_extra_of_mlax_optim(built_distributions: dict[str, Bui
 
 
 @pytest.mark.parametrize("name", ["mlax-losses", "mlax-optim"])
-def test_the_core_range_admits_the_current_core(built_distributions: dict[str, Built], name: str) -> None:
+def test_the_core_range_admits_the_current_core(
+    built_distributions: dict[str, Built], name: str
+) -> None:
     requirements = _wheel_metadata(built_distributions[name].wheel).get_all("Requires-Dist") or []
     (core_requirement,) = [Requirement(r) for r in requirements if r.startswith("mlax-core")]
     assert core_requirement.specifier.contains(core.__version__)
 
 
 @pytest.mark.parametrize("name", DISTRIBUTIONS)
-def test_wheel_and_sdist_carry_the_apache_license(built_distributions: dict[str, Built], name: str) -> None:
+def test_wheel_and_sdist_carry_the_apache_license(
+    built_distributions: dict[str, Built], name: str
+) -> None:
     built = built_distributions[name]
     dist_info = f"{name.replace('-', '_')}-{VERSIONS[name]}.dist-info"
     sdist_root = f"{name.replace('-', '_')}-{VERSIONS[name]}"
-    for text in (_wheel_read(built.wheel, f"{dist_info}/licenses/LICENSE"),
-                 _sdist_read(built.sdist, f"{sdist_root}/LICENSE")):
+    for text in (
+        _wheel_read(built.wheel, f"{dist_info}/licenses/LICENSE"),
+        _sdist_read(built.sdist, f"{sdist_root}/LICENSE"),
+    ):
         assert hashlib.sha256(text).hexdigest() == APACHE_2_0_SHA256
 
 
 @pytest.mark.parametrize("name", DISTRIBUTIONS)
-def test_wheel_metadata_is_ready_for_an_index(built_distributions: dict[str, Built], name: str) -> None:
+def test_wheel_metadata_is_ready_for_an_index(
+    built_distributions: dict[str, Built], name: str
+) -> None:
     metadata = _wheel_metadata(built_distributions[name].wheel)
     assert metadata["License-Expression"] == "Apache-2.0"
     assert metadata.get_all("License-File") == ["LICENSE"]
@@ -153,7 +171,9 @@ def test_wheel_metadata_is_ready_for_an_index(built_distributions: dict[str, Bui
 
 
 def test_twine_check_strict_passes_every_archive(built_distributions: dict[str, Built]) -> None:
-    archives = [path for built in built_distributions.values() for path in (built.wheel, built.sdist)]
+    archives = [
+        path for built in built_distributions.values() for path in (built.wheel, built.sdist)
+    ]
     result = subprocess.run(
         [sys.executable, "-m", "twine", "check", "--strict", *map(str, archives)],
         capture_output=True,

@@ -92,7 +92,11 @@ def test_a_subset_installs_alone_and_works(
     python = create_venv(tmp_path / "venv")
     wheels = wheels_for(built_distributions, names)
     install(python, wheels)
-    present = [SUBPACKAGES[name] for name in DISTRIBUTIONS if any(name in w.name.replace("_", "-") for w in wheels)]
+    present = [
+        SUBPACKAGES[name]
+        for name in DISTRIBUTIONS
+        if any(name in w.name.replace("_", "-") for w in wheels)
+    ]
     absent = [subpackage for subpackage in SUBPACKAGES.values() if subpackage not in present]
     _check(python, present, absent)
 
@@ -104,7 +108,9 @@ def test_any_install_order_then_uninstalling_one_keeps_the_others(
     python = create_venv(tmp_path / "venv")
     for name in order:
         # One distribution per install: each lays its files over what the previous ones laid.
-        install(python, [*wheels_for(built_distributions, [name])[:-1], built_distributions[name].wheel])
+        install(
+            python, [*wheels_for(built_distributions, [name])[:-1], built_distributions[name].wheel]
+        )
     _check(python, list(SUBPACKAGES.values()), [])
 
     # Uninstalling a leaf distribution removes only its subpackage; the shared namespace stays.

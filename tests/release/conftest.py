@@ -14,7 +14,9 @@ from tools.release._repo import REPO
 def git(repo: Path, *args: str) -> str:
     result = subprocess.run(
         ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return result.stdout.strip()
 
@@ -31,7 +33,8 @@ def clone(tmp_path: Path) -> Path:
     """A clone of the repository's history checked out at :data:`SCENARIO` (a clean tree, with every
     recorded commit reachable)."""
     copy = tmp_path / "repo"
-    subprocess.run(["git", "clone", "--quiet", "--shared", "--no-checkout", str(REPO), str(copy)],
-                   check=True)
+    subprocess.run(
+        ["git", "clone", "--quiet", "--shared", "--no-checkout", str(REPO), str(copy)], check=True
+    )
     git(copy, "checkout", "--quiet", "-B", "main", SCENARIO)
     return copy

@@ -88,7 +88,11 @@ def format_table(rows: Sequence[Row], bandwidth_gbs: float) -> str:
         f"{'suite':<11} {'case':<44} {'mlax ms':>9} {'optax ms':>9} {'mlax/optax':>10} "
         f"{'mlax/bound':>10} {'compile mlax/optax s':>21}"
     )
-    lines = [f"copy bandwidth measured in this run: {bandwidth_gbs:.1f} GB/s", header, "-" * len(header)]
+    lines = [
+        f"copy bandwidth measured in this run: {bandwidth_gbs:.1f} GB/s",
+        header,
+        "-" * len(header),
+    ]
     for row in rows:
         optax_ms = "-" if row.optax_ms is None else f"{row.optax_ms:9.2f}"
         ratio = "-" if row.ratio is None else f"{row.ratio:10.3f}"

@@ -13,6 +13,7 @@ differs from Optax's batch conventions), ``make_fenchel_young_loss`` (a construc
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -53,32 +54,76 @@ CASES: list[tuple[str, Loss, Loss, str]] = [
         _optax_style_categorical_crossentropy,
         "probabilities",
     ),
-    ("softmax_cross_entropy", L.softmax_cross_entropy, optax.losses.softmax_cross_entropy,
-     "probabilities"),
-    ("safe_softmax_cross_entropy", L.safe_softmax_cross_entropy,
-     optax.losses.safe_softmax_cross_entropy, "probabilities"),
-    ("softmax_cross_entropy_with_integer_labels", L.softmax_cross_entropy_with_integer_labels,
-     optax.losses.softmax_cross_entropy_with_integer_labels, "labels"),
-    ("sigmoid_binary_cross_entropy", L.sigmoid_binary_cross_entropy,
-     _summed(optax.losses.sigmoid_binary_cross_entropy), "uniform"),
-    ("sigmoid_focal_loss", L.sigmoid_focal_loss, _summed(optax.losses.sigmoid_focal_loss),
-     "uniform"),
-    ("poly_loss_cross_entropy", L.poly_loss_cross_entropy, optax.losses.poly_loss_cross_entropy,
-     "probabilities"),
+    (
+        "softmax_cross_entropy",
+        L.softmax_cross_entropy,
+        optax.losses.softmax_cross_entropy,
+        "probabilities",
+    ),
+    (
+        "safe_softmax_cross_entropy",
+        L.safe_softmax_cross_entropy,
+        optax.losses.safe_softmax_cross_entropy,
+        "probabilities",
+    ),
+    (
+        "softmax_cross_entropy_with_integer_labels",
+        L.softmax_cross_entropy_with_integer_labels,
+        optax.losses.softmax_cross_entropy_with_integer_labels,
+        "labels",
+    ),
+    (
+        "sigmoid_binary_cross_entropy",
+        L.sigmoid_binary_cross_entropy,
+        _summed(optax.losses.sigmoid_binary_cross_entropy),
+        "uniform",
+    ),
+    (
+        "sigmoid_focal_loss",
+        L.sigmoid_focal_loss,
+        _summed(optax.losses.sigmoid_focal_loss),
+        "uniform",
+    ),
+    (
+        "poly_loss_cross_entropy",
+        L.poly_loss_cross_entropy,
+        optax.losses.poly_loss_cross_entropy,
+        "probabilities",
+    ),
     ("kl_divergence", L.kl_divergence, optax.losses.kl_divergence, "probabilities"),
-    ("kl_divergence_with_log_targets", L.kl_divergence_with_log_targets,
-     optax.losses.kl_divergence_with_log_targets, "log_probabilities"),
-    ("generalized_kl_divergence", L.generalized_kl_divergence,
-     optax.losses.generalized_kl_divergence, "uniform"),
+    (
+        "kl_divergence_with_log_targets",
+        L.kl_divergence_with_log_targets,
+        optax.losses.kl_divergence_with_log_targets,
+        "log_probabilities",
+    ),
+    (
+        "generalized_kl_divergence",
+        L.generalized_kl_divergence,
+        optax.losses.generalized_kl_divergence,
+        "uniform",
+    ),
     ("hinge_loss", L.hinge_loss, _summed(optax.losses.hinge_loss), "signs"),
     ("perceptron_loss", L.perceptron_loss, _summed(optax.losses.perceptron_loss), "signs"),
-    ("multiclass_hinge_loss", L.multiclass_hinge_loss, optax.losses.multiclass_hinge_loss,
-     "labels"),
-    ("multiclass_perceptron_loss", L.multiclass_perceptron_loss,
-     optax.losses.multiclass_perceptron_loss, "labels"),
+    (
+        "multiclass_hinge_loss",
+        L.multiclass_hinge_loss,
+        optax.losses.multiclass_hinge_loss,
+        "labels",
+    ),
+    (
+        "multiclass_perceptron_loss",
+        L.multiclass_perceptron_loss,
+        optax.losses.multiclass_perceptron_loss,
+        "labels",
+    ),
     ("sparsemax_loss", L.sparsemax_loss, _summed(optax.losses.sparsemax_loss), "bits"),
-    ("multiclass_sparsemax_loss", L.multiclass_sparsemax_loss,
-     optax.losses.multiclass_sparsemax_loss, "labels"),
+    (
+        "multiclass_sparsemax_loss",
+        L.multiclass_sparsemax_loss,
+        optax.losses.multiclass_sparsemax_loss,
+        "labels",
+    ),
     ("triplet_margin_loss", L.triplet_margin_loss, optax.losses.triplet_margin_loss, "triplet"),
 ]
 
@@ -140,8 +185,12 @@ def run(repeats: int, quick: bool, only: frozenset[str] | None = None) -> list[R
             # Alternate the two in rounds so that load from other processes hits both alike.
             mlax_times, optax_times = [], []
             for _ in range(3):
-                mlax_times.append(median_ms(lambda: mlax_fn(*args), max(1, repeats // 3)))
-                optax_times.append(median_ms(lambda: optax_fn(*args), max(1, repeats // 3)))
+                mlax_times.append(
+                    median_ms(functools.partial(mlax_fn, *args), max(1, repeats // 3))
+                )
+                optax_times.append(
+                    median_ms(functools.partial(optax_fn, *args), max(1, repeats // 3))
+                )
             rows.append(
                 Row(
                     suite="losses",

@@ -1,7 +1,7 @@
 """Mutation testing with mutmut over the mathematical modules (targets.py), with a per-module report.
 
     python -m tools.mutation                      # every target module (hours on 2 cores)
-    python -m tools.mutation optim/_clipping.py   # one or more modules
+    python -m tools.mutation optim/clipping.py    # one or more modules
     python -m tools.mutation --sample 40          # a fixed-seed sample of the SAMPLE modules' mutants
     python -m tools.mutation --narrow             # every mutant of the SAMPLE modules, their tests
     python -m tools.mutation --report             # the table of the last run, without running
@@ -39,8 +39,19 @@ STAGE = ROOT / "build" / "mutation"
 EQUIVALENT = Path(__file__).with_name("equivalent.toml")
 PACKAGE = "src/mlax/experimental"
 # mutmut's exit codes of a mutant's test run, grouped as the report counts them.
-STATUS = {1: "killed", 3: "killed", 37: "killed", 0: "survived", 5: "no tests", 33: "no tests",
-          36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout"}
+STATUS = {
+    1: "killed",
+    3: "killed",
+    37: "killed",
+    0: "survived",
+    5: "no tests",
+    33: "no tests",
+    36: "timeout",
+    24: "timeout",
+    -24: "timeout",
+    152: "timeout",
+    255: "timeout",
+}
 
 
 def _stage(modules: list[str], tests: list[str]) -> None:
@@ -54,7 +65,9 @@ def _stage(modules: list[str], tests: list[str]) -> None:
     shutil.copytree(ROOT / "tests", STAGE / "tests", ignore=ignore)
     shutil.copytree(ROOT / "tools", STAGE / "tools", ignore=ignore)
     # Some tests read the guides (e.g. that they name each default Optax lacks).
-    shutil.copytree(ROOT / "docs", STAGE / "docs", ignore=shutil.ignore_patterns("_build", "generated"))
+    shutil.copytree(
+        ROOT / "docs", STAGE / "docs", ignore=shutil.ignore_patterns("_build", "generated")
+    )
     config = {
         "source_paths": ["src"],
         "only_mutate": [f"{PACKAGE}/{module}" for module in modules],
@@ -88,16 +101,21 @@ def _reached_mutants(modules: list[str]) -> list[str]:
     stats = json.loads((STAGE / "mutants" / "mutmut-stats.json").read_text())
     reached = {name for name, tests in stats["tests_by_mangled_function_name"].items() if tests}
     return sorted(
-        name for module, codes in _results().items() if module in modules
-        for name in codes if name.partition("__mutmut_")[0] in reached
+        name
+        for module, codes in _results().items()
+        if module in modules
+        for name in codes
+        if name.partition("__mutmut_")[0] in reached
     )
 
 
 def report(modules: list[str] | None = None, only: set[str] | None = None) -> tuple[str, float]:
     """The per-module table and the lowest score (percent of non-equivalent mutants killed)."""
     equivalent = tomllib.loads(EQUIVALENT.read_text()) if EQUIVALENT.exists() else {}
-    rows = ["| module | mutants | killed | survived | timeout | no tests | equivalent | score |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| module | mutants | killed | survived | timeout | no tests | equivalent | score |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     lowest = 100.0
     for module, codes in _results().items():
         if modules is not None and module not in modules:
@@ -128,19 +146,30 @@ def report(modules: list[str] | None = None, only: set[str] | None = None) -> tu
 def survivors(only: set[str] | None = None) -> list[str]:
     equivalent = tomllib.loads(EQUIVALENT.read_text()) if EQUIVALENT.exists() else {}
     return sorted(
-        name for codes in _results().values() for name, code in codes.items()
-        if code is not None and STATUS.get(code) in ("survived", "no tests")
-        and name not in equivalent and (only is None or name in only)
+        name
+        for codes in _results().values()
+        for name, code in codes.items()
+        if code is not None
+        and STATUS.get(code) in ("survived", "no tests")
+        and name not in equivalent
+        and (only is None or name in only)
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("modules", nargs="*", help="modules under mlax/experimental (default: all)")
-    parser.add_argument("--sample", type=int, help="run this many mutants of the SAMPLE modules (targets.py), drawn with --seed")
+    parser.add_argument(
+        "--sample",
+        type=int,
+        help="run this many mutants of the SAMPLE modules (targets.py), drawn with --seed",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--narrow", action="store_true",
+        "--narrow",
+        action="store_true",
         help="test the SAMPLE modules (all their mutants) against the SAMPLE tests only",
     )
     parser.add_argument("--max-children", type=int, default=2)
@@ -165,7 +194,10 @@ def main() -> None:
             # that matches nothing stops it right there, with every mutant listed as not run.
             mapping = subprocess.run(
                 [sys.executable, "-m", "mutmut", "run", *children, "nothing-matches"],
-                cwd=STAGE, check=False, capture_output=True, text=True,
+                cwd=STAGE,
+                check=False,
+                capture_output=True,
+                text=True,
             )
             if not (STAGE / "mutants" / "mutmut-stats.json").exists():
                 sys.exit(f"mutmut could not map the tests:\n{mapping.stdout}\n{mapping.stderr}")

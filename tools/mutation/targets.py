@@ -28,20 +28,12 @@ _LOSSES = (
 )
 # Every public optimizer module, the shared kernels, the wrappers and the schedules.
 _OPTIM = (
-    "optim/_accumulate.py",
-    "optim/_adam_family.py",
-    "optim/_adamax_family.py",
-    "optim/_averaging.py",
-    "optim/_chain.py",
-    "optim/_clipping.py",
-    "optim/_finite.py",
-    "optim/_moments.py",
-    "optim/_newton_schulz.py",
-    "optim/_partition.py",
-    "optim/_schedule_free.py",
-    "optim/_transforms.py",
-    "optim/_zoom_linesearch.py",
-    "optim/schedules.py",
+    "optim/_src/adam_family.py",
+    "optim/_src/adamax_family.py",
+    "optim/_src/moments.py",
+    "optim/_src/newton_schulz.py",
+    "optim/_src/schedule_free.py",
+    "optim/_src/zoom_linesearch.py",
     "optim/adabelief.py",
     "optim/adadelta.py",
     "optim/adafactor.py",
@@ -54,6 +46,8 @@ _OPTIM = (
     "optim/ademamix.py",
     "optim/adopt.py",
     "optim/amsgrad.py",
+    "optim/clipping.py",
+    "optim/composition.py",
     "optim/fromage.py",
     "optim/lamb.py",
     "optim/lars.py",
@@ -74,10 +68,13 @@ _OPTIM = (
     "optim/rprop.py",
     "optim/schedule_free_adamw.py",
     "optim/schedule_free_sgd.py",
+    "optim/schedules.py",
     "optim/sgd.py",
     "optim/sign_sgd.py",
     "optim/signum.py",
     "optim/sm3.py",
+    "optim/transforms.py",
+    "optim/wrappers.py",
     "optim/yogi.py",
 )
 
@@ -99,7 +96,7 @@ NOT_MATHEMATICS = (r"^\s*raise\b", r"warnings\.warn\(", r"\bcheck_\w+\(")
 _OPTIM_SENSITIVITY = "tests/optim/test_sensitivity.py::"
 _LOSSES_SENSITIVITY = "tests/losses/test_sensitivity.py::"
 SAMPLE: dict[str, tuple[str, ...]] = {
-    "optim/_clipping.py": (
+    "optim/clipping.py": (
         "tests/optim/test_wrappers.py",
         "tests/optim/test_defaults.py",
         "tests/optim/test_low_precision.py::"

@@ -51,15 +51,25 @@ def build(package_directory: Path, out_dir: Path, epoch: int) -> tuple[Path, Pat
     before = set(out_dir.iterdir())
     environment = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch)}
     result = subprocess.run(
-        [_uv(), "build", "--quiet", "--sdist", "--wheel", "--out-dir", str(out_dir),
-         str(package_directory)],
+        [
+            _uv(),
+            "build",
+            "--quiet",
+            "--sdist",
+            "--wheel",
+            "--out-dir",
+            str(out_dir),
+            str(package_directory),
+        ],
         env=environment,
         capture_output=True,
         text=True,
         check=False,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"building {package_directory} failed:\n{result.stdout}\n{result.stderr}")
+        raise RuntimeError(
+            f"building {package_directory} failed:\n{result.stdout}\n{result.stderr}"
+        )
     new = set(out_dir.iterdir()) - before
     wheels = [p for p in new if p.suffix == ".whl"]
     sdists = [p for p in new if p.name.endswith(".tar.gz")]
@@ -98,7 +108,9 @@ def validate_wheel(wheel: Path, name: str, version: str) -> list[str]:
                 problems.append(f"{wheel.name}: {dist_info}/{required} is missing.")
         if problems:
             return problems
-        problems += _check_metadata(archive.read(f"{dist_info}/METADATA"), wheel.name, name, version)
+        problems += _check_metadata(
+            archive.read(f"{dist_info}/METADATA"), wheel.name, name, version
+        )
         if "[mlax.deprecations]" not in archive.read(f"{dist_info}/entry_points.txt").decode():
             problems.append(f"{wheel.name}: no mlax.deprecations entry point.")
         for stray in ("mlax/__init__.py", "mlax/experimental/__init__.py"):

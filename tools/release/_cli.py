@@ -124,7 +124,12 @@ def _last_release(repo: Path, name: str) -> tuple[str, str] | None:
 
 
 def _removal_problems(
-    repo: Path, checkout: Package, version: str, unreleased: str, scratch: Path, allowed: Sequence[str]
+    repo: Path,
+    checkout: Package,
+    version: str,
+    unreleased: str,
+    scratch: Path,
+    allowed: Sequence[str],
 ) -> list[str]:
     last = _last_release(repo, checkout.name)
     if last is None:
@@ -136,10 +141,12 @@ def _removal_problems(
     old_names = _public_names((released.source / "__init__.py").read_text("utf-8"), subpackage)
     new_names = _public_names((checkout.source / "__init__.py").read_text("utf-8"), subpackage)
     removed = "\n".join(
-        m.group(1) for m in re.finditer(r"^### Removed\s*$(.*?)(?=^### |\Z)", unreleased, re.M | re.S)
+        m.group(1)
+        for m in re.finditer(r"^### Removed\s*$(.*?)(?=^### |\Z)", unreleased, re.M | re.S)
     )
-    return removal_problems(old, load_manifest(checkout), old_names, new_names, version, removed,
-                            allowed)
+    return removal_problems(
+        old, load_manifest(checkout), old_names, new_names, version, removed, allowed
+    )
 
 
 def _released_core_range(repo: Path, dependent: str) -> tuple[str, SpecifierSet] | None:
@@ -197,8 +204,10 @@ def _plan_ranges(
 def _changed_range_item(specifier: str) -> str:
     lower = specifier.split(",")[0].removeprefix(">=")
     upper = specifier.split(",")[1].removeprefix("<")
-    return (f"- Requires `mlax-core{specifier}`: works with mlax-core {lower} up to, not including, "
-            f"{upper}.")
+    return (
+        f"- Requires `mlax-core{specifier}`: works with mlax-core {lower} up to, not including, "
+        f"{upper}."
+    )
 
 
 def _prepare(source: Package, version: str, today: datetime.date, new_range: str | None) -> None:
@@ -231,12 +240,16 @@ def _check_floor(
 ) -> list[str]:
     specifier = _core_requirement(package(dependent, copy_repo)).specifier
     unreleased = (
-        CoreSource(core_in_run, directory=package(CORE, copy_repo).directory) if core_in_run else None
+        CoreSource(core_in_run, directory=package(CORE, copy_repo).directory)
+        if core_in_run
+        else None
     )
     oldest = oldest_admitted_core(repo, specifier, unreleased)
     if oldest is None:
-        return [f"{dependent} requires mlax-core{specifier}, which admits no released mlax-core "
-                f"(see {RECORD}): release mlax-core first or in the same run."]
+        return [
+            f"{dependent} requires mlax-core{specifier}, which admits no released mlax-core "
+            f"(see {RECORD}): release mlax-core first or in the same run."
+        ]
     core_wheel = build_core(repo, oldest, work / f"core-for-{dependent}")
     python = create_env(work / f"env-{dependent}")
     install(python, core_wheel, wheel)
@@ -269,7 +282,9 @@ def release(
       ReleaseError: the release must not go ahead; nothing was changed.
     """
     record_ = load(repo)
-    versions = {name: bump_version(package(name, repo).version(), part) for name, part in bumps.items()}
+    versions = {
+        name: bump_version(package(name, repo).version(), part) for name, part in bumps.items()
+    }
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="mlax-release-") as scratch_name:
         scratch = Path(scratch_name)
@@ -282,17 +297,24 @@ def release(
             if part == "patch":
                 problems += patch_problems(unreleased)
             problems += deprecation_entry_problems(unreleased, version)
-            problems += _removal_problems(repo, checkout, version, unreleased, scratch, allow_removal)
+            problems += _removal_problems(
+                repo, checkout, version, unreleased, scratch, allow_removal
+            )
         ranges, range_problems = _plan_ranges(repo, versions, raise_core_floor)
         problems += range_problems
         listed = ", ".join(f"{name} {version}" for name, version in versions.items())
         if problems:
-            raise ReleaseError(f"cannot release {listed}:\n" + "\n".join(f"  - {p}" for p in problems))
+            raise ReleaseError(
+                f"cannot release {listed}:\n" + "\n".join(f"  - {p}" for p in problems)
+            )
 
         epoch = source_date_epoch(repo)
         copy_repo = scratch / "repo"
-        shutil.copytree(repo / "packages", copy_repo / "packages",
-                        ignore=shutil.ignore_patterns("__pycache__", "dist", "build", "*.egg-info"))
+        shutil.copytree(
+            repo / "packages",
+            copy_repo / "packages",
+            ignore=shutil.ignore_patterns("__pycache__", "dist", "build", "*.egg-info"),
+        )
         built: dict[str, tuple[Path, Path]] = {}
         for name, version in versions.items():
             try:
@@ -304,15 +326,25 @@ def release(
             invalid = validate_wheel(wheel, name, version) + validate_sdist(sdist, name, version)
             if invalid:
                 raise ReleaseError(f"the built {name} {version} is invalid:\n" + "\n".join(invalid))
-            print(f"{name}: {package(name, repo).version()} -> {version} "
-                  f"(SOURCE_DATE_EPOCH={epoch}); built and validated {wheel.name} and {sdist.name}")
+            print(
+                f"{name}: {package(name, repo).version()} -> {version} "
+                f"(SOURCE_DATE_EPOCH={epoch}); built and validated {wheel.name} and {sdist.name}"
+            )
             built[name] = (wheel, sdist)
         for dependent in DEPENDENTS:
             if dependent in versions:
-                problems += _check_floor(repo, copy_repo, dependent, built[dependent][0],
-                                         versions.get(CORE), scratch / "floor")
+                problems += _check_floor(
+                    repo,
+                    copy_repo,
+                    dependent,
+                    built[dependent][0],
+                    versions.get(CORE),
+                    scratch / "floor",
+                )
         if problems:
-            raise ReleaseError(f"cannot release {listed}:\n" + "\n".join(f"  - {p}" for p in problems))
+            raise ReleaseError(
+                f"cannot release {listed}:\n" + "\n".join(f"  - {p}" for p in problems)
+            )
 
         written: list[Path] = []
         if dry_run:
@@ -327,7 +359,9 @@ def release(
             print("wrote " + ", ".join(str(p.relative_to(repo)) for p in written))
     tags = [f"{name}-v{version}" for name, version in versions.items()]
     if not dry_run:
-        print("next: commit the release, then record it (a file cannot hold its own commit's hash):")
+        print(
+            "next: commit the release, then record it (a file cannot hold its own commit's hash):"
+        )
         print(f"  git commit -am 'Release {listed}'")
         print("  python -m tools.release record")
         print(f"  git commit -m 'Record the release of {listed}' {RECORD}")
@@ -345,22 +379,27 @@ def record(repo: Path, revision: str = "HEAD") -> dict[str, str]:
     """
     commit = git(repo, "rev-parse", "--verify", f"{revision}^{{commit}}")
     if git(repo, "status", "--porcelain", "--", "packages"):
-        raise ReleaseError("packages/ has uncommitted changes: commit the release first, then record "
-                           "that commit.")
+        raise ReleaseError(
+            "packages/ has uncommitted changes: commit the release first, then record that commit."
+        )
     if git(repo, "diff", "--name-only", commit, "--", "packages"):
         raise ReleaseError(f"packages/ differs from {revision}: record the commit you released.")
     current = load(repo)
     new: dict[str, str] = {}
     for name, subpackage in DISTRIBUTIONS.items():
-        source = git(repo, "show", f"{commit}:packages/{name}/src/mlax/experimental/{subpackage}/_version.py")
+        source = git(
+            repo, "show", f"{commit}:packages/{name}/src/mlax/experimental/{subpackage}/_version.py"
+        )
         match = re.search(r'^__version__ = "(\d+\.\d+\.\d+)"$', source, re.M)
         if match is None or match.group(1) in current[name]:
             continue
         version = match.group(1)
         changelog = git(repo, "show", f"{commit}:packages/{name}/CHANGELOG.md")
         if not any(section.version == version for section in sections(changelog)):
-            raise ReleaseError(f"{name} {version} at {revision} has no '## {version}' CHANGELOG section; "
-                               "release it with python -m tools.release first.")
+            raise ReleaseError(
+                f"{name} {version} at {revision} has no '## {version}' CHANGELOG section; "
+                "release it with python -m tools.release first."
+            )
         current[name][version] = commit
         new[name] = version
     if not new:
@@ -385,25 +424,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if arguments[:1] == ["record"]:
             parser = argparse.ArgumentParser(prog="python -m tools.release record")
-            parser.add_argument("--commit", default="HEAD", help="the release commit (default HEAD)")
+            parser.add_argument(
+                "--commit", default="HEAD", help="the release commit (default HEAD)"
+            )
             parser.add_argument("--repo", type=Path, default=REPO, help="the checkout")
             options = parser.parse_args(arguments[1:])
             record(options.repo, options.commit)
             return 0
-        parser = argparse.ArgumentParser(prog="python -m tools.release",
-                                         description=(__doc__ or "").split("\n")[0])
+        parser = argparse.ArgumentParser(
+            prog="python -m tools.release", description=(__doc__ or "").split("\n")[0]
+        )
         parser.add_argument("bumps", nargs="+", type=_bump, metavar="DIST=PART")
-        parser.add_argument("--raise-core-floor", action="store_true",
-                            help="dependents in the run require the mlax-core they are released with")
-        parser.add_argument("--allow-removal", action="append", default=[], metavar="QUALIFIED_NAME",
-                            help="a public name removed without a deprecation (must be under ### Removed)")
-        parser.add_argument("--dry-run", action="store_true", help="validate everything, change nothing")
-        parser.add_argument("--repo", type=Path, default=REPO, help="the checkout (default: this one)")
-        parser.add_argument("--date", type=datetime.date.fromisoformat, default=datetime.date.today(),
-                            help="the release date for the CHANGELOG (default: today)")
+        parser.add_argument(
+            "--raise-core-floor",
+            action="store_true",
+            help="dependents in the run require the mlax-core they are released with",
+        )
+        parser.add_argument(
+            "--allow-removal",
+            action="append",
+            default=[],
+            metavar="QUALIFIED_NAME",
+            help="a public name removed without a deprecation (must be under ### Removed)",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="validate everything, change nothing"
+        )
+        parser.add_argument(
+            "--repo", type=Path, default=REPO, help="the checkout (default: this one)"
+        )
+        parser.add_argument(
+            "--date",
+            type=datetime.date.fromisoformat,
+            default=datetime.date.today(),
+            help="the release date for the CHANGELOG (default: today)",
+        )
         options = parser.parse_args(arguments)
-        release(options.repo, dict(options.bumps), dry_run=options.dry_run, today=options.date,
-                raise_core_floor=options.raise_core_floor, allow_removal=options.allow_removal)
+        release(
+            options.repo,
+            dict(options.bumps),
+            dry_run=options.dry_run,
+            today=options.date,
+            raise_core_floor=options.raise_core_floor,
+            allow_removal=options.allow_removal,
+        )
     except ReleaseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -22,8 +22,15 @@ from packaging.version import Version
 from tools.release._build import _uv, build, source_date_epoch
 from tools.release._record import commit_of, export, recorded_versions
 
-__all__ = ["CoreSource", "SMOKE", "build_core", "create_env", "install", "oldest_admitted_core",
-           "smoke"]
+__all__ = [
+    "CoreSource",
+    "SMOKE",
+    "build_core",
+    "create_env",
+    "install",
+    "oldest_admitted_core",
+    "smoke",
+]
 
 _IMPORT_EVERYTHING = """
 import importlib, pkgutil, sys
@@ -37,7 +44,8 @@ import jax.numpy as jnp
 
 # One script per dependent; each prints "ok" when every check passed.
 SMOKE = {
-    "mlax-losses": _IMPORT_EVERYTHING.format(subpackage="losses") + """
+    "mlax-losses": _IMPORT_EVERYTHING.format(subpackage="losses")
+    + """
 import math
 from mlax.experimental import losses
 assert float(losses.l2_loss(jnp.array([3.0]), jnp.array([1.0]))) == 2.0  # (3 - 1)**2 / 2
@@ -54,7 +62,8 @@ else:
     raise AssertionError("mixed dtypes were accepted")
 print("ok")
 """,
-    "mlax-optim": _IMPORT_EVERYTHING.format(subpackage="optim") + """
+    "mlax-optim": _IMPORT_EVERYTHING.format(subpackage="optim")
+    + """
 from mlax.experimental import optim
 state = optim.sgd.init(jnp.zeros(1), lr=0.5)
 updates, state = optim.sgd.step(jnp.array([2.0]), state)
@@ -105,8 +114,14 @@ def build_core(repo: Path, core: CoreSource, out_dir: Path) -> Path:
     has one)."""
     if core.commit is not None:
         directory = export(repo, core.commit, "mlax-core", out_dir / "source")
-        epoch = int(subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%ct", core.commit],
-                                   capture_output=True, text=True, check=True).stdout)
+        epoch = int(
+            subprocess.run(
+                ["git", "-C", str(repo), "log", "-1", "--format=%ct", core.commit],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
     else:
         assert core.directory is not None
         directory, epoch = core.directory, source_date_epoch(repo)
@@ -123,16 +138,30 @@ def create_env(path: Path) -> Path:
 def install(python: Path, *wheels: Path) -> None:
     """Installs ``wheels`` (and what they require from the index) into ``python``'s environment;
     an installed mlax-core is replaced by the one given."""
-    _run_uv("pip", "install", "--quiet", "--reinstall-package", "mlax-core", "--python", str(python),
-            *map(str, wheels))
+    _run_uv(
+        "pip",
+        "install",
+        "--quiet",
+        "--reinstall-package",
+        "mlax-core",
+        "--python",
+        str(python),
+        *map(str, wheels),
+    )
 
 
 def smoke(python: Path, dependent: str) -> str | None:
     """Runs ``dependent``'s :data:`SMOKE` script; ``None`` when it passes, else what it printed."""
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     environment["JAX_PLATFORMS"] = "cpu"
-    result = subprocess.run([str(python), "-c", SMOKE[dependent]], cwd=python.parent.parent,
-                            env=environment, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [str(python), "-c", SMOKE[dependent]],
+        cwd=python.parent.parent,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode == 0 and result.stdout.strip() == "ok":
         return None
     return (result.stdout + result.stderr).strip()

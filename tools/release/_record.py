@@ -28,7 +28,9 @@ _HEADER_END = "\n\n["
 
 def git(repo: Path, *args: str) -> str:
     """The stripped output of ``git -C repo ARGS``, raising with git's message on failure."""
-    result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)} failed in {repo}: {result.stderr.strip()}")
     return result.stdout.strip()
@@ -87,7 +89,9 @@ def export(repo: Path, commit: str, name: str, destination: Path) -> Path:
     returns its directory (the distribution's sources exactly as released, ready to build)."""
     listing = subprocess.run(
         ["git", "-C", str(repo), "ls-tree", commit, "packages/"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     shared = [
         line.split("\t", 1)[1]

@@ -50,7 +50,7 @@ class Package:
     def version(self) -> str:
         match = _VERSION_LINE.search(self.version_file.read_text(encoding="utf-8"))
         if match is None:
-            raise ValueError(f"{self.version_file}: no line __version__ = \"MAJOR.MINOR.PATCH\".")
+            raise ValueError(f'{self.version_file}: no line __version__ = "MAJOR.MINOR.PATCH".')
         return match.group(1)
 
     def write_version(self, version: str) -> None:
@@ -67,7 +67,9 @@ class Package:
 
 def package(name: str, repo: Path = REPO) -> Package:
     if name not in DISTRIBUTIONS:
-        raise ValueError(f"unknown distribution {name!r}; expected one of {', '.join(DISTRIBUTIONS)}.")
+        raise ValueError(
+            f"unknown distribution {name!r}; expected one of {', '.join(DISTRIBUTIONS)}."
+        )
     return Package(name, repo)
 
 

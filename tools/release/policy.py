@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlax.experimental.core import Deprecation, removal_is_due
-
 from tools.release._changelog import bullets, sections
 from tools.release._repo import DISTRIBUTIONS, Package
 
@@ -158,7 +157,9 @@ def docstring_problems(deprecation: Deprecation, docstring: str | None) -> list[
         )
     for keyword in deprecation.keywords:
         if f"``{keyword}``" not in body:
-            problems.append(f"{deprecation.key}: its '.. deprecated::' does not name ``{keyword}``.")
+            problems.append(
+                f"{deprecation.key}: its '.. deprecated::' does not name ``{keyword}``."
+            )
     return problems
 
 
@@ -175,13 +176,17 @@ def package_problems(package: Package) -> list[str]:
 
 # What a release of each kind may carry: a patch only fixes (and range or packaging changes).
 _NOT_IN_A_PATCH = ("Added", "Deprecated", "Removed")
-_DEPRECATED_ITEM = re.compile(r"[Dd]eprecated in (\d+\.\d+\.\d+)\b.*?\b[Rr]emoved in (\d+\.\d+\.\d+)")
+_DEPRECATED_ITEM = re.compile(
+    r"[Dd]eprecated in (\d+\.\d+\.\d+)\b.*?\b[Rr]emoved in (\d+\.\d+\.\d+)"
+)
 
 
 def _items_under(section_body: str, title: str) -> list[str]:
     """The list items under every ``### title`` of a changelog section (a title may repeat)."""
     found: list[str] = []
-    for match in re.finditer(rf"^### {re.escape(title)}\s*$(.*?)(?=^### |\Z)", section_body, re.M | re.S):
+    for match in re.finditer(
+        rf"^### {re.escape(title)}\s*$(.*?)(?=^### |\Z)", section_body, re.M | re.S
+    ):
         found += bullets(match.group(1))
     return found
 
@@ -205,14 +210,20 @@ def deprecation_entry_problems(unreleased_body: str, version: str) -> list[str]:
     for item in _items_under(unreleased_body, "Deprecated"):
         match = _DEPRECATED_ITEM.search(item)
         if match is None:
-            problems.append(f"the deprecation {item[:70]!r} does not say 'Deprecated in {version}, "
-                            f"removed in X.Y.Z'.")
+            problems.append(
+                f"the deprecation {item[:70]!r} does not say 'Deprecated in {version}, "
+                f"removed in X.Y.Z'."
+            )
         elif match.group(1) != version:
-            problems.append(f"the deprecation {item[:70]!r} says it is deprecated in "
-                            f"{match.group(1)}, but this release is {version}.")
+            problems.append(
+                f"the deprecation {item[:70]!r} says it is deprecated in "
+                f"{match.group(1)}, but this release is {version}."
+            )
         elif _release(match.group(2)) < (major, minor + 2, 0):
-            problems.append(f"the deprecation {item[:70]!r} is removed in {match.group(2)}, less "
-                            f"than two minor releases after {version}.")
+            problems.append(
+                f"the deprecation {item[:70]!r} is removed in {match.group(2)}, less "
+                f"than two minor releases after {version}."
+            )
     return problems
 
 

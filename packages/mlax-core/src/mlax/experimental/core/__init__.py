@@ -9,8 +9,8 @@ from mlax.experimental.core._apply import apply_gradients
 from mlax.experimental.core._deprecation import (
     Deprecation,
     MlaxDeprecationWarning,
-    registered_deprecations,
     register_deprecation,
+    registered_deprecations,
     removal_is_due,
     warn_deprecated,
 )
@@ -24,10 +24,10 @@ from mlax.experimental.core._dtypes import (
 from mlax.experimental.core._tree import (
     PyTree,
     check_trees_match,
+    scaled_l2_norm,
     tree_add,
     tree_cast,
     tree_full_like,
-    scaled_l2_norm,
     tree_l2_norm,
     tree_scale,
     tree_size,

@@ -164,4 +164,3 @@ def warn_deprecated(deprecation: Deprecation, stacklevel: int = 2) -> None:
 def removal_is_due(deprecation: Deprecation, current_version: str) -> bool:
     """Whether ``current_version`` of the owning distribution has reached ``removed_in``."""
     return _release(current_version) >= _release(deprecation.removed_in)
-

@@ -23,7 +23,9 @@ __all__ = [
 
 def dtype_of(value: Any) -> np.dtype[Any]:
     """Returns the dtype of an array, a tracer or a NumPy scalar."""
-    return np.dtype(jnp.result_type(value)) if not hasattr(value, "dtype") else np.dtype(value.dtype)
+    return (
+        np.dtype(jnp.result_type(value)) if not hasattr(value, "dtype") else np.dtype(value.dtype)
+    )
 
 
 def check_floating(value: Any, name: str) -> None:

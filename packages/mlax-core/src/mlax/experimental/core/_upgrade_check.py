@@ -276,7 +276,9 @@ class _Scanner:
         fixed = self._rewrite_import_from(node, dict((id(a), d) for a, d in hits))
         for alias, deprecation in hits:
             used = f"{node.module}.{alias.name}"
-            self._add(alias, deprecation, "import", used, fixed and deprecation.moved_to is not None)
+            self._add(
+                alias, deprecation, "import", used, fixed and deprecation.moved_to is not None
+            )
 
     def _statement_span(self, node: ast.stmt) -> tuple[int, int] | None:
         """The statement's byte span, if it stands alone on its lines without comments."""
@@ -327,18 +329,28 @@ class _Scanner:
         while isinstance(base, ast.Attribute):
             base = base.value
         old_base = base.id if isinstance(base, ast.Name) else None
-        reference = self._reference(deprecation.moved_to, old_base) if deprecation.moved_to else None
+        reference = (
+            self._reference(deprecation.moved_to, old_base) if deprecation.moved_to else None
+        )
         if reference is not None:
             self.edits[(start, end, "")] = Edit(start, end, reference)
             base = node.value
             while isinstance(base, ast.Attribute):
                 base = base.value
-            if old_base is not None and isinstance(base, ast.Name) and old_base != reference.partition(".")[0]:
+            if (
+                old_base is not None
+                and isinstance(base, ast.Name)
+                and old_base != reference.partition(".")[0]
+            ):
                 self.rewritten.setdefault(base.id, []).append(base)
         self._add(node, deprecation, "attribute", used, fixed=reference is not None)
 
     def _star_name(self, node: ast.Name) -> None:
-        if not isinstance(node.ctx, ast.Load) or node.id not in self.star_bound or node.id in self.assigned:
+        if (
+            not isinstance(node.ctx, ast.Load)
+            or node.id not in self.star_bound
+            or node.id in self.assigned
+        ):
             return
         deprecation = self.by_name.get(self.bound[node.id])
         if deprecation is not None:
@@ -367,7 +379,8 @@ class _Scanner:
         if self.bound.get(top, top) != top or top in self.assigned:
             return None  # the top-level name is bound to something else; a dotted path would lie
         imported = any(
-            isinstance(node, ast.Import) and any(a.name == module and a.asname is None for a in node.names)
+            isinstance(node, ast.Import)
+            and any(a.name == module and a.asname is None for a in node.names)
             for node in self.tree.body
         )
         if not imported:
@@ -378,7 +391,8 @@ class _Scanner:
                     if isinstance(statement, ast.Import | ast.ImportFrom):
                         leading.append(statement)
                     elif leading or not (
-                        isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+                        isinstance(statement, ast.Expr)
+                        and isinstance(statement.value, ast.Constant)
                     ):
                         break
                 if not leading:
@@ -403,7 +417,8 @@ class _Scanner:
                     if keyword.arg in deprecation.keywords:
                         self._add(keyword, deprecation, "keyword", keyword.arg, fixed=False)
                 elif isinstance(keyword.value, ast.Dict) and all(
-                    isinstance(k, ast.Constant) and isinstance(k.value, str) for k in keyword.value.keys
+                    isinstance(k, ast.Constant) and isinstance(k.value, str)
+                    for k in keyword.value.keys
                 ):
                     for key in keyword.value.keys:
                         assert isinstance(key, ast.Constant)
@@ -424,7 +439,9 @@ class _Scanner:
             statement = self._binding_import(local)
             if statement is None or uses.get(local, 0) != len(rewritten) or local in self.assigned:
                 continue
-            if isinstance(statement, ast.Import) and not any(a.asname == local for a in statement.names):
+            if isinstance(statement, ast.Import) and not any(
+                a.asname == local for a in statement.names
+            ):
                 continue  # `import a.b` binds `a`, which the dotted replacement may still need
             span = self._statement_span(statement)
             replaced = [(start, end) for start, end, added in self.edits if not added]
@@ -437,8 +454,14 @@ class _Scanner:
             for key in added:
                 del self.edits[key]
             if kept:
-                names = ", ".join(a.name if a.asname is None else f"{a.name} as {a.asname}" for a in kept)
-                head = f"from {statement.module} import {names}" if isinstance(statement, ast.ImportFrom) else f"import {names}"
+                names = ", ".join(
+                    a.name if a.asname is None else f"{a.name} as {a.asname}" for a in kept
+                )
+                head = (
+                    f"from {statement.module} import {names}"
+                    if isinstance(statement, ast.ImportFrom)
+                    else f"import {names}"
+                )
                 lines.insert(0, head)
             start, end = span
             if not lines:

@@ -104,7 +104,11 @@ def _list(installed: Sequence[InstalledDistribution], as_json: bool) -> int:
     header = ("name", "distribution", "since", "removed in", "replacement")
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header) - 1)]
     for row in (header, *rows):
-        print("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[-1]]).rstrip())
+        print(
+            "  ".join(
+                [*(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)), row[-1]]
+            ).rstrip()
+        )
     return 0
 
 

@@ -17,9 +17,7 @@ __all__ = ["batched"]
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def batched(
-    loss: Callable[..., jax.Array], reduction: str = "mean"
-) -> Callable[..., jax.Array]:
+def batched(loss: Callable[..., jax.Array], reduction: str = "mean") -> Callable[..., jax.Array]:
     r"""Lifts a per-sample loss to a batch, with a reduction, sample weights and a mask.
 
     The returned function is ``batch_loss(*arrays, weights=None, mask=None, **hyperparameters)``:
@@ -123,9 +121,7 @@ def batched(
         if reduction == "sum":
             return total
         count = (
-            jnp.asarray(size, losses.dtype)
-            if mask is None
-            else jnp.sum(mask).astype(losses.dtype)
+            jnp.asarray(size, losses.dtype) if mask is None else jnp.sum(mask).astype(losses.dtype)
         )
         return total / jnp.maximum(count, jnp.ones_like(count))
 

@@ -13,9 +13,7 @@ from mlax.experimental.losses._regression import unit_rows
 __all__ = ["ntxent"]
 
 
-def ntxent(
-    embeddings: ArrayLike, labels: ArrayLike, temperature: ArrayLike = 0.07
-) -> jax.Array:
+def ntxent(embeddings: ArrayLike, labels: ArrayLike, temperature: ArrayLike = 0.07) -> jax.Array:
     r"""Normalised temperature-scaled cross-entropy (NT-Xent, SimCLR) of a **batch** of embeddings.
 
     With cosine similarities :math:`s_{ij} = \cos(e_i, e_j) / \tau`, positive pairs

@@ -18,7 +18,9 @@ from mlax.experimental.losses._checks import (
 __all__ = ["ctc_loss", "ctc_loss_with_forward_probs"]
 
 
-def _check_paddings(paddings: ArrayLike | None, length: int, name: str, dtype: jnp.dtype) -> jax.Array:
+def _check_paddings(
+    paddings: ArrayLike | None, length: int, name: str, dtype: jnp.dtype
+) -> jax.Array:
     if paddings is None:
         return jnp.zeros((length,), dtype)
     paddings = jnp.asarray(paddings)

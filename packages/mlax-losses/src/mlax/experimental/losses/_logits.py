@@ -22,8 +22,8 @@ from jax.typing import ArrayLike
 
 from mlax.experimental.core import cast_like
 from mlax.experimental.losses._checks import (
-    check_nonempty_class_axis,
     check_logits_integer_labels,
+    check_nonempty_class_axis,
     check_predictions_targets,
 )
 
@@ -450,9 +450,7 @@ def kl_divergence(log_predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
     return jnp.sum(targets * (log_targets - log_predictions))
 
 
-def kl_divergence_with_log_targets(
-    log_predictions: ArrayLike, log_targets: ArrayLike
-) -> jax.Array:
+def kl_divergence_with_log_targets(log_predictions: ArrayLike, log_targets: ArrayLike) -> jax.Array:
     r"""Kullback-Leibler divergence with both distributions given as logs; stable.
 
     .. math::

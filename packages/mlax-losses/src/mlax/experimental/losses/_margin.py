@@ -122,7 +122,8 @@ def multiclass_hinge_loss(scores: ArrayLike, labels: ArrayLike) -> jax.Array:
         \ell(s, y) = \sum_r \Bigl(\max_k \bigl(s_{r,k} + [k \ne y_r]\bigr) - s_{r, y_r}\Bigr)
 
     Integer labels are accepted here. Classes lie along the last axis; rows are summed. Equals
-    ``optax.losses.multiclass_hinge_loss(s, y).sum()``. A label outside ``[0, classes)``, negative labels included, gives ``nan``, and a ``nan``
+    ``optax.losses.multiclass_hinge_loss(s, y).sum()``.
+    A label outside ``[0, classes)``, negative labels included, gives ``nan``, and a ``nan``
     gradient with respect to that row's scores (a traced label cannot raise; use :func:`batched`'s
     ``mask`` to drop padding samples). Evaluated as
     :math:`\max(0, \max_{k \ne y}(s_k + 1) - s_y)`, the same number, so a label score of
@@ -165,7 +166,8 @@ def multiclass_perceptron_loss(scores: ArrayLike, labels: ArrayLike) -> jax.Arra
         \ell(s, y) = \sum_r \bigl(\max_k s_{r,k} - s_{r, y_r}\bigr)
 
     Integer labels are accepted here. Equals
-    ``optax.losses.multiclass_perceptron_loss(s, y).sum()``. A label outside ``[0, classes)``, negative labels included, gives ``nan``, and a ``nan``
+    ``optax.losses.multiclass_perceptron_loss(s, y).sum()``.
+    A label outside ``[0, classes)``, negative labels included, gives ``nan``, and a ``nan``
     gradient with respect to that row's scores (a traced label cannot raise; use :func:`batched`'s
     ``mask`` to drop padding samples). A label score of
     ``+inf`` gives ``0``; ``+inf`` on the label and on another class is ``nan`` (undefined).
@@ -272,7 +274,8 @@ def multiclass_sparsemax_loss(scores: ArrayLike, labels: ArrayLike) -> jax.Array
     with sparsemax the Euclidean projection onto the probability simplex. Its gradient is
     :math:`p_r - \operatorname{onehot}(y_r)`; it is zero iff the sparsemax puts all mass on
     :math:`y_r`. Integer labels are accepted here. Equals
-    ``optax.losses.multiclass_sparsemax_loss(s, y).sum()``. A label outside ``[0, classes)``, negative labels included, gives ``nan``, and a ``nan``
+    ``optax.losses.multiclass_sparsemax_loss(s, y).sum()``.
+    A label outside ``[0, classes)``, negative labels included, gives ``nan``, and a ``nan``
     gradient with respect to that row's scores (a traced label cannot raise; use :func:`batched`'s
     ``mask`` to drop padding samples). The scores are shifted
     by their row maximum first (sparsemax is shift invariant), so ``[1e30, -1e30, 0]`` gives the

@@ -232,7 +232,9 @@ def huber_loss(predictions: ArrayLike, targets: ArrayLike, *, delta: ArrayLike =
     return jnp.sum(half * jnp.square(quadratic) + delta * linear)
 
 
-def smooth_l1_loss(predictions: ArrayLike, targets: ArrayLike, *, beta: ArrayLike = 1.0) -> jax.Array:
+def smooth_l1_loss(
+    predictions: ArrayLike, targets: ArrayLike, *, beta: ArrayLike = 1.0
+) -> jax.Array:
     r"""torch's smooth L1 loss, summed over all elements of one sample.
 
     .. math::
@@ -344,9 +346,7 @@ def unit_rows(vectors: jax.Array, epsilon: jax.Array) -> jax.Array:
     finite = jnp.where(power_of_two, vectors * low * high, vectors / divisor)
     scaled = jnp.where(jnp.isinf(largest), limit, finite)
     # max(|v|², ε) = c⁻² max(|c v|², c² ε) with c the scale.
-    floor = jnp.where(
-        power_of_two, epsilon * low * low * high * high, epsilon / divisor / divisor
-    )
+    floor = jnp.where(power_of_two, epsilon * low * low * high * high, epsilon / divisor / divisor)
     return scaled / jnp.sqrt(jnp.maximum(jnp.sum(jnp.square(scaled), -1, keepdims=True), floor))
 
 

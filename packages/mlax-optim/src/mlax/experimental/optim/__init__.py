@@ -10,7 +10,7 @@ changing one between steps never recompiles a jitted step.
    ``MlaxDeprecationWarning``.
 """
 
-from mlax.experimental.optim import (  # the contrib optimizers in wide use (issue 7)  # the remaining classic optimizers (issue 7)  # the optimizer modules and schedules (issue 4)
+from mlax.experimental.optim import (
     adabelief,
     adadelta,
     adafactor,
@@ -50,10 +50,9 @@ from mlax.experimental.optim import (  # the contrib optimizers in wide use (iss
     sm3,
     yogi,
 )
-from mlax.experimental.optim._accumulate import MultiStepsState, multi_steps
-from mlax.experimental.optim._averaging import EmaState, LookaheadState, ema, lookahead
-from mlax.experimental.optim._chain import chain
-from mlax.experimental.optim._clipping import (
+from mlax.experimental.optim._src.schedule_free import eval_weights as schedule_free_eval_weights
+from mlax.experimental.optim._version import __version__
+from mlax.experimental.optim.clipping import (
     AdaptiveGradClipState,
     ClipByGlobalNormState,
     ClipState,
@@ -61,14 +60,16 @@ from mlax.experimental.optim._clipping import (
     clip,
     clip_by_global_norm,
 )
-
-from mlax.experimental.optim._finite import ApplyIfFiniteState, apply_if_finite
-from mlax.experimental.optim._optax_interop import from_optax, to_optax
-from mlax.experimental.optim._partition import MaskedNode, PartitionState, freeze, partition
-from mlax.experimental.optim._protocol import Optimizer, OptimizerModule, Transform, configure
-from mlax.experimental.optim._schedule_free import eval_weights as schedule_free_eval_weights
-from mlax.experimental.optim._support import EmptyState
-from mlax.experimental.optim._transforms import (
+from mlax.experimental.optim.composition import MaskedNode, PartitionState, chain, freeze, partition
+from mlax.experimental.optim.optax_interop import from_optax, to_optax
+from mlax.experimental.optim.protocol import (
+    EmptyState,
+    Optimizer,
+    OptimizerModule,
+    Transform,
+    configure,
+)
+from mlax.experimental.optim.transforms import (
     AddDecayedWeightsState,
     ZeroNansState,
     add_decayed_weights,
@@ -76,7 +77,16 @@ from mlax.experimental.optim._transforms import (
     set_to_zero,
     zero_nans,
 )
-from mlax.experimental.optim._version import __version__
+from mlax.experimental.optim.wrappers import (
+    ApplyIfFiniteState,
+    EmaState,
+    LookaheadState,
+    MultiStepsState,
+    apply_if_finite,
+    ema,
+    lookahead,
+    multi_steps,
+)
 
 __all__ = [
     "ademamix",
@@ -157,12 +167,13 @@ __all__ = [
 
 # Kept for callers of the 0.1 layout. Defined here rather than in a private module because type
 # checkers name the definition's module in their message: mlax.experimental.optim.apply_gradients.
+from typing_extensions import deprecated as _deprecated  # noqa: E402
+
 from mlax.experimental import core as _core  # noqa: E402
 from mlax.experimental.core import MlaxDeprecationWarning as _MlaxDeprecationWarning  # noqa: E402
 from mlax.experimental.core import PyTree as _PyTree  # noqa: E402
 from mlax.experimental.core import register_deprecation as _register_deprecation  # noqa: E402
-from mlax.experimental.optim._deprecations_manifest import APPLY_GRADIENTS as _APPLY_GRADIENTS  # noqa: E402
-from typing_extensions import deprecated as _deprecated  # noqa: E402
+from mlax.experimental.optim._src.deprecations_manifest import APPLY_GRADIENTS as _APPLY_GRADIENTS
 
 
 @_deprecated(

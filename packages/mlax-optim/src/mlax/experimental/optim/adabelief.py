@@ -30,20 +30,20 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
+
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.checks import check_float_weights, check_gradients, check_state
+from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     as_schedulable,
-    check_float_weights,
     check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._moments import (
+from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     Scalar,
-    check_gradients,
     complement,
     compute_dtype,
     debias,
@@ -56,7 +56,6 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdaBeliefState", "init", "step"]
@@ -179,9 +178,9 @@ def step(
         # (1-b2) e^2 + eps_root first, then + b2 s: the same sum as Optax's in another order. Adding
         # eps_root last let XLA:CPU recompute s inside the weight update's loop from the old s,
         # which the new s overwrites, so it copied s every step (PERF-NOTES.md).
-        new_nu = (
-            complement(b2, dtype) * (error * error) + eps_root.astype(dtype)
-        ) + kept(b2.astype(dtype), nu.astype(dtype))
+        new_nu = (complement(b2, dtype) * (error * error) + eps_root.astype(dtype)) + kept(
+            b2.astype(dtype), nu.astype(dtype)
+        )
         mu_hat = first_moment_hat(new_mu, g, b1, debias1, debias1_next, state.nesterov)
         nu_hat = new_nu / debias2.astype(dtype)
         update = lr.astype(dtype) * (mu_hat / (jnp.sqrt(nu_hat) + eps.astype(dtype)))

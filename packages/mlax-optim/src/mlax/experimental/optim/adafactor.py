@@ -54,18 +54,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
+
 from mlax.experimental.core import PyTree, tree_unzip
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.checks import check_float_weights, check_state, require_weights
+from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     Static,
     as_schedulable,
-    check_float_weights,
     check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._moments import (
+from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     compute_dtype,
     ema,
@@ -74,8 +75,7 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._sharding import reduced_zeros
-from mlax.experimental.optim._support import check_state, require_weights
+from mlax.experimental.optim._src.sharding import reduced_zeros
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdafactorState", "init", "step"]
@@ -290,9 +290,7 @@ def step(
             reduced = small - 1 if small > large else small
             row_factor = jax.lax.rsqrt(new_row / jnp.mean(new_row, axis=reduced, keepdims=True))
             col_factor = jax.lax.rsqrt(new_col)
-            direction = (
-                g * jnp.expand_dims(row_factor, large) * jnp.expand_dims(col_factor, small)
-            )
+            direction = g * jnp.expand_dims(row_factor, large) * jnp.expand_dims(col_factor, small)
             new_row, new_col, new_v = new_row.astype(v_row.dtype), new_col.astype(v_col.dtype), v
         direction = direction / jnp.maximum(1, _rms(direction) / threshold.astype(dtype))
         direction = lr.astype(dtype) * direction

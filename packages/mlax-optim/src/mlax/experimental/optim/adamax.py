@@ -29,24 +29,23 @@ from typing import NamedTuple
 
 import jax
 from jax.typing import DTypeLike
+
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._adamax_family import adamax_updates
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.adamax_family import adamax_updates
+from mlax.experimental.optim._src.checks import check_float_weights, check_gradients, check_state
+from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     as_schedulable,
-    check_float_weights,
     check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
 )
-from mlax.experimental.optim._moments import (
+from mlax.experimental.optim._src.moments import (
     MomentsDtype,
-    check_gradients,
     init_buffers,
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdamaxState", "init", "step"]
@@ -142,7 +141,13 @@ def step(
     check_gradients(gradients, state.mu, "mu", state.moments_dtype)
     state = evaluate_schedules(state)
     updates, mu, nu, count = adamax_updates(
-        gradients, state.mu, state.nu, state.count,
-        lr=state.lr, b1=state.b1, b2=state.b2, eps=state.eps,
+        gradients,
+        state.mu,
+        state.nu,
+        state.count,
+        lr=state.lr,
+        b1=state.b1,
+        b2=state.b2,
+        eps=state.eps,
     )
     return updates, state._replace(mu=mu, nu=nu, count=count)

@@ -28,24 +28,28 @@ from typing import NamedTuple
 
 import jax
 from jax.typing import DTypeLike
+
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._adamax_family import adamax_updates
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.adamax_family import adamax_updates
+from mlax.experimental.optim._src.checks import (
+    check_float_weights,
+    check_gradients,
+    check_state,
+    require_weights,
+)
+from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     as_schedulable,
-    check_float_weights,
     check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
 )
-from mlax.experimental.optim._moments import (
+from mlax.experimental.optim._src.moments import (
     MomentsDtype,
-    check_gradients,
     init_buffers,
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._support import check_state, require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdamaxWState", "init", "step"]
@@ -145,8 +149,15 @@ def step(
     weights = require_weights(weights, gradients, "adamaxw")
     state = evaluate_schedules(state)
     updates, mu, nu, count = adamax_updates(
-        gradients, state.mu, state.nu, state.count,
-        lr=state.lr, b1=state.b1, b2=state.b2, eps=state.eps,
-        weights=weights, weight_decay=state.weight_decay,
+        gradients,
+        state.mu,
+        state.nu,
+        state.count,
+        lr=state.lr,
+        b1=state.b1,
+        b2=state.b2,
+        eps=state.eps,
+        weights=weights,
+        weight_decay=state.weight_decay,
     )
     return updates, state._replace(mu=mu, nu=nu, count=count)

@@ -43,19 +43,24 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
+
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.checks import (
+    check_float_weights,
+    check_gradients,
+    check_state,
+    require_weights,
+)
+from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     as_schedulable,
-    check_float_weights,
     check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._moments import (
+from mlax.experimental.optim._src.moments import (
     MomentsDtype,
-    check_gradients,
     compute_dtype,
     debias,
     ema,
@@ -65,7 +70,6 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._support import check_state, require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdemamixState", "init", "step"]
@@ -223,7 +227,5 @@ def step(
             new_nu.astype(nu.dtype),
         )
 
-    updates, m1, m2, nu = map_leaves(
-        leaf_step, 4, gradients, state.m1, state.m2, state.nu, weights
-    )
+    updates, m1, m2, nu = map_leaves(leaf_step, 4, gradients, state.m1, state.m2, state.nu, weights)
     return updates, state._replace(m1=m1, m2=m2, nu=nu, count=count)

@@ -33,19 +33,19 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
+
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.checks import check_float_weights, check_gradients, check_state
+from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     as_schedulable,
-    check_float_weights,
     check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._moments import (
+from mlax.experimental.optim._src.moments import (
     MomentsDtype,
-    check_gradients,
     compute_dtype,
     debias,
     ema,
@@ -55,7 +55,6 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AmsgradState", "init", "step"]
@@ -187,7 +186,5 @@ def step(
             new_max.astype(nu_max.dtype),
         )
 
-    updates, mu, nu, nu_max = map_leaves(
-        leaf_step, 4, gradients, state.mu, state.nu, state.nu_max
-    )
+    updates, mu, nu, nu_max = map_leaves(leaf_step, 4, gradients, state.mu, state.nu, state.nu_max)
     return updates, state._replace(mu=mu, nu=nu, nu_max=nu_max, count=count)

@@ -31,25 +31,29 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
 from mlax.experimental.core import PyTree, scaled_l2_norm
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.checks import (
+    check_float_weights,
+    check_signature,
+    check_state,
+    require_weights,
+)
+from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     as_schedulable,
-    check_float_weights,
     check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._moments import (
+from mlax.experimental.optim._src.moments import (
     Signature,
-    check_signature,
     increment,
     map_leaves,
     weights_signature,
     zero_count,
 )
-from mlax.experimental.optim._support import check_state, require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["FromageState", "init", "step"]

@@ -31,20 +31,25 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
+
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.checks import (
+    check_float_weights,
+    check_gradients,
+    check_state,
+    require_weights,
+)
+from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     as_schedulable,
-    check_float_weights,
     check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._moments import (
+from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     adam_direction,
-    check_gradients,
     debias,
     increment,
     init_buffers,
@@ -53,7 +58,6 @@ from mlax.experimental.optim._moments import (
     trust_ratio,
     zero_count,
 )
-from mlax.experimental.optim._support import check_state, require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["LambState", "init", "step"]

@@ -84,22 +84,22 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from mlax.experimental.core import PyTree, check_floating, check_trees_match
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.checks import check_float_weights, check_state
+from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     Static,
     as_hyperparameter,
     as_schedulable,
-    check_float_weights,
     check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._moments import increment, zero_count
-from mlax.experimental.optim._sharding import stacked_zeros
-from mlax.experimental.optim._support import check_state
-from mlax.experimental.optim._zoom_linesearch import ZoomSettings, vdot, zoom_linesearch
+from mlax.experimental.optim._src.moments import increment, zero_count
+from mlax.experimental.optim._src.sharding import stacked_zeros
+from mlax.experimental.optim._src.zoom_linesearch import ZoomSettings, vdot, zoom_linesearch
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["LbfgsState", "LinesearchInfo", "init", "step", "value_and_grad_from_state"]
@@ -391,9 +391,7 @@ def step(
     numerator = vdot(gradient_difference, weight_difference, dtype)
     denominator = vdot(gradient_difference, gradient_difference, dtype)
     ratio = numerator / jnp.where(denominator > 0.0, denominator, jnp.ones((), dtype))
-    secant_scale = jnp.where(
-        (denominator > 0.0) & jnp.isfinite(ratio), ratio, jnp.ones((), dtype)
-    )
+    secant_scale = jnp.where((denominator > 0.0) & jnp.isfinite(ratio), ratio, jnp.ones((), dtype))
     gradient_norm = jnp.sqrt(vdot(gradients, gradients, dtype))
     first_scale = jnp.minimum(jnp.ones((), dtype), 1.0 / gradient_norm)
     identity_scale = jnp.where(
@@ -443,6 +441,7 @@ def step(
         stepsize_guess=guess,
         settings=settings,
     )
+
     # Written as Optax writes it (no select around the product), so that XLA fuses the weight
     # update the same way and the trajectories stay equal to Optax's.
     def scaled(d: jax.Array) -> jax.Array:

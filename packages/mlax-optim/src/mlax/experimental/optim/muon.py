@@ -60,22 +60,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike, DTypeLike
+
 from mlax.experimental.core import PyTree, tree_full_like
-from mlax.experimental.optim._adam_family import adam_updates
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.adam_family import adam_updates
+from mlax.experimental.optim._src.checks import (
+    check_float_weights,
+    check_gradients,
+    check_state,
+    require_weights,
+)
+from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     Static,
     as_hyperparameter,
     as_schedulable,
-    check_float_weights,
     check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._moments import (
+from mlax.experimental.optim._src.moments import (
     MomentsDtype,
-    check_gradients,
     complement,
     compute_dtype,
     debias,
@@ -84,14 +89,13 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._newton_schulz import (
+from mlax.experimental.optim._src.newton_schulz import (
     PRECONDITIONINGS,
     DimensionSpec,
     orthogonalize,
     shape_scale,
 )
-from mlax.experimental.optim._partition import MaskedNode
-from mlax.experimental.optim._support import check_state, require_weights
+from mlax.experimental.optim.composition import MaskedNode
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["MuonDimensionNumbers", "MuonState", "NS_COEFFS_PRESETS", "init", "step"]
@@ -422,7 +426,11 @@ def step(
             weight_decay=state.adam_weight_decay,
         )
         for position, i in enumerate(adam_indices):
-            updates[i], new_mu[i], new_nu[i] = adam_u[position], adam_mu[position], adam_nu[position]
+            updates[i], new_mu[i], new_nu[i] = (
+                adam_u[position],
+                adam_mu[position],
+                adam_nu[position],
+            )
 
     beta = value_of(state.beta)
     debias1, debias1_next = debias(beta, count), debias(beta, increment(count))

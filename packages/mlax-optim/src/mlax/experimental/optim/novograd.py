@@ -31,19 +31,24 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
+
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.checks import (
+    check_float_weights,
+    check_gradients,
+    check_state,
+    require_weights,
+)
+from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     as_schedulable,
-    check_float_weights,
     check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._moments import (
+from mlax.experimental.optim._src.moments import (
     MomentsDtype,
-    check_gradients,
     compute_dtype,
     ema,
     increment,
@@ -53,7 +58,6 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._support import check_state, require_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["NovogradState", "init", "step"]
@@ -167,7 +171,11 @@ def step(
     state = evaluate_schedules(state)
     first = state.count == 0
     lr, b1, b2 = value_of(state.lr), value_of(state.b1), value_of(state.b2)
-    eps, eps_root, decay = value_of(state.eps), value_of(state.eps_root), value_of(state.weight_decay)
+    eps, eps_root, decay = (
+        value_of(state.eps),
+        value_of(state.eps_root),
+        value_of(state.weight_decay),
+    )
 
     def leaf_step(
         gradient: jax.Array, mu: jax.Array, nu: jax.Array, weight: jax.Array

@@ -39,19 +39,19 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.checks import check_float_weights, check_gradients, check_state
+from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     as_schedulable,
-    check_float_weights,
     check_hyperparameters,
     check_range,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._moments import (
-    check_gradients,
+from mlax.experimental.optim._src.moments import (
     increment,
     init_buffers,
     kept,
@@ -59,7 +59,6 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["OptimisticGradientDescentState", "init", "step"]
@@ -154,9 +153,7 @@ def step(
         )
         return update, gradient
 
-    updates, previous_gradient = map_leaves(
-        leaf_step, 2, gradients, state.previous_gradient
-    )
+    updates, previous_gradient = map_leaves(leaf_step, 2, gradients, state.previous_gradient)
     return updates, state._replace(
         previous_gradient=previous_gradient, count=increment(state.count)
     )

@@ -50,25 +50,19 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from mlax.experimental.core import PyTree, check_floating
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.checks import check_float_weights, check_signature, check_state
+from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     Static,
     as_schedulable,
-    check_float_weights,
     check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._moments import (
-    Signature,
-    check_signature,
-    increment,
-    weights_signature,
-    zero_count,
-)
-from mlax.experimental.optim._support import check_state
+from mlax.experimental.optim._src.moments import Signature, increment, weights_signature, zero_count
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["PolyakSgdState", "init", "step"]

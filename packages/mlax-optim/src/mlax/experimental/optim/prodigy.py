@@ -62,20 +62,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
+
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.checks import (
+    check_float_weights,
+    check_gradients,
+    check_state,
+    require_weights,
+)
+from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     as_hyperparameter,
     as_schedulable,
-    check_float_weights,
     check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._moments import (
+from mlax.experimental.optim._src.moments import (
     MomentsDtype,
-    check_gradients,
     complement,
     compute_dtype,
     debias,
@@ -86,8 +91,7 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._sharding import contract_all
-from mlax.experimental.optim._support import check_state, require_weights
+from mlax.experimental.optim._src.sharding import contract_all
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["ProdigyState", "init", "step"]
@@ -260,10 +264,9 @@ def step(
         dg = d.astype(dtype) * g
         new_exp_avg = kept(b1_, exp_avg.astype(dtype)) + one_minus_b1 * dg
         new_exp_avg_sq = kept(b2_, exp_avg_sq.astype(dtype)) + one_minus_b2 * dg * dg
-        new_grad_sum = (
-            b3.astype(dtype) * grad_sum.astype(dtype)
-            + sum_rate.astype(dtype) * dg / d0.astype(dtype)
-        )
+        new_grad_sum = b3.astype(dtype) * grad_sum.astype(dtype) + sum_rate.astype(
+            dtype
+        ) * dg / d0.astype(dtype)
         # The two global sums accumulate in the scalar dtype (at least float32).
         distance = weight0.astype(scalar_dtype) - weight.astype(scalar_dtype)
         progress = contract_all(gradient.astype(scalar_dtype), distance)

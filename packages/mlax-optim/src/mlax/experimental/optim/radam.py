@@ -35,20 +35,20 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
+
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.checks import check_float_weights, check_gradients, check_state
+from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     as_schedulable,
-    check_float_weights,
     check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._moments import (
+from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     adam_direction,
-    check_gradients,
     debias,
     increment,
     init_buffers,
@@ -56,7 +56,6 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["RadamState", "init", "step"]
@@ -170,9 +169,7 @@ def step(
     rho = rho_inf - 2 * count.astype(b2.dtype) * b2t / debias2
     rectified = rho >= value_of(state.threshold)
     # Below the threshold the square root may be of a negative number; that branch is not taken.
-    ratio = jnp.sqrt(
-        (rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)
-    )
+    ratio = jnp.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
     scalars = {
         "b1": b1,
         "b2": b2,

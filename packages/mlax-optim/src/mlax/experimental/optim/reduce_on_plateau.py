@@ -48,20 +48,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
+
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._hyperparameters import (
-    as_hyperparameter,
-    check_float_weights,
-    hyperparameter_dtype,
-)
-from mlax.experimental.optim._moments import (
-    Signature,
-    check_signature,
-    increment,
-    weights_signature,
-    zero_count,
-)
-from mlax.experimental.optim._support import check_state
+from mlax.experimental.optim._src.checks import check_float_weights, check_signature, check_state
+from mlax.experimental.optim._src.hyperparameters import as_hyperparameter, hyperparameter_dtype
+from mlax.experimental.optim._src.moments import Signature, increment, weights_signature, zero_count
 
 __all__ = ["ReduceOnPlateauState", "init", "step"]
 
@@ -172,7 +163,9 @@ def _evaluate(state: ReduceOnPlateauState) -> ReduceOnPlateauState:
     plateau_count = jnp.where(improved, 0, increment(state.plateau_count))
     in_cooldown = state.cooldown_count > 0
     dropped = plateau_count == state.patience
-    scale = jnp.maximum(jnp.where(dropped, state.scale * state.factor, state.scale), state.min_scale)
+    scale = jnp.maximum(
+        jnp.where(dropped, state.scale * state.factor, state.scale), state.min_scale
+    )
     return state._replace(
         best_value=best_value,
         plateau_count=jnp.where(in_cooldown | dropped, 0, plateau_count).astype(jnp.int32),
@@ -229,11 +222,12 @@ def step(
         raise TypeError(f"value must be a floating-point loss, got dtype {loss.dtype}.")
     dtype = state.avg_value.dtype
     count = increment(state.count)
-    average = (state.count.astype(dtype) * state.avg_value + loss.astype(dtype)) / count.astype(dtype)
+    average = (state.count.astype(dtype) * state.avg_value + loss.astype(dtype)) / count.astype(
+        dtype
+    )
     state = state._replace(avg_value=average, count=count)
     evaluated = _evaluate(state)
     complete = count == state.accumulation_size
     state = jax.tree.map(lambda new, old: jnp.where(complete, new, old), evaluated, state)
     scaled = jax.tree.map(lambda u: state.scale.astype(u.dtype) * u, updates)
     return scaled, state
-

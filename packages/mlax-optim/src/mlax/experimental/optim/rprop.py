@@ -43,26 +43,25 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.checks import check_float_weights, check_gradients, check_state
+from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     as_hyperparameter,
     as_schedulable,
-    check_float_weights,
     check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._moments import (
-    check_gradients,
+from mlax.experimental.optim._src.moments import (
     increment,
     init_buffers,
     map_leaves,
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._support import check_state
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["RpropState", "init", "step"]
@@ -168,9 +167,7 @@ def step(
         new_step_size = jnp.where(
             agreement == 0, step_size, jnp.minimum(jnp.maximum(grown, smallest), largest)
         )
-        update = jnp.where(
-            agreement < 0, jnp.zeros((), dtype), new_step_size * jnp.sign(gradient)
-        )
+        update = jnp.where(agreement < 0, jnp.zeros((), dtype), new_step_size * jnp.sign(gradient))
         return update, new_step_size
 
     updates, step_sizes = map_leaves(leaf_step, 2, gradients, state.step_sizes, state.prev_updates)

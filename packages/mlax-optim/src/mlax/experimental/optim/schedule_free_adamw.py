@@ -47,20 +47,25 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
+
 from mlax.experimental.core import PyTree, tree_cast, tree_zeros_like
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.checks import (
+    check_float_weights,
+    check_gradients,
+    check_state,
+    require_weights,
+)
+from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     as_hyperparameter,
     as_schedulable,
-    check_float_weights,
     check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._moments import (
+from mlax.experimental.optim._src.moments import (
     MomentsDtype,
-    check_gradients,
     compute_dtype,
     debias,
     ema,
@@ -69,9 +74,8 @@ from mlax.experimental.optim._moments import (
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._schedule_free import averaging_coefficient, interpolate
-from mlax.experimental.optim._schedule_free import eval_weights as _eval_weights
-from mlax.experimental.optim._support import check_state, require_weights
+from mlax.experimental.optim._src.schedule_free import averaging_coefficient, interpolate
+from mlax.experimental.optim._src.schedule_free import eval_weights as _eval_weights
 from mlax.experimental.optim.schedule_free_sgd import check_b1, warmed_up
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -217,9 +221,7 @@ def step(
         return update, new_z, new_nu.astype(nu.dtype)
 
     updates, z, nu = map_leaves(leaf_step, 3, gradients, state.z, state.nu, weights)
-    return updates, state._replace(
-        z=z, nu=nu, count=count, max_lr=max_lr, weight_sum=weight_sum
-    )
+    return updates, state._replace(z=z, nu=nu, count=count, max_lr=max_lr, weight_sum=weight_sum)
 
 
 def eval_weights(state: ScheduleFreeAdamwState, weights: PyTree) -> PyTree:

@@ -48,30 +48,34 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
+
 from mlax.experimental.core import PyTree, tree_cast
 from mlax.experimental.optim import schedules
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.checks import (
+    check_float_weights,
+    check_gradients,
+    check_state,
+    require_weights,
+)
+from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     as_hyperparameter,
     as_schedulable,
-    check_float_weights,
     check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._moments import (
+from mlax.experimental.optim._src.moments import (
     MomentsDtype,
-    check_gradients,
     compute_dtype,
     increment,
     map_leaves,
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._schedule_free import averaging_coefficient, interpolate
-from mlax.experimental.optim._schedule_free import eval_weights as _eval_weights
-from mlax.experimental.optim._support import check_state, require_weights
+from mlax.experimental.optim._src.schedule_free import averaging_coefficient, interpolate
+from mlax.experimental.optim._src.schedule_free import eval_weights as _eval_weights
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["ScheduleFreeSgdState", "eval_weights", "init", "step"]
@@ -107,7 +111,9 @@ def warmed_up(lr: ScalarOrSchedule, warmup_steps: int | None) -> ScalarOrSchedul
     if warmup_steps is None:
         return lr
     if callable(lr):
-        raise ValueError("warmup_steps needs a number for lr, not a schedule; put the warm-up in it.")
+        raise ValueError(
+            "warmup_steps needs a number for lr, not a schedule; put the warm-up in it."
+        )
     return schedules.warmup_constant(0.0, float(lr), warmup_steps)  # type: ignore[arg-type]
 
 

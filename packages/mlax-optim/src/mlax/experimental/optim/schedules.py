@@ -40,7 +40,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
-from mlax.experimental.optim._hyperparameters import Schedule, Scheduled, value_of
+
+from mlax.experimental.optim._src.hyperparameters import Schedule, Scheduled, value_of
 
 __all__ = [
     "ScalarOrSchedule",

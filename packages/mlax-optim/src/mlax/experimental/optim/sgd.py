@@ -41,6 +41,8 @@ from typing import NamedTuple, overload
 
 import jax
 import jax.numpy as jnp
+from typing_extensions import deprecated
+
 from mlax.experimental.core import (
     MlaxDeprecationWarning,
     PyTree,
@@ -51,21 +53,19 @@ from mlax.experimental.core import (
     tree_zeros_like,
     warn_deprecated,
 )
-from mlax.experimental.optim._deprecations_manifest import SGD_STEP_HYPERPARAMETERS
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.checks import check_float_weights, check_state
+from mlax.experimental.optim._src.deprecations_manifest import SGD_STEP_HYPERPARAMETERS
+from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     as_hyperparameter,
     as_schedulable,
-    check_float_weights,
     check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._moments import Scalar, increment, kept, zero_count
-from mlax.experimental.optim._support import check_state
+from mlax.experimental.optim._src.moments import Scalar, increment, kept, zero_count
 from mlax.experimental.optim.schedules import ScalarOrSchedule
-from typing_extensions import deprecated
 
 __all__ = ["SgdState", "init", "step"]
 
@@ -224,7 +224,6 @@ def step(
     pairs = jax.tree.map(leaf_step, gradients, state.velocities)
     updates, velocities = tree_unzip(pairs, gradients)
     return updates, state._replace(velocities=velocities, count=increment(state.count))
-
 
 
 def _plain_step(gradients: PyTree, state: SgdState) -> tuple[PyTree, SgdState]:

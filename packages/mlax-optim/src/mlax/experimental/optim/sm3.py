@@ -42,26 +42,25 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.checks import check_float_weights, check_gradients, check_state
+from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     as_schedulable,
-    check_float_weights,
     check_hyperparameters,
     evaluate_schedules,
     hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._moments import (
-    check_gradients,
+from mlax.experimental.optim._src.moments import (
     ema,
     increment,
     init_buffers,
     moments_dtype_marker,
     zero_count,
 )
-from mlax.experimental.optim._sharding import reduced_zeros
-from mlax.experimental.optim._support import check_state
+from mlax.experimental.optim._src.sharding import reduced_zeros
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["Sm3State", "init", "step"]
@@ -195,7 +194,5 @@ def step(
     # Each weight's accumulators are a list, so its results are unzipped by hand rather than
     # with map_leaves (which expects one array per output).
     results = jax.tree.map(leaf_step, gradients, state.nu, state.mu)
-    updates, nu, mu = (
-        jax.tree.map(lambda _, r, i=i: r[i], gradients, results) for i in range(3)
-    )
+    updates, nu, mu = (jax.tree.map(lambda _, r, i=i: r[i], gradients, results) for i in range(3))
     return updates, state._replace(mu=mu, nu=nu, count=increment(state.count))

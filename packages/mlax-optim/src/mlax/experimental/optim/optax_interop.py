@@ -19,8 +19,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import jax
+
 from mlax.experimental.core import PyTree, check_trees_match
-from mlax.experimental.optim._protocol import (
+from mlax.experimental.optim.protocol import (
     Optimizer,
     OptimizerModule,
     Transform,

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._hyperparameters import Hyperparameter, value_of
-from mlax.experimental.optim._moments import (
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.moments import (
     Scalar,
     compute_dtype,
     debias,
     ema,
-    kept,
     increment,
+    kept,
     map_leaves,
 )
 

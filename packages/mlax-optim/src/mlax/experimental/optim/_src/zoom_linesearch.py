@@ -34,8 +34,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._sharding import contract_all
+from mlax.experimental.optim._src.sharding import contract_all
 
 __all__ = ["LinesearchResult", "ZoomSettings", "zoom_linesearch"]
 
@@ -238,8 +239,8 @@ def zoom_linesearch(
         )
         use_cubic = (cubic > left + 0.2 * delta) & (cubic < right - 0.2 * delta)
         quadratic = _quadmin(low, value_low, slope_low, high, value_high)
-        use_quadratic = ~use_cubic & (quadratic > left + 0.1 * delta) & (
-            quadratic < right - 0.1 * delta
+        use_quadratic = (
+            ~use_cubic & (quadratic > left + 0.1 * delta) & (quadratic < right - 0.1 * delta)
         )
         middle = jnp.where(use_cubic, cubic, state.cubic_ref)
         middle = jnp.where(use_quadratic, quadratic, middle)

@@ -11,16 +11,16 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
 from mlax.experimental.core import PyTree, check_trees_match, tree_zeros_like
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.checks import check_float_weights, check_state, require_weights
+from mlax.experimental.optim._src.hyperparameters import (
     as_hyperparameter,
-    check_float_weights,
     check_range,
     coerce_scalars,
     hyperparameter_dtype,
 )
-from mlax.experimental.optim._protocol import Optimizer, Transform
-from mlax.experimental.optim._support import EmptyState, check_state, require_weights
+from mlax.experimental.optim.protocol import EmptyState, Optimizer, Transform
 
 __all__ = [
     "AddDecayedWeightsState",

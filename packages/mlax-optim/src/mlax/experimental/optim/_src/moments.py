@@ -41,23 +41,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
+
 from mlax.experimental.core import (
     PyTree,
-    check_trees_match,
     dtype_of,
     scaled_l2_norm,
     tree_full_like,
     tree_unzip,
 )
-from mlax.experimental.optim._hyperparameters import Static
+from mlax.experimental.optim._src.hyperparameters import Static
 
 __all__ = [
     "MomentsDtype",
     "Scalar",
     "adam_direction",
     "Signature",
-    "check_gradients",
-    "check_signature",
     "complement",
     "compute_dtype",
     "debias",
@@ -72,6 +70,7 @@ __all__ = [
     "weights_signature",
     "zero_count",
 ]
+
 
 @jax.tree_util.register_pytree_node_class
 class MomentsDtype(Static[np.dtype[Any] | None]):
@@ -153,34 +152,6 @@ def increment(count: jax.Array) -> jax.Array:
     return jnp.where(count < limit, count + 1, limit).astype(jnp.int32)
 
 
-def check_gradients(
-    gradients: PyTree, buffers: PyTree, buffers_name: str, marker: MomentsDtype
-) -> None:
-    """Raises unless ``gradients`` match a state's per-weight buffers.
-
-    Structure and shapes must always match (``ValueError``); dtypes must match too (``TypeError``)
-    unless the state was initialised with an explicit ``moments_dtype``, whose buffers differ from the
-    weights on purpose. Either message names the first mismatching key path.
-    """
-    check_trees_match(
-        gradients, buffers, "gradients", f"state.{buffers_name}", check_dtypes=marker.value is None
-    )
-    if marker.value is not None:
-        weight_dtypes = getattr(marker, "weight_dtypes", None)
-        for index, (path, leaf) in enumerate(jax.tree_util.tree_flatten_with_path(gradients)[0]):
-            if not jnp.issubdtype(leaf.dtype, jnp.floating):
-                raise TypeError(
-                    f"gradients{jax.tree_util.keystr(path)} must have a floating-point dtype, "
-                    f"got {leaf.dtype}."
-                )
-            if weight_dtypes is not None and leaf.dtype != weight_dtypes[index]:
-                raise TypeError(
-                    f"gradients and weights differ in dtype at {jax.tree_util.keystr(path)}: "
-                    f"gradients {leaf.dtype} and weights {weight_dtypes[index]} (moments_dtype "
-                    "sets only the buffers' dtype; gradients keep their weights' dtypes)."
-                )
-
-
 Signature = Static[tuple[Any, tuple[jax.ShapeDtypeStruct, ...]]]
 """The weights' tree structure, shapes and dtypes, for optimizers that keep no per-weight buffer."""
 
@@ -193,12 +164,6 @@ def weights_signature(weights: PyTree) -> Signature:
 
 def _struct(leaf: jax.Array) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct(jnp.shape(leaf), leaf.dtype)  # type: ignore[no-untyped-call]
-
-
-def check_signature(gradients: PyTree, signature: Signature) -> None:
-    """Raises (``ValueError``/``TypeError`` naming the key path) unless gradients fit the signature."""
-    treedef, structs = signature.value
-    check_trees_match(gradients, jax.tree.unflatten(treedef, structs), "gradients", "weights")
 
 
 class Scalar:

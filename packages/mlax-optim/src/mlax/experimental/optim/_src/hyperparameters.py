@@ -34,7 +34,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
-from mlax.experimental.core import PyTree, check_floating, dtype_of
+
+from mlax.experimental.core import PyTree, dtype_of
 
 __all__ = [
     "Hyperparameter",
@@ -46,7 +47,6 @@ __all__ = [
     "check_count",
     "coerce_scalars",
     "check_float_dtype",
-    "check_float_weights",
     "check_hyperparameters",
     "check_range",
     "evaluate_schedules",
@@ -86,7 +86,9 @@ class Scheduled:
         """The same schedule with its value at ``count``, in the stored value's dtype."""
         value = jnp.asarray(self.schedule(count))
         if value.ndim != 0:
-            raise ValueError(f"a schedule must return a scalar, got an array of shape {value.shape}.")
+            raise ValueError(
+                f"a schedule must return a scalar, got an array of shape {value.shape}."
+            )
         return Scheduled(self.schedule, value.astype(dtype_of(self.value)))
 
     def __float__(self) -> float:
@@ -131,25 +133,6 @@ class Static(Generic[_T]):
 
 Hyperparameter = jax.Array | Scheduled
 """How a float hyperparameter lives in a state: a 0-d array, or a :class:`Scheduled` one."""
-
-
-def check_float_weights(weights: PyTree) -> None:
-    """Raises ``TypeError`` naming the key path of the first leaf of ``weights`` that is not a
-    floating-point array.
-
-    Python and NumPy scalars are refused too: a Python float has no dtype of its own (it becomes
-    float32 or float64 depending on ``jax_enable_x64``, weakly typed), so the dtype guarantee could
-    not say what dtype its updates have, and ``apply_gradients`` would turn it into an array of a
-    dtype the state was not made for.
-    """
-    for path, leaf in jax.tree_util.tree_flatten_with_path(weights)[0]:
-        name = f"weights{jax.tree_util.keystr(path)}"
-        if not isinstance(leaf, (jax.Array, np.ndarray)):
-            raise TypeError(
-                f"{name} must be an array, got the {type(leaf).__name__} {leaf!r}; pass "
-                f"jnp.asarray({leaf!r}, jnp.float32) (or the float dtype you train in)."
-            )
-        check_floating(leaf, name)
 
 
 def hyperparameter_dtype(weights: PyTree) -> np.dtype[Any]:
@@ -246,7 +229,9 @@ def evaluate_schedules(state: _State) -> _State:
     (:func:`coerce_scalars`).
     """
     state = coerce_scalars(state)
-    count: jax.Array = getattr(state, "count")  # every optimizer state has a step count
+    # Every optimizer state has a step count; getattr because to a type checker a NamedTuple's
+    # ``count`` is tuple.count.
+    count: jax.Array = getattr(state, "count")  # noqa: B009
     updates = {
         name: field.at(count)
         for name, field in zip(state._fields, state, strict=True)

@@ -7,9 +7,10 @@ on and whether a decoupled weight decay is added, so the per-leaf arithmetic liv
 from __future__ import annotations
 
 import jax
+
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._hyperparameters import Hyperparameter, value_of
-from mlax.experimental.optim._moments import (
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.moments import (
     Scalar,
     adam_direction,
     debias,
@@ -38,7 +39,7 @@ def adam_updates(
     r"""Returns ``(updates, new_mu, new_nu, new_count)``.
 
     ``updates`` is :math:`\eta (d + \lambda w)` per leaf, :math:`d` from
-    :func:`~mlax.experimental.optim._moments.adam_direction`; the decay term only when
+    :func:`~mlax.experimental.optim._src.moments.adam_direction`; the decay term only when
     ``weight_decay`` is given (then ``weights`` must be too). Schedules must already be evaluated.
     """
     new_count = increment(count)

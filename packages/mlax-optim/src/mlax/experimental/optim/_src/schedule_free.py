@@ -13,9 +13,10 @@ from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
+
 from mlax.experimental.core import PyTree, check_trees_match
-from mlax.experimental.optim._hyperparameters import Hyperparameter, Scheduled, value_of
-from mlax.experimental.optim._moments import complement, compute_dtype, increment
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, Scheduled, value_of
+from mlax.experimental.optim._src.moments import complement, compute_dtype, increment
 
 __all__ = ["ScheduleFreeLike", "averaging_coefficient", "eval_weights", "interpolate"]
 

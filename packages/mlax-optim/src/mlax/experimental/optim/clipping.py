@@ -13,16 +13,16 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
+
 from mlax.experimental.core import PyTree, check_trees_match, scaled_l2_norm
-from mlax.experimental.optim._hyperparameters import (
+from mlax.experimental.optim._src.checks import check_float_weights, check_state, require_weights
+from mlax.experimental.optim._src.hyperparameters import (
     as_hyperparameter,
-    check_float_weights,
     check_range,
     coerce_scalars,
     hyperparameter_dtype,
 )
-from mlax.experimental.optim._protocol import Optimizer, Transform
-from mlax.experimental.optim._support import check_state, require_weights
+from mlax.experimental.optim.protocol import Optimizer, Transform
 
 __all__ = [
     "AdaptiveGradClipState",

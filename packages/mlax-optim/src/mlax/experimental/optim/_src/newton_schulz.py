@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+
 from mlax.experimental.core import scaled_l2_norm
-from mlax.experimental.optim._sharding import with_auto_axes
+from mlax.experimental.optim._src.sharding import with_auto_axes
 
 __all__ = ["DimensionSpec", "PRECONDITIONINGS", "orthogonalize", "shape_scale"]
 
@@ -81,6 +82,7 @@ def _reshapers(
     batch = tuple(sorted(set(range(len(shape))) - set(reduction) - set(output)))
     transpose = batch + reduction + output
     inverse = tuple(sorted(range(len(shape)), key=lambda i: transpose[i]))
+
     def sizes(axes: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(shape[axis] for axis in axes)
 

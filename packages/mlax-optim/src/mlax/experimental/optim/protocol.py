@@ -148,3 +148,7 @@ def call_step(
     accepted = _accepted_keywords(step)
     forwarded = extra if accepted is None else {k: v for k, v in extra.items() if k in accepted}
     return step(gradients, state, weights, **forwarded)
+
+
+class EmptyState(NamedTuple):
+    """The state of a transform that keeps nothing between steps (an empty pytree)."""

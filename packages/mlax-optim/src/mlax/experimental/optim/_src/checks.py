@@ -1,0 +1,122 @@
+"""The checks every optimizer and wrapper makes on its inputs, one home for each.
+
+* :func:`check_float_weights`: the weights are floating-point arrays;
+* :func:`check_state`: ``step`` received the state its own ``init`` makes;
+* :func:`check_gradients`, :func:`check_signature`: the gradients match the state's buffers (or the
+  weights' recorded signature);
+* :func:`require_weights`: ``step`` received the weights it needs, matching the gradients;
+* :func:`require_value`: ``step`` received the loss value it needs.
+
+Each raises with a message that names the argument, the key path where relevant, and the fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mlax.experimental.core import PyTree, check_floating, check_trees_match
+from mlax.experimental.optim._src.moments import MomentsDtype, Signature
+
+__all__ = [
+    "check_float_weights",
+    "check_gradients",
+    "check_signature",
+    "check_state",
+    "require_weights",
+]
+
+
+def require_weights(weights: PyTree | None, gradients: PyTree, who: str) -> PyTree:
+    """Returns ``weights`` after checking they exist and match ``gradients`` leaf by leaf.
+
+    Args:
+      weights: what the caller's ``step`` received as ``weights``.
+      gradients: the gradients they must match.
+      who: the optimizer or transform that needs them, for the message (``"adamw"``, ``"ema"``).
+
+    Raises:
+      ValueError: ``weights`` is ``None`` (the message names ``who`` and what to pass), or the trees
+        differ in structure or shape.
+      TypeError: a leaf differs in dtype.
+    """
+    if weights is None:
+        raise ValueError(
+            f"{who} needs the weights: call step(gradients, state, weights) with the current weights."
+        )
+    check_trees_match(gradients, weights, "gradients", "weights")
+    return weights
+
+
+def check_state(state: Any, expected: type, who: str) -> None:
+    """Raises ``TypeError`` unless ``state`` is an ``expected``, the state ``who``'s ``init`` makes.
+
+    Every optimizer's and wrapper's ``step`` calls it first, so a state from another optimizer (or
+    a chain's states in the wrong order) is reported by name instead of failing on a missing field.
+
+    Args:
+      state: what ``step`` received as ``state``.
+      expected: the state type ``who``'s ``init`` returns.
+      who: the optimizer or wrapper, for the message (``"sgd"``, ``"multi_steps"``).
+    """
+    if not isinstance(state, expected):
+        raise TypeError(
+            f"{who}.step expects the {expected.__name__} that {who}'s init returns, got "
+            f"{type(state).__name__}."
+        )
+
+
+def check_float_weights(weights: PyTree) -> None:
+    """Raises ``TypeError`` naming the key path of the first leaf of ``weights`` that is not a
+    floating-point array.
+
+    Python and NumPy scalars are refused too: a Python float has no dtype of its own (it becomes
+    float32 or float64 depending on ``jax_enable_x64``, weakly typed), so the dtype guarantee could
+    not say what dtype its updates have, and ``apply_gradients`` would turn it into an array of a
+    dtype the state was not made for.
+    """
+    for path, leaf in jax.tree_util.tree_flatten_with_path(weights)[0]:
+        name = f"weights{jax.tree_util.keystr(path)}"
+        if not isinstance(leaf, (jax.Array, np.ndarray)):
+            raise TypeError(
+                f"{name} must be an array, got the {type(leaf).__name__} {leaf!r}; pass "
+                f"jnp.asarray({leaf!r}, jnp.float32) (or the float dtype you train in)."
+            )
+        check_floating(leaf, name)
+
+
+def check_gradients(
+    gradients: PyTree, buffers: PyTree, buffers_name: str, marker: MomentsDtype
+) -> None:
+    """Raises unless ``gradients`` match a state's per-weight buffers.
+
+    Structure and shapes must always match (``ValueError``); dtypes must match too (``TypeError``)
+    unless the state was initialised with an explicit ``moments_dtype``, whose buffers differ from the
+    weights on purpose. Either message names the first mismatching key path.
+    """
+    check_trees_match(
+        gradients, buffers, "gradients", f"state.{buffers_name}", check_dtypes=marker.value is None
+    )
+    if marker.value is not None:
+        weight_dtypes = getattr(marker, "weight_dtypes", None)
+        for index, (path, leaf) in enumerate(jax.tree_util.tree_flatten_with_path(gradients)[0]):
+            if not jnp.issubdtype(leaf.dtype, jnp.floating):
+                raise TypeError(
+                    f"gradients{jax.tree_util.keystr(path)} must have a floating-point dtype, "
+                    f"got {leaf.dtype}."
+                )
+            if weight_dtypes is not None and leaf.dtype != weight_dtypes[index]:
+                raise TypeError(
+                    f"gradients and weights differ in dtype at {jax.tree_util.keystr(path)}: "
+                    f"gradients {leaf.dtype} and weights {weight_dtypes[index]} (moments_dtype "
+                    "sets only the buffers' dtype; gradients keep their weights' dtypes)."
+                )
+
+
+def check_signature(gradients: PyTree, signature: Signature) -> None:
+    """Raises (``ValueError``/``TypeError`` naming the key path) unless gradients fit the signature."""
+    treedef, structs = signature.value
+    check_trees_match(gradients, jax.tree.unflatten(treedef, structs), "gradients", "weights")
