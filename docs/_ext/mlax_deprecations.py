@@ -15,6 +15,7 @@ from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import nested_parse_with_titles
 
+from mlax.experimental.core import Deprecation
 from mlax.experimental.core._entry_points import installed_deprecations
 
 
@@ -39,8 +40,8 @@ def table_lines() -> list[str]:
     ]
     for deprecation in rows:
         subject = f"``{deprecation.name}``"
-        if deprecation.keywords:
-            keywords = ", ".join(f"``{keyword}``" for keyword in deprecation.keywords)
+        if deprecation.deprecated_keywords:
+            keywords = ", ".join(f"``{keyword}``" for keyword in deprecation.deprecated_keywords)
             subject = f"{keywords} of {subject}"
         lines += [
             f"   * - {subject}",
@@ -48,9 +49,19 @@ def table_lines() -> list[str]:
             f"     - {deprecation.since}",
             f"     - {deprecation.removed_in}",
             f"     - ``{deprecation.replacement}``",
-            f"     - {'rewrites it' if deprecation.moved_to else 'reports it'}",
+            f"     - {_fix(deprecation)}",
         ]
     return [*lines, "", f"Generated from {versions}."]
+
+
+def _fix(deprecation: Deprecation) -> str:
+    """What ``deprecations check --fix`` does with a use of ``deprecation``."""
+    if deprecation.split_keywords:
+        split = ", ".join(f"``{old}``" for old, _ in deprecation.split_keywords)
+        return f"rewrites it ({split}: when given a literal tuple)"
+    if deprecation.moved_to or deprecation.renamed_keywords:
+        return "rewrites it"
+    return "reports it"
 
 
 class MlaxDeprecations(SphinxDirective):

@@ -13,12 +13,35 @@ from pathlib import Path
 
 import pytest
 
+from mlax.experimental.core import Deprecation
 from mlax.experimental.core._upgrade_check import apply_edits, scan_source
 from mlax.experimental.core.deprecations import main
-from mlax.experimental.optim._src.deprecations_manifest import DEPRECATIONS
+from mlax.experimental.optim._src.deprecations_manifest import DEPRECATIONS as LIVE
 
+# A moved name and keywords that go away, the kinds no live record has: mlax-optim 0.2.0 deprecated
+# these two and 0.4.0 removed them. The scanner never imports what it finds, so it is shown on them
+# with records built here; the command, which reads the installed records, on the live renames.
 APPLY = "mlax.experimental.optim.apply_gradients"
 STEP = "mlax.experimental.optim.sgd.step(lr, momentum, nesterov)"
+DEPRECATIONS = (
+    *LIVE,
+    Deprecation(
+        name=APPLY,
+        distribution="mlax-optim",
+        since="0.2.0",
+        removed_in="0.4.0",
+        replacement="mlax.experimental.core.apply_gradients",
+        moved_to="mlax.experimental.core.apply_gradients",
+    ),
+    Deprecation(
+        name="mlax.experimental.optim.sgd.step",
+        keywords=("lr", "momentum", "nesterov"),
+        distribution="mlax-optim",
+        since="0.2.0",
+        removed_in="0.4.0",
+        replacement="mlax.experimental.optim.sgd.init(weights, lr=..., momentum=..., nesterov=...)",
+    ),
+)
 
 
 def found(source: str) -> list[tuple[int, int, str, str, str]]:
@@ -117,6 +140,17 @@ def found(source: str) -> list[tuple[int, int, str, str, str]]:
             [],
             id="same-names-elsewhere-are-not-mlax",
         ),
+        pytest.param(
+            "from mlax.experimental.optim import adafactor, adam\n"
+            "adam.init(w, weight_decay_rate=0.1)\nadafactor.step(g, s, weight_decay_rate=0.1)\n",
+            [],
+            id="renamed-keyword-of-another-callable",
+        ),
+        pytest.param(
+            "from mlax.experimental.optim import prodigy\nprodigy.init(w, betas=(0.9, 0.99))\n",
+            [(2, 17, "mlax.experimental.optim.prodigy.init(beta3, betas)", "keyword", "betas")],
+            id="split-keyword",
+        ),
     ],
 )
 def test_scan_finds_exactly_the_deprecated_uses(
@@ -205,13 +239,14 @@ def test_fix_leaves_what_is_not_mechanical(source: str) -> None:
 
 SAMPLE = """\
 import mlax.experimental.optim as mo
-from mlax.experimental.optim import apply_gradients, sgd
+from mlax.experimental.optim import adafactor
 
 
-def train(g, s, w):
-    u, s = sgd.step(g, s, lr=0.1)
-    return mo.apply_gradients(u, w), apply_gradients(u, w)
+def train(w):
+    s = adafactor.init(w, weight_decay_rate=0.1)
+    return s, mo.lbfgs.init(w, **{"max_learning_rate": 1.0})
 """
+HIDDEN = "from mlax.experimental.optim import adafactor\nadafactor.init(w, weight_decay_rate=0.1)\n"
 
 
 @pytest.fixture
@@ -221,7 +256,7 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "src" / "pkg" / "clean.py").write_text("import mlax.experimental.core\n")
     hidden = tmp_path / "src" / ".venv"
     hidden.mkdir()
-    (hidden / "ignored.py").write_text("from mlax.experimental.optim import apply_gradients\n")
+    (hidden / "ignored.py").write_text(HIDDEN)
     return tmp_path / "src"
 
 
@@ -229,11 +264,11 @@ def project(tmp_path: Path) -> Path:
     ("targets", "status"),
     [
         pytest.param([], 1, id="any-use-without-target"),
-        pytest.param(["--target", "mlax-optim==0.3.0"], 0, id="before-removal"),
-        pytest.param(["--target", "mlax-optim==0.4.0"], 1, id="at-removal"),
-        pytest.param(["--target", "mlax_Optim==0.5.1"], 1, id="after-removal-normalised-name"),
+        pytest.param(["--target", "mlax-optim==0.5.0"], 0, id="before-removal"),
+        pytest.param(["--target", "mlax-optim==0.6.0"], 1, id="at-removal"),
+        pytest.param(["--target", "mlax_Optim==0.7.1"], 1, id="after-removal-normalised-name"),
         pytest.param(["--target", "mlax-core==9.0.0"], 0, id="other-distribution"),
-        pytest.param(["--target", "mlax-optim==0.4"], 2, id="malformed-target"),
+        pytest.param(["--target", "mlax-optim==0.6"], 2, id="malformed-target"),
         pytest.param(["--target", "mlax-vision==1.0.0"], 2, id="not-installed-target"),
     ],
 )
@@ -246,48 +281,138 @@ def test_check_exit_status_follows_the_targets(
 def test_check_reports_file_line_column_removal_and_replacement(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    main(["check", str(project), "--target", "mlax-optim==0.4.0"])
+    main(["check", str(project), "--target", "mlax-optim==0.6.0"])
     lines = capsys.readouterr().out.splitlines()
     train = project / "pkg" / "train.py"
     assert lines == [
-        f"{train}:2:37: {APPLY} is deprecated since mlax-optim 0.2.0 and removed in mlax-optim "
-        "0.4.0; use mlax.experimental.core.apply_gradients [fixable with --fix] "
-        "[breaks at mlax-optim==0.4.0]",
-        f"{train}:6:27: keyword lr= of mlax.experimental.optim.sgd.step is deprecated since "
-        "mlax-optim 0.2.0 and removed in mlax-optim 0.4.0; use mlax.experimental.optim.sgd.init("
-        "weights, lr=..., momentum=..., nesterov=...) [breaks at mlax-optim==0.4.0]",
-        f"{train}:7:12: {APPLY} (as mo.apply_gradients) is deprecated since mlax-optim 0.2.0 and "
-        "removed in mlax-optim 0.4.0; use mlax.experimental.core.apply_gradients "
-        "[fixable with --fix] [breaks at mlax-optim==0.4.0]",
-        "3 use(s) of deprecated mlax names; 3 break(s) at mlax-optim==0.4.0.",
+        f"{train}:6:27: keyword weight_decay_rate= of mlax.experimental.optim.adafactor.init is "
+        "deprecated since mlax-optim 0.4.0 and removed in mlax-optim 0.6.0; use weight_decay= "
+        "[fixable with --fix] [breaks at mlax-optim==0.6.0]",
+        f"{train}:7:35: keyword max_learning_rate= of mlax.experimental.optim.lbfgs.init is "
+        "deprecated since mlax-optim 0.4.0 and removed in mlax-optim 0.6.0; use max_lr= "
+        "[breaks at mlax-optim==0.6.0]",
+        "2 use(s) of deprecated mlax names; 2 break(s) at mlax-optim==0.6.0.",
     ]
 
 
 def test_check_fix_rewrites_files_and_reports_the_rest(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status = main(["check", str(project), "--fix", "--json", "--target", "mlax-optim==0.4.0"])
+    status = main(["check", str(project), "--fix", "--json", "--target", "mlax-optim==0.6.0"])
     payload = json.loads(capsys.readouterr().out)
-    assert status == 1  # the lr= keyword is left for a human
-    assert [(f["line"], f["used"]) for f in payload["fixed"]] == [
-        (2, APPLY),
-        (7, "mo.apply_gradients"),
-    ]
+    assert status == 1  # the keyword inside **{...} is left for a human
+    assert [(f["line"], f["used"]) for f in payload["fixed"]] == [(6, "weight_decay_rate")]
     assert [(f["line"], f["kind"], f["breaks_at_target"]) for f in payload["findings"]] == [
         (7, "keyword", True)
     ]
     text = (project / "pkg" / "train.py").read_text()
-    # `import ... as mo` is used only by the rewritten call, so the core import takes its place.
-    assert text == (
-        SAMPLE.replace("import mlax.experimental.optim as mo\n", "import mlax.experimental.core\n")
-        .replace(
-            "import apply_gradients, sgd\n",
-            "import sgd\nfrom mlax.experimental.core import apply_gradients\n",
-        )
-        .replace("mo.apply_gradients", "mlax.experimental.core.apply_gradients")
-    )
+    assert text == SAMPLE.replace("weight_decay_rate=0.1", "weight_decay=0.1")
     ast.parse(text)
-    assert (project / ".venv" / "ignored.py").read_text().startswith("from mlax.experimental.optim")
+    assert (project / ".venv" / "ignored.py").read_text() == HIDDEN
+
+
+KEYWORD_IMPORTS = (
+    "import jax.numpy as jnp\nfrom mlax.experimental.optim import adafactor, prodigy\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        pytest.param(
+            "adafactor.init(w, weight_decay_rate=0.1)\n",
+            "adafactor.init(w, weight_decay=0.1)\n",
+            id="renamed",
+        ),
+        pytest.param(
+            "adafactor.init(\n    w,\n    weight_decay_rate=0.1,  # decoupled\n    eps=1e-30,\n)\n",
+            "adafactor.init(\n    w,\n    weight_decay=0.1,  # decoupled\n    eps=1e-30,\n)\n",
+            id="renamed-in-a-multiline-call-keeps-comments",
+        ),
+        pytest.param(
+            "import mlax.experimental.optim as mo\nmo.polyak_sgd.init(w, max_learning_rate=0.5)\n",
+            "import mlax.experimental.optim as mo\nmo.polyak_sgd.init(w, max_lr=0.5)\n",
+            id="renamed-through-a-module-alias",
+        ),
+        pytest.param(
+            "from mlax.experimental.optim.lbfgs import init as start\nstart(w, max_learning_rate=1.0)\n",
+            "from mlax.experimental.optim.lbfgs import init as start\nstart(w, max_lr=1.0)\n",
+            id="renamed-on-an-imported-function",
+        ),
+        pytest.param(
+            "from functools import partial\n"
+            "make = partial(schedule_free_sgd.init, state_dtype=jnp.float32)\n",
+            "from functools import partial\n"
+            "make = partial(schedule_free_sgd.init, moments_dtype=jnp.float32)\n",
+            id="renamed-through-functools-partial",
+        ),
+        pytest.param(
+            "prodigy.init(w, betas=(0.8, 0.99), beta3=0.9)\n",
+            "prodigy.init(w, b1=0.8, b2=0.99, b3=0.9)\n",
+            id="split-literal-tuple-and-renamed",
+        ),
+        pytest.param(
+            "prodigy.init(w, betas=[b, 1 - 1e-3])\n",
+            "prodigy.init(w, b1=b, b2=1 - 1e-3)\n",
+            id="split-literal-list-of-expressions",
+        ),
+    ],
+)
+def test_fix_rewrites_renamed_keywords(before: str, after: str) -> None:
+    header = KEYWORD_IMPORTS + "from mlax.experimental.optim import schedule_free_sgd\n"
+    result = scan_source(header + before, "sample.py", DEPRECATIONS)
+    assert result.findings and all(f.fixable for f in result.findings)
+    fixed = apply_edits(header + before, result.edits)
+    assert fixed == header + after
+    assert scan_source(fixed, "sample.py", DEPRECATIONS).findings == ()
+
+
+@pytest.mark.parametrize(
+    ("call", "used"),
+    [
+        pytest.param("prodigy.init(w, betas=betas)", "betas", id="split-not-a-literal"),
+        pytest.param("prodigy.init(w, betas=(0.9,))", "betas", id="split-wrong-length"),
+        pytest.param("prodigy.init(w, betas=(*bs,))", "betas", id="split-starred"),
+        pytest.param("prodigy.init(w, betas=(0.9, 0.9), b2=0.9)", "betas", id="split-and-new"),
+        pytest.param(
+            "adafactor.init(w, weight_decay_rate=0.1, weight_decay=0.2)",
+            "weight_decay_rate",
+            id="renamed-and-new",
+        ),
+        pytest.param(
+            "adafactor.init(w, **{'weight_decay_rate': 0.1})",
+            "weight_decay_rate",
+            id="renamed-in-literal-double-star",
+        ),
+    ],
+)
+def test_fix_leaves_keywords_that_need_a_human(call: str, used: str) -> None:
+    result = scan_source(KEYWORD_IMPORTS + call + "\n", "sample.py", DEPRECATIONS)
+    assert [(f.kind, f.used, f.fixable) for f in result.findings] == [("keyword", used, False)]
+    assert result.edits == ()
+
+
+def test_an_unfixable_split_keyword_says_what_to_write() -> None:
+    (finding,) = scan_source(
+        KEYWORD_IMPORTS + "prodigy.init(w, betas=betas)\n", "s.py", DEPRECATIONS
+    ).findings
+    assert finding.describe() == (
+        "s.py:3:17: keyword betas= of mlax.experimental.optim.prodigy.init is deprecated since "
+        "mlax-optim 0.4.0 and removed in mlax-optim 0.6.0; use b3= for beta3=, and b1=..., b2=... "
+        "for betas=(b1, b2)"
+    )
+
+
+def test_check_fix_rewrites_renamed_keywords_in_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = tmp_path / "train.py"
+    train.write_text(KEYWORD_IMPORTS + "s = adafactor.init(w, weight_decay_rate=0.1)\n")
+    assert main(["check", str(tmp_path), "--fix"]) == 0
+    assert train.read_text() == KEYWORD_IMPORTS + "s = adafactor.init(w, weight_decay=0.1)\n"
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "0 use(s) of deprecated mlax names left after fixing 1."
+    )
 
 
 def test_check_reports_unparsable_files_with_status_2(
@@ -302,21 +427,22 @@ def test_check_notes_dynamic_keywords_without_failing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "train.py").write_text(
-        "from mlax.experimental.optim import sgd\nsgd.step(g, s, **options)\n"
+        "from mlax.experimental.optim import adafactor\nadafactor.init(w, **options)\n"
     )
     assert main(["check", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == (
-        f"{tmp_path / 'train.py'}:2:16: note: cannot tell whether **options passes lr=, momentum=, "
-        "nesterov= to mlax.experimental.optim.sgd.step, deprecated since mlax-optim 0.2.0 and removed "
-        "in mlax-optim 0.4.0"
+        f"{tmp_path / 'train.py'}:2:19: note: cannot tell whether **options passes "
+        "weight_decay_rate= to mlax.experimental.optim.adafactor.init, deprecated since mlax-optim "
+        "0.4.0 and removed in mlax-optim 0.6.0"
     )
 
 
 def test_check_json_survives_a_closed_pipe(tmp_path: Path) -> None:
     # Enough findings that the JSON outgrows the pipe's buffer while the reader has stopped reading.
     (tmp_path / "train.py").write_text(
-        "import mlax.experimental.optim as mo\n" + "mo.apply_gradients(u, w)\n" * 2000
+        "import mlax.experimental.optim as mo\n"
+        + "mo.adafactor.init(w, weight_decay_rate=0.1)\n" * 2000
     )
     process = subprocess.Popen(
         [

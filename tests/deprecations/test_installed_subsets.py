@@ -65,18 +65,18 @@ def test_with_every_distribution_the_checker_finds_mlax_optim_uses(
     sample = tmp_path / "user_code.py"
     sample.write_text(
         "from mlax.experimental import optim as o\n"
-        "from mlax.experimental.optim import sgd\n"
-        "w = o.apply_gradients(u, w)\n"
-        "sgd.step(g, s, momentum=0.9)\n"
+        "from mlax.experimental.optim import adafactor\n"
+        "s = o.lbfgs.init(w, max_learning_rate=1.0)\n"
+        "adafactor.init(w, weight_decay_rate=0.1)\n"
     )
     listing = _run(python, "--json")["output"]
     assert isinstance(listing, dict)
-    assert [len(d["deprecations"]) for d in listing["distributions"]] == [0, 0, 2]
-    checked = _run(python, "check", str(sample), "--json", "--target", "mlax-optim==0.4.0")
+    assert [len(d["deprecations"]) for d in listing["distributions"]] == [0, 0, 10]
+    checked = _run(python, "check", str(sample), "--json", "--target", "mlax-optim==0.6.0")
     assert checked["status"] == 1
     findings = checked["output"]
     assert isinstance(findings, dict)
     assert [(f["line"], f["kind"], f["breaks_at_target"]) for f in findings["findings"]] == [
-        (3, "attribute", True),
+        (3, "keyword", True),
         (4, "keyword", True),
     ]

@@ -7,26 +7,26 @@ import sys
 from pathlib import Path
 
 from mlax.experimental.optim._src.deprecations_manifest import (
-    APPLY_GRADIENTS,
-    SGD_STEP_HYPERPARAMETERS,
+    ADAFACTOR_INIT_RENAMES,
+    LBFGS_STATE_MAX_LEARNING_RATE,
 )
 
 REPO = Path(__file__).resolve().parents[2]
 
 SAMPLE = """\
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim import apply_gradients, sgd
+from mlax.experimental.optim import adafactor, lbfgs
 
 
-def train(gradients: PyTree, weights: PyTree) -> PyTree:
-    state = sgd.init(weights, lr=0.1)
-    updates, state = sgd.step(gradients, state)
-    updates, state = sgd.step(gradients, state, lr=0.5)
-    return apply_gradients(updates, weights)
+def train(weights: PyTree) -> object:
+    adafactor.init(weights, weight_decay=0.1)
+    adafactor.init(weights, weight_decay_rate=0.1)
+    state = lbfgs.init(weights)
+    return state.max_lr, state.max_learning_rate
 """
 
 
-def test_mypy_reports_the_deprecated_function_and_overload(tmp_path: Path) -> None:
+def test_mypy_reports_the_deprecated_overload_and_state_field(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text(SAMPLE)
     result = subprocess.run(
@@ -56,16 +56,19 @@ def test_mypy_reports_the_deprecated_function_and_overload(tmp_path: Path) -> No
         # The overload's signature is spelled out in the middle of its message; only its ends matter.
         subject, _, reason = message.partition(" is deprecated: ")
         reported.append((int(number), subject.split(" ")[0], subject.split(" ")[-1], reason))
-    # The public path, not the module that happens to define the function.
-    apply_gradients = ("function", "mlax.experimental.optim.apply_gradients")
-    # mypy reports the import of the deprecated function (the call through it is the same use) and
-    # the call that selects the deprecated overload, not the one that does not.
+    # The call that selects the deprecated overload, not the one that does not; the read of the old
+    # field, not of the new one.
     assert reported == [
-        (2, *apply_gradients, f"{APPLY_GRADIENTS.message}  [deprecated]"),
         (
-            8,
+            7,
             "overload",
-            "mlax.experimental.optim.sgd.step",
-            f"{SGD_STEP_HYPERPARAMETERS.message}  [deprecated]",
+            "mlax.experimental.optim.adafactor.init",
+            f"{ADAFACTOR_INIT_RENAMES.message}  [deprecated]",
+        ),
+        (
+            9,
+            "function",
+            "mlax.experimental.optim.lbfgs.LbfgsState.max_learning_rate",
+            f"{LBFGS_STATE_MAX_LEARNING_RATE.message}  [deprecated]",
         ),
     ]

@@ -102,11 +102,12 @@ class Site:
         return ids
 
     def entry_html(self, name: str) -> str:
-        """The HTML of one entry: from its signature to the next entry at any level."""
+        """The HTML of one entry: from its signature to the next entry at any level (the
+        signatures of an overloaded function are one entry: only the first has an ``id``)."""
         text = self.api_pages[self.entry_ids[name]]
         anchor = f'id="{name}"' if f'id="{name}"' in text else f'id="module-{name}"'
         start = text.index(anchor)
-        following = text.find('<dt class="sig sig-object py"', start + 1)
+        following = text.find('<dt class="sig sig-object py" id=', start + 1)
         return text[start:] if following == -1 else text[start:following]
 
     @cached_property

@@ -23,9 +23,18 @@ def _extension() -> ModuleType:
 def test_the_table_has_one_row_per_live_deprecation_with_its_versions() -> None:
     lines: list[str] = _extension().table_lines()
     rows = [line for line in lines if line.startswith("   * - ") and "Deprecated" not in line]
+    optim = "mlax.experimental.optim"
     assert rows == [
-        "   * - ``mlax.experimental.optim.apply_gradients``",
-        "   * - ``lr``, ``momentum``, ``nesterov`` of ``mlax.experimental.optim.sgd.step``",
+        f"   * - ``state_dtype`` of ``{optim}.schedule_free_adamw.init``",
+        f"   * - ``state_dtype`` of ``{optim}.schedule_free_sgd.init``",
+        f"   * - ``weight_decay_rate`` of ``{optim}.adafactor.init``",
+        f"   * - ``max_learning_rate`` of ``{optim}.polyak_sgd.init``",
+        f"   * - ``max_learning_rate`` of ``{optim}.lbfgs.init``",
+        f"   * - ``beta3``, ``betas`` of ``{optim}.prodigy.init``",
+        f"   * - ``{optim}.schedule_free_adamw.ScheduleFreeAdamwState.state_dtype``",
+        f"   * - ``{optim}.schedule_free_sgd.ScheduleFreeSgdState.state_dtype``",
+        f"   * - ``{optim}.polyak_sgd.PolyakSgdState.max_learning_rate``",
+        f"   * - ``{optim}.lbfgs.LbfgsState.max_learning_rate``",
     ]
     for deprecation in DEPRECATIONS:
         row = lines.index(next(r for r in rows if deprecation.name in r))

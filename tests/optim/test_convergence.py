@@ -4,7 +4,8 @@ Each runs in float64 with its learning rate annealed by ``schedules.cosine_decay
 iterates settle instead of orbiting the minimum at a distance set by the step size; this also
 exercises scheduled hyperparameters inside a jitted ``lax.scan``. Decoupled weight decay is set to 0,
 since it moves the minimum. Learning rates were chosen per optimizer (the problems' scales differ by
-orders of magnitude); the tolerances are about the result, not tuned to each optimizer.
+orders of magnitude) and are in each optimizer's row of ``tests/optim/cases.py``
+(``Facts.convergence``); the tolerances are about the result, not tuned to each optimizer.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from mlax.experimental import optim
 from mlax.experimental.core import PyTree, apply_gradients
 from mlax.experimental.optim import schedules
+from tests.optim.cases import FACTS, Convergence, group
 
 QUADRATIC_STEPS = 2_000
 ROSENBROCK_STEPS = 20_000
@@ -29,29 +31,8 @@ QUADRATIC_TOLERANCE = 1e-4
 # point where a method has found and followed the valley.
 ROSENBROCK_TOLERANCE = 1e-2
 
-# name: (quadratic lr, Rosenbrock lr, extra hyperparameters for Rosenbrock)
-SETTINGS: dict[str, tuple[float, float, dict[str, Any]]] = {
-    "sgd": (0.3, 1e-3, {"momentum": 0.9}),
-    "adam": (0.3, 0.3, {}),
-    "adamw": (0.3, 0.3, {}),
-    "nadam": (0.3, 0.3, {}),
-    "nadamw": (0.3, 0.3, {}),
-    "adamax": (0.3, 0.3, {}),
-    "adamaxw": (0.3, 0.3, {}),
-    "amsgrad": (0.3, 1.0, {}),
-    "radam": (0.3, 1e-3, {}),
-    "adabelief": (0.3, 0.3, {}),
-    "yogi": (0.3, 0.3, {}),
-    "lamb": (0.03, 0.03, {}),
-    "lars": (0.3, 1.0, {}),
-    "lion": (3e-3, 3e-3, {}),
-    "rmsprop": (0.03, 3e-3, {}),
-    "adagrad": (0.3, 1.0, {}),
-    "adadelta": (1.0, 1.0, {}),
-    "adafactor": (0.3, 0.03, {}),
-    "sign_sgd": (3e-3, 1.0, {}),
-    "signum": (3e-3, 3e-3, {}),
-    "novograd": (3e-3, 3e-3, {}),
+SETTINGS: dict[str, Convergence] = {
+    name: facts.convergence for name, facts in FACTS.items() if facts.convergence is not None
 }
 
 _rng = np.random.default_rng(0)
@@ -97,25 +78,27 @@ def minimize(
 
 
 def test_every_mainstream_optimizer_has_settings() -> None:
-    modules = {
-        name
-        for name in optim.__all__
-        if inspect.ismodule(getattr(optim, name)) and name != "schedules"
-    }
-    assert set(SETTINGS) <= modules
+    # The mainstream optimizers are the case table's ``core`` group.
+    missing = {case.name for case in group("core")} - set(SETTINGS)
+    assert not missing, f"{sorted(missing)}: set facts=Facts(..., convergence=...) in cases.py"
 
 
 @pytest.mark.parametrize("name", SETTINGS)
 def test_converges_on_a_quadratic(name: str) -> None:
-    lr, _, _ = SETTINGS[name]
+    lr = SETTINGS[name].quadratic_lr
     found = minimize(name, quadratic, {"v": jnp.zeros(8)}, lr, QUADRATIC_STEPS)
     np.testing.assert_allclose(found["v"], MINIMUM, atol=QUADRATIC_TOLERANCE)
 
 
 @pytest.mark.parametrize("name", SETTINGS)
 def test_converges_on_rosenbrock(name: str) -> None:
-    _, lr, extra = SETTINGS[name]
+    settings = SETTINGS[name]
     found = minimize(
-        name, rosenbrock, {"xy": jnp.array([-1.2, 1.0])}, lr, ROSENBROCK_STEPS, **extra
+        name,
+        rosenbrock,
+        {"xy": jnp.array([-1.2, 1.0])},
+        settings.rosenbrock_lr,
+        ROSENBROCK_STEPS,
+        **settings.rosenbrock_kwargs,
     )
     np.testing.assert_allclose(found["xy"], [1.0, 1.0], atol=ROSENBROCK_TOLERANCE)

@@ -5,13 +5,15 @@ mlax promises Optax's hyperparameter names and defaults, with ``lr`` for ``learn
 tables notice a changed default. Each default is compared with Optax's own signature; a
 deviation is allowed only where the mlax docstring states it (``DIFFERENT``, checked against the
 docstring), and defaults Optax cannot vouch for are compared with the value the docstring states.
+
+An optimizer module's counterpart, deviations and stated defaults are in its row of
+``tests/optim/cases.py`` (:class:`Facts`); the tables here add the wrappers and schedules.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any, Final, NamedTuple
 
@@ -24,65 +26,21 @@ import pytest
 
 from mlax.experimental import optim
 from mlax.experimental.optim import schedules
+from tests.optim.cases import (
+    FACTS,
+    REQUIRED,
+    Counterpart,
+    Deviation,
+    IsInstance,
+    Pinned,
+    Stated,
+)
 from tests.support import guide_section
-
-REQUIRED: Final = inspect.Parameter.empty
-"""Stands for "no default" on either side."""
-
-
-@dataclass(frozen=True)
-class Counterpart:
-    """The Optax function whose signature holds the defaults of an mlax callable."""
-
-    optax: Callable[..., object]
-    renames: Mapping[str, str] = field(default_factory=dict)
-    """mlax name -> Optax name, besides ``lr`` -> ``learning_rate``; each is in the docstring."""
-    only: frozenset[str] | None = None
-    """When set, only these mlax parameters take their defaults from this function."""
-
-
-MU_DTYPE: Final = {"moments_dtype": "mu_dtype"}
 
 # The public callables and their Optax counterparts. An optimizer module stands for its ``init``.
 OPTAX: dict[str, Counterpart] = {
-    "ademamix": Counterpart(optax.contrib.ademamix, MU_DTYPE),
-    "adopt": Counterpart(optax.contrib.adopt, MU_DTYPE),
-    "muon": Counterpart(optax.contrib.muon, {**MU_DTYPE, "adam_lr": "adam_learning_rate"}),
-    "prodigy": Counterpart(optax.contrib.prodigy),
-    "reduce_on_plateau": Counterpart(optax.contrib.reduce_on_plateau),
-    "schedule_free_adamw": Counterpart(optax.contrib.schedule_free_adamw),
-    "schedule_free_sgd": Counterpart(optax.contrib.schedule_free_sgd),
+    **{name: facts.optax for name, facts in FACTS.items()},
     "schedule_free_eval_weights": Counterpart(optax.contrib.schedule_free_eval_params),
-    "adan": Counterpart(optax.adan),
-    "fromage": Counterpart(optax.fromage),
-    "lbfgs": Counterpart(optax.lbfgs),
-    "noisy_sgd": Counterpart(optax.noisy_sgd),
-    "optimistic_adam": Counterpart(optax.optimistic_adam, MU_DTYPE),
-    "optimistic_gradient_descent": Counterpart(optax.optimistic_gradient_descent),
-    "polyak_sgd": Counterpart(optax.polyak_sgd),
-    "rprop": Counterpart(optax.rprop),
-    "sm3": Counterpart(optax.sm3),
-    "adabelief": Counterpart(optax.adabelief),
-    "adadelta": Counterpart(optax.adadelta),
-    "adafactor": Counterpart(optax.adafactor, {"moments_dtype": "dtype_momentum"}),
-    "adagrad": Counterpart(optax.adagrad),
-    "adam": Counterpart(optax.adam, MU_DTYPE),
-    "adamax": Counterpart(optax.adamax),
-    "adamaxw": Counterpart(optax.adamaxw),
-    "adamw": Counterpart(optax.adamw, MU_DTYPE),
-    "amsgrad": Counterpart(optax.amsgrad, MU_DTYPE),
-    "lamb": Counterpart(optax.lamb),
-    "lars": Counterpart(optax.lars),
-    "lion": Counterpart(optax.lion, MU_DTYPE),
-    "nadam": Counterpart(optax.nadam, MU_DTYPE),
-    "nadamw": Counterpart(optax.nadamw, MU_DTYPE),
-    "novograd": Counterpart(optax.novograd),
-    "radam": Counterpart(optax.radam),
-    "rmsprop": Counterpart(optax.rmsprop),
-    "sgd": Counterpart(optax.sgd),
-    "sign_sgd": Counterpart(optax.sign_sgd),
-    "signum": Counterpart(optax.signum, {"moments_dtype": "accumulator_dtype"}),
-    "yogi": Counterpart(optax.yogi),
     "adaptive_grad_clip": Counterpart(optax.adaptive_grad_clip),
     "add_decayed_weights": Counterpart(optax.add_decayed_weights),
     "apply_if_finite": Counterpart(optax.apply_if_finite),
@@ -112,29 +70,10 @@ OPTAX: dict[str, Counterpart] = {
     "schedules.warmup_exponential_decay": Counterpart(optax.warmup_exponential_decay_schedule),
 }
 
-LINESEARCH: Final = frozenset(
-    {
-        "max_linesearch_steps",
-        "max_learning_rate",
-        "tol",
-        "increase_factor",
-        "slope_rtol",
-        "curv_rtol",
-        "approx_dec_rtol",
-        "stepsize_precision",
-        "initial_guess_strategy",
-    }
-)
-
 # Hyperparameters that the Optax alias fixes at the defaults of the building block it calls, and
 # that mlax exposes with the building block's names and defaults (as their docstrings say).
 OPTAX_BUILDING_BLOCKS: dict[str, Counterpart] = {
-    "lbfgs": Counterpart(optax.scale_by_zoom_linesearch, only=LINESEARCH),
-    "novograd": Counterpart(optax.scale_by_novograd, MU_DTYPE, frozenset({"moments_dtype"})),
-    "sm3": Counterpart(optax.scale_by_sm3, only=frozenset({"eps"})),
-    "yogi": Counterpart(
-        optax.scale_by_yogi, only=frozenset({"eps_root", "initial_accumulator_value"})
-    ),
+    name: facts.building_block for name, facts in FACTS.items() if facts.building_block is not None
 }
 
 NO_OPTAX: dict[str, str] = {
@@ -142,72 +81,17 @@ NO_OPTAX: dict[str, str] = {
     "configure": "binds an mlax module's hyperparameters; Optax builds transformations directly",
     "from_optax": "wraps an Optax transformation as an mlax optimizer",
     "to_optax": "wraps an mlax optimizer as an Optax transformation",
-    "apply_gradients": "subtracts updates; optax.apply_updates adds them and has no minimize",
     "schedules.value_of": "reads a stored hyperparameter; Optax keeps none in its state",
 }
 
 
-class IsInstance(NamedTuple):
-    """An expected default that is an object of this type, not a value (Optax's line search)."""
-
-    cls: type
-
-
-class Deviation(NamedTuple):
-    """A default that is not Optax's: both values, and the mlax docstring's words for it."""
-
-    mlax: object
-    optax: object
-    quote: str
-
-
-NO_DEFAULT = "``learning_rate``, which has no default"
-LBFGS_LINESEARCH = (
-    "its default ``optax.scale_by_zoom_linesearch(max_linesearch_steps=20,"
-    ' initial_guess_strategy="one")``'
-)
-
 # Documented deviations, keyed by (public name, mlax parameter).
 DIFFERENT: dict[tuple[str, str], Deviation] = {
-    ("ademamix", "lr"): Deviation(1e-3, REQUIRED, "default :math:`10^{-3}`; Optax has none"),
-    ("adopt", "lr"): Deviation(1e-3, REQUIRED, "default :math:`10^{-3}`; Optax has none"),
-    ("muon", "lr"): Deviation(
-        0.02, REQUIRED, "default 0.02, the Muon reference value; Optax has none"
-    ),
-    ("adan", "lr"): Deviation(1e-3, REQUIRED, NO_DEFAULT),
-    ("fromage", "lr"): Deviation(0.01, REQUIRED, NO_DEFAULT + "; the paper recommends 0.01"),
-    ("noisy_sgd", "lr"): Deviation(0.01, REQUIRED, NO_DEFAULT),
-    ("noisy_sgd", "key"): Deviation(
-        REQUIRED, None, "(required; Optax warns without one and will require it)"
-    ),
-    ("optimistic_adam", "lr"): Deviation(1e-3, REQUIRED, NO_DEFAULT),
-    ("optimistic_gradient_descent", "lr"): Deviation(0.01, REQUIRED, NO_DEFAULT),
-    ("rprop", "lr"): Deviation(1e-3, REQUIRED, NO_DEFAULT),
-    ("sm3", "lr"): Deviation(1e-3, REQUIRED, NO_DEFAULT),
-    ("adadelta", "lr"): Deviation(
-        1.0, None, "here ``lr`` defaults to 1, Adadelta's original unit step"
-    ),
-    ("adafactor", "lr"): Deviation(0.01, None, "``learning_rate``, whose ``None`` means 1"),
-    ("adafactor", "moments_dtype"): Deviation(
-        None,
-        jnp.float32,
-        "Optax's ``dtype_momentum`` (float32) is ``moments_dtype`` here and defaults to the"
-        " weights' dtype",
-    ),
-    ("lars", "lr"): Deviation(
-        1.0, REQUIRED, "scales steps by :math:`c \\|w\\|`, hence the default of 1"
-    ),
-    ("sgd", "momentum"): Deviation(
-        0.0, None, "``None`` (Optax's default) gives plain gradient descent with no velocity"
-    ),
-    ("lbfgs", "linesearch"): Deviation(
-        True,
-        IsInstance(optax.GradientTransformation),
-        "run the zoom line search (Optax's ``linesearch=None`` is ``False``",
-    ),
-    # optax.lbfgs builds its line search with these two settings changed from the block's own.
-    ("lbfgs", "max_linesearch_steps"): Deviation(20, REQUIRED, LBFGS_LINESEARCH),
-    ("lbfgs", "initial_guess_strategy"): Deviation("one", "keep", LBFGS_LINESEARCH),
+    **{
+        (name, parameter): deviation
+        for name, facts in FACTS.items()
+        for parameter, deviation in facts.deviations.items()
+    },
     ("multi_steps", "accumulator_dtype"): Deviation(
         None,
         jnp.float32,
@@ -217,80 +101,31 @@ DIFFERENT: dict[tuple[str, str], Deviation] = {
 }
 
 
-class Pinned(NamedTuple):
-    """A default Optax lacks, listed in the Optax guide rather than a docstring: pinned."""
-
-    mlax: object
-    optax: object
-
-
 # Defaults Optax does not have, listed in the Optax guide's "Defaults Optax does not have" (the
 # test below checks that the guide names each one); their values are pinned here.
 IN_THE_GUIDE: dict[tuple[str, str], Pinned] = {
     **{
-        (name, "lr"): Pinned(lr, REQUIRED)
-        for name, lr in {
-            "adabelief": 1e-3,
-            "adagrad": 0.01,
-            "adam": 1e-3,
-            "adamax": 2e-3,
-            "adamaxw": 2e-3,
-            "adamw": 1e-3,
-            "amsgrad": 1e-3,
-            "lamb": 1e-3,
-            "lion": 1e-4,
-            "nadam": 1e-3,
-            "nadamw": 1e-3,
-            "novograd": 1e-3,
-            "radam": 1e-3,
-            "rmsprop": 0.01,
-            "sgd": 0.01,
-            "sign_sgd": 1e-3,
-            "signum": 1e-3,
-            "yogi": 0.01,
-        }.items()
+        (name, parameter): pinned
+        for name, facts in FACTS.items()
+        for parameter, pinned in facts.in_the_guide.items()
     },
     ("lookahead", "sync_period"): Pinned(6, REQUIRED),
     ("lookahead", "slow_step_size"): Pinned(0.5, REQUIRED),
 }
 
 
-class Stated(NamedTuple):
-    """A default with no Optax counterpart: the value, and the docstring's words for it.
-
-    ``quote`` is None where the docstring states no value (reported); the value is then pinned.
-    """
-
-    value: object
-    quote: str | None
-
-
-KEEPS_DTYPE = "``None`` keeps each weight's dtype"
-
 # Defaults that Optax cannot vouch for: parameters (or whole callables) Optax does not have.
 STATED: dict[tuple[str, str], Stated] = {
     **{
-        (name, "moments_dtype"): Stated(None, KEEPS_DTYPE)
-        for name in (
-            "adabelief",
-            "adadelta",
-            "adagrad",
-            "adamax",
-            "adamaxw",
-            "lamb",
-            "lars",
-            "prodigy",
-            "radam",
-            "rmsprop",
-            "yogi",
-        )
+        (name, parameter): stated
+        for name, facts in FACTS.items()
+        for parameter, stated in facts.stated.items()
     },
     ("ema", "decay"): Stated(0.999, None),
     ("ema", "dtype"): Stated(None, "``None`` keeps each weight's"),
     ("from_optax", "transform"): Stated(
         False, "Without it, such a transformation's output is negated"
     ),
-    ("apply_gradients", "minimize"): Stated(True, None),
 }
 
 

@@ -3,8 +3,10 @@ trees, Python scalars, weak types, non-finite gradients with no memory, huge gra
 hyperparameters.
 
 The sweeps are built from ``mlax.experimental.optim`` itself (every public module with ``init`` and
-``step``, every public wrapper), so a new optimizer is covered without being added here; the
-discovery tests fail if one is missing from the classifications below.
+``step``, every public wrapper), so a new optimizer is covered without being added here. What a
+sweep needs to know about one optimizer (the arguments it requires, the settings under which it
+forgets a gradient) is in that optimizer's row of ``tests/optim/cases.py`` (:class:`Facts`); the
+discovery tests fail if a module has no row there.
 """
 
 from __future__ import annotations
@@ -23,19 +25,10 @@ import mlax.experimental.optim as optim
 from mlax.experimental.core import PyTree, tree_l2_norm
 from mlax.experimental.optim import Optimizer, configure
 from mlax.experimental.optim._src.hyperparameters import HYPERPARAMETER_RANGES, value_of
+from tests.optim.cases import CASES, FACT_ROWS, FACTS, UNCASED, module_name
+from tests.optim.wrapper_support import optimizer_module_names
 
 # --- what is swept ------------------------------------------------------------------------------
-
-KNOWN_MODULES = frozenset(
-    {
-        "adabelief", "adadelta", "adafactor", "adagrad", "adam", "adamax", "adamaxw", "adamw",
-        "adan", "ademamix", "adopt", "amsgrad", "fromage", "lamb", "lars", "lbfgs", "lion", "muon",
-        "nadam", "nadamw", "noisy_sgd", "novograd", "optimistic_adam",
-        "optimistic_gradient_descent", "polyak_sgd", "prodigy", "radam", "reduce_on_plateau",
-        "rmsprop", "rprop", "schedule_free_adamw", "schedule_free_sgd", "sgd", "sign_sgd",
-        "signum", "sm3", "yogi",
-    }
-)  # fmt: skip
 
 
 def _discover_modules() -> dict[str, types.ModuleType]:
@@ -51,24 +44,14 @@ def _discover_modules() -> dict[str, types.ModuleType]:
 MODULES = _discover_modules()
 
 INIT_KWARGS: dict[str, Callable[[], dict[str, Any]]] = {
-    "noisy_sgd": lambda: {"key": jax.random.key(0)},
+    name: facts.init_kwargs for name, facts in FACTS.items()
 }
-"""The hyperparameters some modules require."""
-
-
-def _quadratic(weights: PyTree) -> jax.Array:
-    return sum(
-        (jnp.sum(jnp.square(leaf)).astype(jnp.float32) for leaf in jax.tree.leaves(weights)),
-        jnp.zeros((), jnp.float32),
-    )
-
+"""The hyperparameters each module requires (none for most)."""
 
 STEP_KWARGS: dict[str, Callable[[], dict[str, Any]]] = {
-    "polyak_sgd": lambda: {"value": jnp.asarray(1.0, jnp.float32)},
-    "reduce_on_plateau": lambda: {"value": jnp.asarray(1.0, jnp.float32)},
-    "lbfgs": lambda: {"value": jnp.asarray(1.0, jnp.float32), "value_fn": _quadratic},
+    name: facts.step_kwargs for name, facts in FACTS.items()
 }
-"""The loss arguments some steps require (see ``_protocol``)."""
+"""The loss arguments each step requires (see ``_protocol``; none for most)."""
 
 
 def _adam() -> Optimizer:
@@ -97,9 +80,7 @@ WRAPPERS: dict[str, Callable[[], Optimizer]] = {
 }
 """Every public function returning an ``Optimizer``, each around ``adam`` where it wraps one."""
 
-NOT_WRAPPERS = frozenset(
-    {"configure", "from_optax", "to_optax", "apply_gradients", "schedule_free_eval_weights"}
-)
+NOT_WRAPPERS = frozenset({"configure", "from_optax", "to_optax", "schedule_free_eval_weights"})
 
 
 def _optimizer(name: str) -> tuple[Optimizer, dict[str, Any]]:
@@ -124,7 +105,20 @@ def _finite(tree: PyTree) -> bool:
 
 
 def test_the_sweeps_cover_every_optimizer_module() -> None:
-    assert set(MODULES) >= KNOWN_MODULES
+    # Through ``__all__`` (what a user sees) as through the package's files (what was written).
+    assert set(MODULES) == set(optimizer_module_names())
+
+
+def test_every_optimizer_module_has_a_row_in_the_case_table() -> None:
+    rows = [(name, row_id) for name, row_id, _ in FACT_ROWS]
+    missing = sorted(set(optimizer_module_names()) - {name for name, _ in rows})
+    assert not missing, (
+        f"{missing}: add a row to CASES in tests/optim/cases.py whose id is the module's name"
+        " and which sets facts=Facts(...) (or, without an Optax twin, an entry in UNCASED)"
+    )
+    assert all(name == row_id for name, row_id in rows), "only a module's first row sets facts"
+    assert len(rows) == len(FACTS), "a module's facts are set on one row"
+    assert not {module_name(uncased.module) for uncased in UNCASED} & {c.name for c in CASES}
 
 
 def test_the_sweeps_cover_every_wrapper() -> None:
@@ -254,48 +248,12 @@ def test_a_jitted_step_fed_its_own_state_compiles_once(name: str) -> None:
 # --- 6. a non-finite gradient and decays of zero ------------------------------------------------
 
 MEMORYLESS: dict[str, dict[str, Any]] = {
-    "adabelief": dict(b1=0.0, b2=0.0),
-    "adam": dict(b1=0.0, b2=0.0),
-    "adamax": dict(b1=0.0, b2=0.0),
-    "adamaxw": dict(b1=0.0, b2=0.0),
-    "adamw": dict(b1=0.0, b2=0.0),
-    "adan": dict(b1=0.0, b2=0.0, b3=0.0),
-    "ademamix": dict(b1=0.0, b2=0.0, b3=0.0),
-    "adopt": dict(b1=0.0, b2=0.0),
-    "fromage": {},
-    "lamb": dict(b1=0.0, b2=0.0),
-    "lars": dict(momentum=0.0),
-    # lion's buffer (decay b2 > 0) keeps the nan, but with b1 = 0 the direction forgets it.
-    "lion": dict(b1=0.0, b2=0.5),
-    "muon": dict(beta=0.0, adam_b1=0.0, adam_b2=0.0),
-    "nadam": dict(b1=0.0, b2=0.0),
-    "nadamw": dict(b1=0.0, b2=0.0),
-    "noisy_sgd": {},
-    "novograd": dict(b1=0.0, b2=0.0),
-    "optimistic_adam": dict(b1=0.0, b2=0.0),
-    "optimistic_gradient_descent": {},
-    "polyak_sgd": {},
-    "radam": dict(b1=0.0, b2=0.0),
-    "rmsprop": dict(decay=0.0, momentum=0.0),
-    "sgd": {},  # the default momentum=0.0
-    "sign_sgd": {},
-    "signum": dict(beta=0.0),
-    "sm3": dict(momentum=0.0),
+    name: facts.memoryless for name, facts in FACTS.items() if facts.memoryless is not None
 }
 """Settings under which the mathematics keeps nothing of a gradient beyond the next step."""
 
-KEEPS_MEMORY = {
-    "adadelta": "the update's numerator is the previous update's running size",
-    "adafactor": "its decay 1 - t^-c is never 0 after the first step",
-    "adagrad": "a sum of all squared gradients",
-    "amsgrad": "the maximum of all second moments",
-    "lbfgs": "the curvature pairs of the last steps",
-    "prodigy": "the distance estimate d is a running maximum",
-    "reduce_on_plateau": "the best loss so far",
-    "rprop": "step sizes multiplied over all steps",
-    "schedule_free_adamw": "the weights are an average over all steps",
-    "schedule_free_sgd": "the weights are an average over all steps",
-    "yogi": "v - (1-b2) sign(v - g^2) g^2 keeps v even for b2 = 0",
+KEEPS_MEMORY: dict[str, str] = {
+    name: facts.keeps_memory for name, facts in FACTS.items() if facts.keeps_memory is not None
 }
 
 
@@ -368,11 +326,9 @@ def test_adaptive_grad_clip_of_huge_gradients_clips_each_unit(dtype: Any, value:
 
 
 NORM_BASED = [
-    ("fromage", jnp.float32, 1e20),
-    ("fromage", jnp.bfloat16, 1e20),
-    ("lars", jnp.float32, 1e20),
-    ("lars", jnp.float64, 1e300),
-    ("muon", jnp.float32, 1e20),
+    (name, dtype, value)
+    for name, facts in sorted(FACTS.items())
+    for dtype, value in facts.huge_gradients
 ]
 
 
@@ -408,8 +364,7 @@ MODULE_HYPERPARAMETER_CASES = [
     (name, parameter, value)
     for name, module in sorted(MODULES.items())
     for parameter in module.init.__kwdefaults__ or {}
-    if parameter in HYPERPARAMETER_RANGES
-    and not (name == "optimistic_gradient_descent" and parameter == "beta")
+    if parameter in HYPERPARAMETER_RANGES and parameter not in FACTS[name].unranged
     for value in _bad_values(HYPERPARAMETER_RANGES[parameter])
 ]
 

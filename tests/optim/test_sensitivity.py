@@ -7,12 +7,13 @@ depended on. Three kinds of test close those gaps:
 1. **Sensitivity.** Every float hyperparameter of every optimizer case (``tests/optim/cases.py``),
    of every wrapper and of every schedule is found by introspection and perturbed a little; the
    10-step float64 trajectory must change. A hyperparameter that is ignored, or replaced by a
-   constant, leaves it unchanged. :data:`INSENSITIVE` lists, with reasons, the few that cannot
-   act within 10 steps of the case's problem.
+   constant, leaves it unchanged. The few that cannot act within 10 steps of the case's problem
+   are listed, with reasons, in the case's row (``Case.insensitive``).
 2. **Boundaries.** Clipping just below, at and just above each threshold (and at 0.6 of it), and
    each schedule just before, at and just after each breakpoint, against closed forms in numpy.
 3. **First steps.** The updates at counts 0, 1 and 2 of the Adam family, Lion, RMSProp and SGD
-   against their published formulas (bias corrections included) written in numpy.
+   against their published formulas (bias corrections included) written in numpy; a case's row
+   names its formula and keywords (``Case.first_steps``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import functools
 import inspect
 import math
 from collections.abc import Callable, Sequence
-from types import ModuleType
 from typing import Any
 
 import jax
@@ -34,7 +34,7 @@ from mlax.experimental import optim
 from mlax.experimental.core import PyTree, apply_gradients
 from mlax.experimental.optim import Optimizer, configure, schedules
 from mlax.experimental.optim.protocol import call_step
-from tests.optim.cases import CASES, Case, quadratic_problem
+from tests.optim.cases import CASES, Array, Case, FirstSteps, quadratic_problem
 
 STEPS = 10
 
@@ -42,8 +42,6 @@ STEPS = 10
 # hyperparameter gives a bit-identical float64 run (difference 0); the smallest genuine effect in
 # the tables (adabelief's eps_root 1e-16 -> 1e-15) is 2e-11, so the margin is wide on both sides.
 CHANGED = 1e-13
-
-Array = np.ndarray[Any, np.dtype[np.float64]]
 
 
 # --- 1. sensitivity -----------------------------------------------------------------------------
@@ -102,22 +100,7 @@ def largest_difference(a: PyTree, b: PyTree) -> float:
 
 
 INSENSITIVE: dict[tuple[str, str], str] = {
-    # rprop's step sizes start at lr = 0.05 and change by eta_plus = 1.2 or eta_minus = 0.4 a step.
-    ("rprop", "max_step_size"): "step sizes reach at most 0.05 * 1.2**10 = 0.31 < 1 in 10 steps",
-    ("rprop", "min_step_size"): "step sizes fall below 1e-5 only after 10 sign flips in a row",
-    ("lion", "b2"): "sign(c) only flips where c is near 0; b2 is checked in the first steps",
-    ("radam", "threshold"): "rho_t = 4.996 at t = 5 and 5.994 at t = 6: 5 and 5.25 split alike",
-    ("radam-nesterov", "threshold"): "as radam: no rho_t of 10 steps lies in [5, 5.25)",
-    ("adabelief", "eps"): "1e-16 -> 1e-15 next to sqrt(s) >= 1e-8 is below float64 resolution",
-    ("adabelief-nesterov", "eps"): "as adabelief",
-    ("adafactor", "eps"): "1e-30 -> 1e-29 added to g**2 ~ 1 is below float64 resolution",
-    ("adafactor-momentum-decay", "eps"): "as adafactor",
-    ("fromage", "min_norm"): "a floor of the norms (1e-6), which are of order 1 here",
-    ("polyak_sgd", "f_min"): "the step is capped at max_learning_rate on all 10 steps",
-    ("polyak_sgd", "eps"): "the step is capped at max_learning_rate on all 10 steps",
-    ("polyak_sgd-sps+", "max_learning_rate"): "the Polyak step stays below the cap of 1",
-    ("adopt", "eps"): "a floor of sqrt(v) (1e-6), which is of order 1 here",
-    ("adopt-nesterov-unclipped", "eps"): "as adopt",
+    (case.id, name): reason for case in CASES for name, reason in case.insensitive.items()
 }
 """(case id, hyperparameter) pairs that cannot change 10 steps of the case's run, and why: they
 are left out of the sweep (a test below checks that each still names a hyperparameter)."""
@@ -271,9 +254,6 @@ WRAPPER_SWEEPS: tuple[Sweep, ...] = (
 )  # fmt: skip
 
 WRAPPER_INSENSITIVE: dict[tuple[str, str], str] = {
-    # rprop's step sizes start at lr = 0.05 and change by eta_plus = 1.2 or eta_minus = 0.4 a step.
-    ("rprop", "max_step_size"): "step sizes reach at most 0.05 * 1.2**10 = 0.31 < 1 in 10 steps",
-    ("rprop", "min_step_size"): "step sizes fall below 1e-5 only after 10 sign flips in a row",
     ("adaptive_grad_clip", "eps"): "acts only on units whose weight norm is below eps (1e-3): "
     "none in the random problem; swept at the boundary in test_adaptive_grad_clip_at_threshold",
 }
@@ -551,197 +531,15 @@ def _first_step_inputs() -> tuple[list[Array], Array]:
     return [g0, g1, g2], rng.normal(size=n + 8)
 
 
-def _adam_ref(
-    gs: list[Array],
-    w: Array,
-    *,
-    lr: float,
-    b1: float,
-    b2: float,
-    eps: float,
-    eps_root: float = 0.0,
-    nesterov: bool = False,
-    weight_decay: float = 0.0,
-) -> list[Array]:
-    m, v, out = 0 * w, 0 * w, []
-    for t, g in enumerate(gs, start=1):
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g**2
-        if nesterov:
-            m_hat = b1 * m / (1 - b1 ** (t + 1)) + (1 - b1) * g / (1 - b1**t)
-        else:
-            m_hat = m / (1 - b1**t)
-        v_hat = v / (1 - b2**t)
-        out.append(lr * (m_hat / (np.sqrt(v_hat + eps_root) + eps) + weight_decay * w))
-    return out
-
-
-def _radam_ref(
-    gs: list[Array], w: Array, *, lr: float, b1: float, b2: float, eps: float, threshold: float
-) -> list[Array]:
-    m, v, out = 0 * w, 0 * w, []
-    rho_inf = 2 / (1 - b2) - 1
-    for t, g in enumerate(gs, start=1):
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g**2
-        m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
-        rho = rho_inf - 2 * t * b2**t / (1 - b2**t)
-        if rho >= threshold:
-            r = math.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
-            out.append(lr * r * m_hat / (np.sqrt(v_hat) + eps))
-        else:
-            out.append(lr * m_hat)
-    return out
-
-
-def _amsgrad_ref(
-    gs: list[Array], w: Array, *, lr: float, b1: float, b2: float, eps: float
-) -> list[Array]:
-    m, v, v_max, out = 0 * w, 0 * w, 0 * w, []
-    for t, g in enumerate(gs, start=1):
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g**2
-        v_max = np.maximum(v_max, v / (1 - b2**t))
-        out.append(lr * (m / (1 - b1**t)) / (np.sqrt(v_max) + eps))
-    return out
-
-
-def _adamax_ref(
-    gs: list[Array],
-    w: Array,
-    *,
-    lr: float,
-    b1: float,
-    b2: float,
-    eps: float,
-    weight_decay: float = 0.0,
-) -> list[Array]:
-    m, u, out = 0 * w, 0 * w, []
-    for t, g in enumerate(gs, start=1):
-        m = b1 * m + (1 - b1) * g
-        u = np.maximum(np.abs(g) + eps, b2 * u)
-        out.append(lr * (m / ((1 - b1**t) * u) + weight_decay * w))
-    return out
-
-
-def _adabelief_ref(
-    gs: list[Array], w: Array, *, lr: float, b1: float, b2: float, eps: float, eps_root: float
-) -> list[Array]:
-    m, s, out = 0 * w, 0 * w, []
-    for t, g in enumerate(gs, start=1):
-        m = b1 * m + (1 - b1) * g
-        s = b2 * s + (1 - b2) * (g - m) ** 2 + eps_root
-        out.append(lr * (m / (1 - b1**t)) / (np.sqrt(s / (1 - b2**t)) + eps))
-    return out
-
-
-def _yogi_ref(
-    gs: list[Array],
-    w: Array,
-    *,
-    lr: float,
-    b1: float,
-    b2: float,
-    eps: float,
-    initial_accumulator_value: float,
-) -> list[Array]:
-    m = v = 0 * w + initial_accumulator_value
-    out = []
-    for t, g in enumerate(gs, start=1):
-        m = b1 * m + (1 - b1) * g
-        v = v - (1 - b2) * np.sign(v - g**2) * g**2
-        out.append(lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps))
-    return out
-
-
-def _lion_ref(
-    gs: list[Array], w: Array, *, lr: float, b1: float, b2: float, weight_decay: float
-) -> list[Array]:
-    m, out = 0 * w, []
-    for g in gs:
-        c = b1 * m + (1 - b1) * g
-        m = b2 * m + (1 - b2) * g
-        out.append(lr * (np.sign(c) + weight_decay * w))
-    return out
-
-
-def _rmsprop_ref(
-    gs: list[Array],
-    w: Array,
-    *,
-    lr: float,
-    decay: float,
-    eps: float,
-    initial_scale: float = 0.0,
-    centered: bool = False,
-    eps_in_sqrt: bool = True,
-    momentum: float | None = None,
-    nesterov: bool = False,
-    bias_correction: bool = False,
-) -> list[Array]:
-    v, m, b, out = 0 * w + initial_scale, 0 * w, 0 * w, []
-    for t, g in enumerate(gs, start=1):
-        v = decay * v + (1 - decay) * g**2
-        m = decay * m + (1 - decay) * g
-        correction = 1 - decay**t if bias_correction else 1.0
-        s = v / correction - (m / correction) ** 2 if centered else v / correction
-        d = lr * g / (np.sqrt(s + eps) if eps_in_sqrt else np.sqrt(s) + eps)
-        if momentum is None:
-            out.append(d)
-        else:
-            b = d + momentum * b
-            out.append(d + momentum * b if nesterov else b)
-    return out
-
-
-def _sgd_ref(
-    gs: list[Array], w: Array, *, lr: float, momentum: float, nesterov: bool = False
-) -> list[Array]:
-    v, out = 0 * w, []
-    for g in gs:
-        v = momentum * v + lr * g
-        out.append(momentum * v + lr * g if nesterov else v)
-    return out
-
-
-# Hyperparameters away from their defaults (and from each other), so a swapped or constant one
-# shows; eps large enough to matter next to sqrt(v).
-_ADAM = dict(lr=0.05, b1=0.8, b2=0.95, eps=1e-3)
-
-FIRST_STEPS: dict[str, tuple[ModuleType, dict[str, Any], Callable[..., list[Array]]]] = {
-    "adam": (optim.adam, {**_ADAM, "eps_root": 1e-4}, _adam_ref),
-    "adam-nesterov": (optim.adam, {**_ADAM, "nesterov": True}, _adam_ref),
-    "adamw": (optim.adamw, {**_ADAM, "weight_decay": 0.3}, _adam_ref),
-    "nadam": (optim.nadam, {**_ADAM, "eps_root": 1e-4},
-              functools.partial(_adam_ref, nesterov=True)),
-    "nadamw": (optim.nadamw, {**_ADAM, "weight_decay": 0.3},
-               functools.partial(_adam_ref, nesterov=True)),
-    # rho_t < 5 on the first three steps (rho_3 = 2.9 for b2 = 0.95): the unrectified branch. The
-    # rectified one needs rho_t > 4 (r is the root of a negative number for 2 < rho_t < 4), which
-    # no b2 reaches by t = 3.
-    "radam": (optim.radam, {**_ADAM, "threshold": 5.0}, _radam_ref),
-    "amsgrad": (optim.amsgrad, _ADAM, _amsgrad_ref),
-    "adamax": (optim.adamax, _ADAM, _adamax_ref),
-    "adamaxw": (optim.adamaxw, {**_ADAM, "weight_decay": 0.3}, _adamax_ref),
-    "adabelief": (optim.adabelief, {**_ADAM, "eps_root": 1e-4}, _adabelief_ref),
-    "yogi": (optim.yogi, {**_ADAM, "initial_accumulator_value": 0.2}, _yogi_ref),
-    "lion": (optim.lion, dict(lr=0.05, b1=0.9, b2=0.99, weight_decay=0.3), _lion_ref),
-    "rmsprop": (optim.rmsprop, dict(lr=0.05, decay=0.8, eps=1e-3, initial_scale=0.1), _rmsprop_ref),
-    "rmsprop-centered-momentum": (
-        optim.rmsprop, dict(lr=0.05, decay=0.8, eps=1e-3, centered=True, momentum=0.6),
-        _rmsprop_ref),
-    "rmsprop-nesterov-bias-correction": (
-        optim.rmsprop, dict(lr=0.05, decay=0.8, eps=1e-3, momentum=0.6, nesterov=True,
-                            bias_correction=True, eps_in_sqrt=False), _rmsprop_ref),
-    "sgd-momentum": (optim.sgd, dict(lr=0.05, momentum=0.7), _sgd_ref),
-    "sgd-nesterov": (optim.sgd, dict(lr=0.05, momentum=0.7, nesterov=True), _sgd_ref),
-}  # fmt: skip
+FIRST_STEPS: dict[str, FirstSteps] = {
+    case.id: case.first_steps for case in CASES if case.first_steps is not None
+}
 
 
 @functools.cache
 def first_updates(name: str) -> list[Array]:
     """The updates of the first three steps, flattened in the leaves' order (one jit per row)."""
-    module, kwargs, _ = FIRST_STEPS[name]
+    module, kwargs = CASES_BY_ID[name].module, FIRST_STEPS[name].kwargs
     gradients, weights = _first_step_inputs()
 
     def split(flat: Array) -> dict[str, jax.Array]:
@@ -764,7 +562,7 @@ def first_updates(name: str) -> list[Array]:
 @pytest.mark.parametrize("count", range(FIRST_COUNTS))
 @pytest.mark.parametrize("name", sorted(FIRST_STEPS))
 def test_first_updates_match_the_published_formula(name: str, count: int) -> None:
-    _, kwargs, reference = FIRST_STEPS[name]
+    kwargs, reference = FIRST_STEPS[name]
     gradients, weights = _first_step_inputs()
     expected = reference(gradients, weights, **kwargs)[count]
     np.testing.assert_allclose(first_updates(name)[count], expected, rtol=1e-12, atol=1e-15)

@@ -55,7 +55,7 @@ def time_donated_step(
     """Times a jitted step ``carry, *extra -> carry`` whose carried arguments are donated.
 
     The step is compiled with ``donate_argnums`` over the carried arguments, which come first and
-    return in the same order, so XLA updates them in place (PERF-NOTES.md: a different layout makes
+    return in the same order, so XLA updates them in place (docs/contributing/performance.rst: a different layout makes
     XLA insert copies). Returns ``(median step ms, compile seconds)``.
     """
     n_carry = len(carry)
@@ -76,7 +76,7 @@ def copy_bandwidth_gbs(n_floats: int = 1 << 24, repeats: int = 7) -> float:
     """Copy bandwidth in GB/s measured in this process: a jitted, donated ``x + 1`` on float32.
 
     Reads one array and writes one, so it moves ``2 · 4 · n`` bytes; the in-place update avoids the
-    page faults of fresh output buffers that would otherwise dominate (PERF-NOTES.md).
+    page faults of fresh output buffers that would otherwise dominate (docs/contributing/performance.rst).
     """
     x = jnp.zeros((n_floats,), jnp.float32)
     ms, _ = time_donated_step(lambda a: (a + 1.0,), (x,), (), repeats)

@@ -3,7 +3,7 @@
 For every mlax optimizer module with an Optax counterpart (the ``CASES`` table; add a line to cover
 a new optimizer), a jitted training step — mlax ``step`` + ``apply_gradients``, Optax ``update`` +
 ``apply_updates`` — with weights and state donated and the same layout for both libraries,
-``(weights, state, gradients) -> (weights, state)`` (PERF-NOTES.md: another order makes XLA copy).
+``(weights, state, gradients) -> (weights, state)`` (docs/contributing/performance.rst: another order makes XLA copy).
 Gradients are an argument, never a closed-over constant. Two problems:
 
 * one flat float32 vector of 16M weights (``--quick``: 1M), bandwidth-bound; the table's

@@ -37,7 +37,15 @@ class Package:
 
     @property
     def manifest_file(self) -> Path:
-        return self.source / "_deprecations_manifest.py"
+        """The module its ``mlax.deprecations`` entry point names (the checkout's own pyproject, so
+        an exported old release finds its manifest where that release kept it); releases that
+        declared no entry point kept it in ``_deprecations_manifest.py``."""
+        metadata = tomllib.loads((self.directory / "pyproject.toml").read_text())
+        entry_points = metadata["project"].get("entry-points", {}).get("mlax.deprecations", {})
+        if self.name not in entry_points:
+            return self.source / "_deprecations_manifest.py"
+        module = entry_points[self.name].partition(":")[0]
+        return self.directory / "src" / Path(*module.split(".")).with_suffix(".py")
 
     @property
     def changelog(self) -> Path:

@@ -1,4 +1,4 @@
-"""The deprecation policy of DESIGN.md as checks, shared by the release tool and the test suite.
+"""The deprecation policy (docs/guides/deprecation_policy.rst) as checks, shared by the release tool and the test suite.
 
 For every :class:`~mlax.experimental.core.Deprecation` a distribution declares (its
 ``_deprecations_manifest.DEPRECATIONS``):
@@ -102,10 +102,11 @@ def changelog_problems(
             item
             for item in items
             if any(name in item for name in names)
-            and all(f"`{keyword}`" in item for keyword in deprecation.keywords)
+            and all(f"`{keyword}`" in item for keyword in deprecation.deprecated_keywords)
         ]
         if not matching:
-            keywords = f" with {', '.join(deprecation.keywords)}" if deprecation.keywords else ""
+            old = deprecation.deprecated_keywords
+            keywords = f" with {', '.join(old)}" if old else ""
             problems.append(
                 f"{deprecation.key}: no '### Deprecated' item naming `{_short_name(deprecation)}`"
                 f"{keywords} under {deprecation.distribution} {deprecation.since} in CHANGELOG.md."
@@ -155,7 +156,7 @@ def docstring_problems(deprecation: Deprecation, docstring: str | None) -> list[
             f"{deprecation.key}: its '.. deprecated::' does not say it is removed in "
             f"{deprecation.removed_in}."
         )
-    for keyword in deprecation.keywords:
+    for keyword in deprecation.deprecated_keywords:
         if f"``{keyword}``" not in body:
             problems.append(
                 f"{deprecation.key}: its '.. deprecated::' does not name ``{keyword}``."

@@ -9,6 +9,7 @@ from mlax.experimental.core._apply import apply_gradients
 from mlax.experimental.core._deprecation import (
     Deprecation,
     MlaxDeprecationWarning,
+    keep_old_keywords,
     register_deprecation,
     registered_deprecations,
     removal_is_due,
@@ -51,6 +52,7 @@ __all__ = [
     "check_trees_match",
     "registered_deprecations",
     "dtype_of",
+    "keep_old_keywords",
     "register_deprecation",
     "removal_is_due",
     "tree_add",

@@ -14,13 +14,16 @@ can never drift from the registry.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import warnings
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 __all__ = [
     "Deprecation",
     "MlaxDeprecationWarning",
+    "keep_old_keywords",
     "registered_deprecations",
     "register_deprecation",
     "removal_is_due",
@@ -65,10 +68,19 @@ class Deprecation:
         ``since``.
       replacement: what to use instead, in words a user can act on.
       keywords: when not empty, only passing these keyword arguments to the callable ``name`` is
-        deprecated, not the callable itself.
+        deprecated, not the callable itself; the keywords simply go away (their replacement is
+        elsewhere, in words in ``replacement``).
       moved_to: the fully qualified name that replaces ``name`` unchanged, when the deprecation is a
         plain move or rename; tools such as ``python -m mlax.experimental.core.deprecations check
         --fix`` rewrite uses to it. ``None`` when the change needs a human.
+      renamed_keywords: ``(old, new)`` pairs: passing keyword ``old`` to the callable ``name`` is
+        deprecated in favour of ``new``, which takes the same value. :func:`keep_old_keywords`
+        keeps the old spelling working, and ``python -m mlax.experimental.core.deprecations check
+        --fix`` rewrites ``old=`` to ``new=`` in calls of ``name``.
+      split_keywords: ``(old, (new, ...))`` pairs: keyword ``old`` took a sequence whose items
+        are now separate keywords (``betas=(0.9, 0.99)`` becomes ``b1=0.9, b2=0.99``).
+        :func:`keep_old_keywords` keeps the old spelling working, and ``check --fix`` rewrites a
+        literal tuple or list of the right length; any other value is reported for a human.
     """
 
     name: str
@@ -78,11 +90,23 @@ class Deprecation:
     replacement: str
     keywords: tuple[str, ...] = ()
     moved_to: str | None = None
+    renamed_keywords: tuple[tuple[str, str], ...] = ()
+    split_keywords: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.keywords and self.moved_to is not None:
+        if self.deprecated_keywords and self.moved_to is not None:
             raise ValueError(
                 f"{self.name}: a keyword deprecation cannot be a move; moved_to must be None."
+            )
+        old = self.deprecated_keywords
+        if len(set(old)) != len(old):
+            raise ValueError(f"{self.name}: a deprecated keyword is listed twice in {old}.")
+        new = [n for _, n in self.renamed_keywords] + [
+            n for _, ns in self.split_keywords for n in ns
+        ]
+        if set(new) & set(old) or len(set(new)) != len(new):
+            raise ValueError(
+                f"{self.name}: each new keyword must be new and appear once, got {new} for {old}."
             )
         since, removed_in = _release(self.since), _release(self.removed_in)
         if removed_in < (since[0], since[1] + 2, 0):
@@ -92,16 +116,28 @@ class Deprecation:
             )
 
     @property
+    def deprecated_keywords(self) -> tuple[str, ...]:
+        """Every keyword whose passing is deprecated: ``keywords``, then the old names of
+        ``renamed_keywords`` and of ``split_keywords``."""
+        return (
+            *self.keywords,
+            *(old for old, _ in self.renamed_keywords),
+            *(old for old, _ in self.split_keywords),
+        )
+
+    @property
     def key(self) -> str:
         """The registry key: ``name``, followed by ``(keyword, ...)`` for a keyword deprecation."""
-        return f"{self.name}({', '.join(self.keywords)})" if self.keywords else self.name
+        keywords = self.deprecated_keywords
+        return f"{self.name}({', '.join(keywords)})" if keywords else self.name
 
     @property
     def message(self) -> str:
         """The warning text: the name, the distribution, both versions and the replacement."""
-        if self.keywords:
-            listed = ", ".join(self.keywords[:-1])
-            listed = f"{listed} or {self.keywords[-1]}" if listed else self.keywords[0]
+        keywords = self.deprecated_keywords
+        if keywords:
+            listed = ", ".join(keywords[:-1])
+            listed = f"{listed} or {keywords[-1]}" if listed else keywords[0]
             subject = f"Passing {listed} to {self.name}"
         else:
             subject = self.name
@@ -164,3 +200,77 @@ def warn_deprecated(deprecation: Deprecation, stacklevel: int = 2) -> None:
 def removal_is_due(deprecation: Deprecation, current_version: str) -> bool:
     """Whether ``current_version`` of the owning distribution has reached ``removed_in``."""
     return _release(current_version) >= _release(deprecation.removed_in)
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def keep_old_keywords(
+    deprecation: Deprecation,
+) -> Callable[[Callable[_P, _R]], Callable[..., _R]]:
+    """Decorates the callable ``deprecation.name`` so that its renamed and split keywords keep
+    working: a call passing an old keyword warns (:func:`warn_deprecated`, at the caller's line)
+    and is forwarded with the new keyword(s) instead. The decorated function is written with the
+    new keywords only, and keeps its signature (``inspect.signature``) and docstring.
+
+    Give the public function ``@typing.overload`` signatures, the old keywords' one decorated with
+    ``@typing_extensions.deprecated(deprecation.message)``, so that type checkers report the old
+    spelling; the decorator's return type lets the implementation stand under those overloads.
+
+    Raises (from the decorated function):
+      TypeError: a call passes an old keyword together with its new one (the message names both),
+        or a split keyword's value does not have one item per new keyword.
+    """
+    renamed = dict(deprecation.renamed_keywords)
+    split = dict(deprecation.split_keywords)
+
+    def decorate(function: Callable[_P, _R]) -> Callable[..., _R]:
+        @functools.wraps(function)
+        def forwarding(*args: Any, **kwargs: Any) -> _R:
+            if kwargs.keys() & (renamed.keys() | split.keys()):
+                kwargs = _forwarded(deprecation, renamed, split, kwargs)
+                warn_deprecated(deprecation, stacklevel=2)
+            return function(*args, **kwargs)
+
+        # Introspection that reads the keyword defaults directly (not through inspect.signature,
+        # which follows __wrapped__) sees the decorated function's; calls never use them.
+        forwarding.__kwdefaults__ = getattr(function, "__kwdefaults__", None)  # type: ignore[attr-defined]
+        return forwarding
+
+    return decorate
+
+
+def _forwarded(
+    deprecation: Deprecation,
+    renamed: dict[str, str],
+    split: dict[str, tuple[str, ...]],
+    kwargs: dict[str, Any],
+) -> dict[str, Any]:
+    """``kwargs`` with each old keyword replaced by its new one(s)."""
+    forwarded = dict(kwargs)
+    for old, new in renamed.items():
+        if old in forwarded:
+            if new in forwarded:
+                raise TypeError(
+                    f"{deprecation.name} got both {old}= and {new}=; pass only {new}= "
+                    f"({old}= is its deprecated name)."
+                )
+            forwarded[new] = forwarded.pop(old)
+    for old, news in split.items():
+        if old in forwarded:
+            both = [n for n in news if n in forwarded]
+            if both:
+                raise TypeError(
+                    f"{deprecation.name} got both {old}= and {'= and '.join(both)}=; pass only "
+                    f"{', '.join(f'{n}=' for n in news)} ({old}= is deprecated)."
+                )
+            value = forwarded.pop(old)
+            items = tuple(value) if isinstance(value, Sequence) else None
+            if items is None or len(items) != len(news):
+                raise TypeError(
+                    f"{deprecation.name}: {old}= must be a sequence of {len(news)} items "
+                    f"({', '.join(news)}), got {value!r}."
+                )
+            forwarded.update(zip(news, items, strict=True))
+    return forwarded

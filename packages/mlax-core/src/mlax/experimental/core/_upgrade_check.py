@@ -22,7 +22,7 @@ What is reported:
 * ``unknown``: not a use but a note: ``**kwargs`` whose keys cannot be known without running the code,
   passed to a callable with deprecated keywords.
 
-What ``fix`` rewrites (only deprecations with ``moved_to``, i.e. plain moves):
+What ``fix`` rewrites: the uses of deprecations with ``moved_to`` (plain moves):
 
 * an ``import`` statement: the moved names get their own ``from NEW_MODULE import NEW_NAME [as
   LOCAL]`` line, keeping the local name bound; the other names stay. Statements that share a line
@@ -34,7 +34,16 @@ What ``fix`` rewrites (only deprecations with ``moved_to``, i.e. plain moves):
   ``optim.apply_gradients`` became ``mlax.experimental.core.apply_gradients``) is removed, or replaced
   by the import the rewrites need.
 
-Keyword deprecations need a human (the value moves to another call) and are only reported.
+and, in a call of the callable they belong to (resolved as for ``keyword`` findings):
+
+* a renamed keyword (the deprecation's ``renamed_keywords``): ``adafactor.init(w,
+  weight_decay_rate=0.1)`` -> ``adafactor.init(w, weight_decay=0.1)``, unless the call also passes the
+  new keyword;
+* a split keyword (``split_keywords``) given a literal tuple or list with one item per new keyword,
+  no starred item: ``prodigy.init(w, betas=(0.9, 0.99))`` -> ``prodigy.init(w, b1=0.9, b2=0.99)``.
+
+Keywords that simply go away (``keywords``; the value moves to another call), renamed keywords inside
+``**{...}``, and split keywords given anything but such a literal need a human and are only reported.
 """
 
 from __future__ import annotations
@@ -82,7 +91,7 @@ class Finding:
         """``path:line:col: what is used, when it goes and what replaces it``."""
         deprecation = self.deprecation
         if self.kind == "unknown":
-            keywords = ", ".join(f"{k}=" for k in deprecation.keywords)
+            keywords = ", ".join(f"{k}=" for k in deprecation.deprecated_keywords)
             return (
                 f"{self.path}:{self.line}:{self.column}: note: cannot tell whether {self.used} passes "
                 f"{keywords} to {deprecation.name}, deprecated since {deprecation.distribution} "
@@ -212,7 +221,7 @@ class _Scanner:
         # Local name -> the Name nodes whose attribute access --fix rewrote away from that name.
         self.rewritten: dict[str, list[ast.Name]] = {}
         for deprecation in deprecations:
-            if deprecation.keywords:
+            if deprecation.deprecated_keywords:
                 self.by_callable.setdefault(deprecation.name, []).append(deprecation)
             else:
                 self.by_name[deprecation.name] = deprecation
@@ -411,22 +420,62 @@ class _Scanner:
             qualified = _qualified(node.args[0], self.bound)
         if qualified is None:
             return
+        passed = {keyword.arg for keyword in node.keywords if keyword.arg is not None}
         for deprecation in self.by_callable.get(qualified, ()):
             for keyword in node.keywords:
                 if keyword.arg is not None:
-                    if keyword.arg in deprecation.keywords:
-                        self._add(keyword, deprecation, "keyword", keyword.arg, fixed=False)
+                    if keyword.arg in deprecation.deprecated_keywords:
+                        fixed = self._rewrite_keyword(keyword, deprecation, passed)
+                        self._add(keyword, deprecation, "keyword", keyword.arg, fixed=fixed)
                 elif isinstance(keyword.value, ast.Dict) and all(
                     isinstance(k, ast.Constant) and isinstance(k.value, str)
                     for k in keyword.value.keys
                 ):
                     for key in keyword.value.keys:
                         assert isinstance(key, ast.Constant)
-                        if key.value in deprecation.keywords:
+                        if key.value in deprecation.deprecated_keywords:
                             self._add(key, deprecation, "keyword", key.value, fixed=False)
                 else:
                     used = "**" + ast.unparse(keyword.value)
                     self._add(keyword, deprecation, "unknown", used, fixed=False)
+
+    def _rewrite_keyword(
+        self, keyword: ast.keyword, deprecation: Deprecation, passed: set[str]
+    ) -> bool:
+        """Registers the edit replacing a renamed or split ``keyword``; whether there is one."""
+        assert keyword.arg is not None
+        assert keyword.end_lineno is not None and keyword.end_col_offset is not None
+        start = self.source.offset(keyword.lineno, keyword.col_offset)
+        end = self.source.offset(keyword.end_lineno, keyword.end_col_offset)
+        new_names = dict(deprecation.renamed_keywords).get(keyword.arg)
+        if new_names is not None:
+            if new_names in passed:
+                return False  # both spellings: which value wins is for a human to decide
+            stop = start + len(keyword.arg.encode("utf-8"))
+            self.edits[(start, stop, "")] = Edit(start, stop, new_names)
+            return True
+        split = dict(deprecation.split_keywords).get(keyword.arg)
+        value = keyword.value
+        if (
+            split is None
+            or passed & set(split)
+            or not isinstance(value, ast.Tuple | ast.List)
+            or len(value.elts) != len(split)
+            or any(isinstance(item, ast.Starred) for item in value.elts)
+        ):
+            return False
+        items = []
+        for item in value.elts:
+            assert item.end_lineno is not None and item.end_col_offset is not None
+            items.append(
+                self.source.segment(
+                    self.source.offset(item.lineno, item.col_offset),
+                    self.source.offset(item.end_lineno, item.end_col_offset),
+                )
+            )
+        text = ", ".join(f"{name}={item}" for name, item in zip(split, items, strict=True))
+        self.edits[(start, end, "")] = Edit(start, end, text)
+        return True
 
     def _remove_unused_imports(self) -> None:
         """Removes (or replaces by the import the rewrites added there) each top-level import alias

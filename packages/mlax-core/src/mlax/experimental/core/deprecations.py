@@ -18,16 +18,17 @@ reports each use of a deprecated name as ``file:line:column``. Aliased imports a
 Exit status of ``check``:
 
 * without ``--target``: 1 if any use is found, else 0 — every use will break at some release;
-* with ``--target mlax-optim==0.4.0`` (repeatable, one per distribution): 1 only if a use breaks at a
+* with ``--target mlax-optim==0.6.0`` (repeatable, one per distribution): 1 only if a use breaks at a
   target, i.e. its deprecation belongs to that distribution and is removed at or before that
   version; other uses are still reported;
 * 2 if a file cannot be read or parsed, or a ``--target`` is malformed or names a distribution that
   is not installed.
 
 ``--fix`` rewrites, in place, the uses that are plain moves (the deprecation has ``moved_to``):
-imports of the old name and attribute accesses, removing the imports the rewrites leave unused.
-Everything else is left as it is and reported; the exit status is computed from what remains after
-fixing.
+imports of the old name and attribute accesses, removing the imports the rewrites leave unused; and
+renamed keywords in calls of their callable (``weight_decay_rate=0.1`` -> ``weight_decay=0.1``), and
+split keywords given a literal tuple (``betas=(0.9, 0.99)`` -> ``b1=0.9, b2=0.99``). Everything else
+is left as it is and reported; the exit status is computed from what remains after fixing.
 
 A ``**kwargs`` whose keys cannot be known statically, passed to a callable with deprecated keywords,
 is printed as a note (``"notes"`` in ``--json``) and does not change the exit status.
@@ -74,6 +75,8 @@ def _deprecation_json(deprecation: Deprecation) -> dict[str, Any]:
         "removed_in": deprecation.removed_in,
         "replacement": deprecation.replacement,
         "moved_to": deprecation.moved_to,
+        "renamed_keywords": dict(deprecation.renamed_keywords),
+        "split_keywords": {old: list(new) for old, new in deprecation.split_keywords},
     }
 
 
@@ -240,7 +243,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIST==VERSION",
         help="fail only for uses removed at or before this version (repeatable)",
     )
-    check.add_argument("--fix", action="store_true", help="rewrite moved names in place")
+    check.add_argument(
+        "--fix", action="store_true", help="rewrite moved names and renamed keywords in place"
+    )
     check.add_argument("--json", action="store_true", help="print JSON")
     return parser
 

@@ -64,8 +64,10 @@ from mlax.experimental.optim.composition import MaskedNode, PartitionState, chai
 from mlax.experimental.optim.optax_interop import from_optax, to_optax
 from mlax.experimental.optim.protocol import (
     EmptyState,
+    InitFn,
     Optimizer,
     OptimizerModule,
+    StepFn,
     Transform,
     configure,
 )
@@ -155,43 +157,12 @@ __all__ = [
     "zero_nans",
     "Optimizer",
     "OptimizerModule",
+    "InitFn",
+    "StepFn",
     "__version__",
-    "apply_gradients",
     "Transform",
     "configure",
     "from_optax",
     "to_optax",
     "sgd",
 ]
-
-
-# Kept for callers of the 0.1 layout. Defined here rather than in a private module because type
-# checkers name the definition's module in their message: mlax.experimental.optim.apply_gradients.
-from typing_extensions import deprecated as _deprecated  # noqa: E402
-
-from mlax.experimental import core as _core  # noqa: E402
-from mlax.experimental.core import MlaxDeprecationWarning as _MlaxDeprecationWarning  # noqa: E402
-from mlax.experimental.core import PyTree as _PyTree  # noqa: E402
-from mlax.experimental.core import register_deprecation as _register_deprecation  # noqa: E402
-from mlax.experimental.optim._src.deprecations_manifest import APPLY_GRADIENTS as _APPLY_GRADIENTS
-
-
-@_deprecated(
-    "mlax.experimental.optim.apply_gradients is deprecated since mlax-optim 0.2.0 and will be removed "
-    "in mlax-optim 0.4.0; use mlax.experimental.core.apply_gradients instead.",
-    category=_MlaxDeprecationWarning,
-)
-def apply_gradients(gradients: _PyTree, weights: _PyTree, minimize: bool = True) -> _PyTree:
-    """Applies update gradients to weights.
-
-    .. deprecated:: 0.2.0
-       Moved to :func:`mlax.experimental.core.apply_gradients`; this alias is removed in
-       mlax-optim 0.4.0.
-    """
-    return _core.apply_gradients(gradients, weights, minimize)
-
-
-_register_deprecation(
-    _APPLY_GRADIENTS,
-    apply_gradients,  # type: ignore[deprecated]  # registering it is not a use
-)

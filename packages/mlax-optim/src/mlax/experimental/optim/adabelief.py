@@ -32,15 +32,8 @@ import jax.numpy as jnp
 from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import check_float_weights, check_gradients, check_state
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     Scalar,
@@ -50,11 +43,8 @@ from mlax.experimental.optim._src.moments import (
     ema,
     first_moment_hat,
     increment,
-    init_buffers,
     kept,
     map_leaves,
-    moments_dtype_marker,
-    zero_count,
 )
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -62,18 +52,9 @@ __all__ = ["AdaBeliefState", "init", "step"]
 
 
 class AdaBeliefState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.adabelief`.
-
-    Attributes:
-      mu: the first moment :math:`m`, one buffer per weight (the weights' structure and shapes;
-        their dtypes unless ``moments_dtype`` was given).
-      nu: the belief :math:`s`, like ``mu``.
-      count: the number of steps taken, a 0-d int32 array.
-      lr, b1, b2, eps, eps_root: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      nesterov: whether the Nesterov look-ahead is on, a 0-d boolean array.
-      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.adabelief`: the first moment ``mu`` (:math:`m`),
+    the belief ``nu`` (:math:`s`), ``nesterov`` (a 0-d boolean array), and the fields every state
+    has (:ref:`optimizer-arguments`)."""
 
     mu: PyTree
     nu: PyTree
@@ -98,42 +79,27 @@ def init(
     nesterov: bool = False,
     moments_dtype: DTypeLike | None = None,
 ) -> AdaBeliefState:
-    """Returns the initial state for ``weights``.
-
-    Any float hyperparameter may be a schedule of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       b1, b2: the decay rates of :math:`m` and :math:`s`.
       eps: :math:`\\epsilon`, added to the root. In float16 ``1e-16`` rounds to 0.
       eps_root: :math:`\\epsilon_{root}`, added to :math:`s` every step.
       nesterov: use Adam's Nesterov look-ahead.
-      moments_dtype: the dtype of ``mu`` and ``nu``; ``None`` keeps each weight's dtype. Updates
-        are always in the weights' dtypes.
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
+      moments_dtype: the dtype of ``mu`` and ``nu``; ``None`` keeps each weight's dtype.
     """
-    check_hyperparameters("adabelief", lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
+    p = prepare(
+        "adabelief", weights, moments_dtype, lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root
+    )
     return AdaBeliefState(
-        mu=init_buffers(weights, marker),
-        nu=init_buffers(weights, marker),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        b1=as_schedulable(b1, dtype),
-        b2=as_schedulable(b2, dtype),
-        eps=as_schedulable(eps, dtype),
-        eps_root=as_schedulable(eps_root, dtype),
-        nesterov=jnp.asarray(nesterov, dtype=bool),
-        moments_dtype=marker,
+        mu=p.zeros(),
+        nu=p.zeros(),
+        count=p.count,
+        **p.hyperparameters,
+        nesterov=p.flag(nesterov),
+        moments_dtype=p.moments_dtype,
     )
 
 
@@ -147,19 +113,9 @@ def step(
         s \leftarrow \beta_2 s + (1-\beta_2) (g - m)^2 + \epsilon_{root}, \qquad
         u = \eta \, \hat m / \left(\sqrt{s / (1-\beta_2^t)} + \epsilon\right)
 
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: accepted for the protocol; AdaBelief does not need them.
-
-    Raises:
-      TypeError: ``state`` is not an ``AdaBeliefState`` (e.g. another optimizer's state).
-      ValueError, TypeError: ``gradients`` differ from the state's moments in structure, shape or
-        dtype (the message names the key path).
+    with :math:`\hat m` of the module docstring. ``weights`` are not needed.
     """
-    check_state(state, AdaBeliefState, "adabelief")
-    check_gradients(gradients, state.mu, "mu", state.moments_dtype)
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, AdaBeliefState)
     count = increment(state.count)
     b1_, b2_ = value_of(state.b1), value_of(state.b2)
     # Wrapped once per step: casts and 1 - beta are computed once per dtype, not once per leaf.
@@ -177,7 +133,7 @@ def step(
         error = g - new_mu
         # (1-b2) e^2 + eps_root first, then + b2 s: the same sum as Optax's in another order. Adding
         # eps_root last let XLA:CPU recompute s inside the weight update's loop from the old s,
-        # which the new s overwrites, so it copied s every step (PERF-NOTES.md).
+        # which the new s overwrites, so it copied s every step (docs/contributing/performance.rst).
         new_nu = (complement(b2, dtype) * (error * error) + eps_root.astype(dtype)) + kept(
             b2.astype(dtype), nu.astype(dtype)
         )

@@ -38,29 +38,14 @@ import jax.numpy as jnp
 from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import (
-    check_float_weights,
-    check_gradients,
-    check_state,
-    require_weights,
-)
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     compute_dtype,
     ema,
     increment,
-    init_buffers,
     map_leaves,
-    moments_dtype_marker,
-    zero_count,
 )
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -68,16 +53,8 @@ __all__ = ["AdadeltaState", "init", "step"]
 
 
 class AdadeltaState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.adadelta`.
-
-    Attributes:
-      e_g, e_x: :math:`E_g` and :math:`E_x`, one buffer each per weight (the weights' structure and
-        shapes; their dtypes unless ``moments_dtype`` was given).
-      count: the number of steps taken, a 0-d int32 array.
-      lr, rho, eps, weight_decay: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.adadelta`: the averages ``e_g`` (:math:`E_g`) and
+    ``e_x`` (:math:`E_x`), and the fields every state has (:ref:`optimizer-arguments`)."""
 
     e_g: PyTree
     e_x: PyTree
@@ -98,47 +75,33 @@ def init(
     weight_decay: ScalarOrSchedule = 0.0,
     moments_dtype: DTypeLike | None = None,
 ) -> AdadeltaState:
-    """Returns the initial state for ``weights``.
-
-    Any float hyperparameter may be a schedule of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``, whose default differs: see
         the module docstring).
       rho: :math:`\\rho`, the averages' decay rate.
       eps: :math:`\\epsilon`.
       weight_decay: :math:`\\lambda`, added to the gradient (coupled, L2-style, as in Optax).
       moments_dtype: the dtype of ``e_g`` and ``e_x``; ``None`` keeps each weight's dtype.
-        Updates are always in the weights' dtypes.
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``rho``, ``eps``, ...; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
     """
-    check_hyperparameters("adadelta", lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
+    p = prepare(
+        "adadelta", weights, moments_dtype, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay
+    )
     return AdadeltaState(
-        e_g=init_buffers(weights, marker),
-        e_x=init_buffers(weights, marker),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        rho=as_schedulable(rho, dtype),
-        eps=as_schedulable(eps, dtype),
-        weight_decay=as_schedulable(weight_decay, dtype),
-        moments_dtype=marker,
+        e_g=p.zeros(),
+        e_x=p.zeros(),
+        count=p.count,
+        **p.hyperparameters,
+        moments_dtype=p.moments_dtype,
     )
 
 
 def step(
     gradients: PyTree, state: AdadeltaState, weights: PyTree | None = None
 ) -> tuple[PyTree, AdadeltaState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``.
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
 
     .. math::
 
@@ -146,21 +109,9 @@ def step(
 
     with :math:`E_g` already updated and :math:`E_x` from before the step.
 
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: the current weights :math:`w` (required, for the weight decay, as in Optax).
-
-    Raises:
-      TypeError: ``state`` is not an ``AdadeltaState`` (e.g. another optimizer's state).
-      ValueError: ``weights`` is ``None``.
-      ValueError, TypeError: ``gradients`` differ from the weights or the state's averages in
-        structure, shape or dtype (the message names the key path).
+    ``weights`` (:math:`w`) are required, for the weight decay, as in Optax.
     """
-    check_state(state, AdadeltaState, "adadelta")
-    check_gradients(gradients, state.e_g, "e_g", state.moments_dtype)
-    weights = require_weights(weights, gradients, "adadelta")
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, AdadeltaState, buffers="e_g", weights=weights)
     lr, rho, eps = value_of(state.lr), value_of(state.rho), value_of(state.eps)
     decay = value_of(state.weight_decay)
 

@@ -28,9 +28,10 @@ other leaves keep a full :math:`V \leftarrow \hat\beta_t V + (1-\hat\beta_t)(g^2
     u = d + \lambda w
 
 :func:`mlax.experimental.core.apply_gradients` subtracts :math:`u`. This is ``optax.adafactor``
-with ``learning_rate`` named ``lr``, the sign flipped, ``clipping_threshold=None`` meaning
-:math:`\tau = \infty` and ``weight_decay_rate=None`` meaning :math:`\lambda = 0` (note that
-:math:`\lambda` is *not* multiplied by :math:`\eta`, as in Optax). Differences: Optax's
+with ``learning_rate`` named ``lr``, ``weight_decay_rate`` named ``weight_decay``, the sign flipped,
+``clipping_threshold=None`` meaning :math:`\tau = \infty` and ``weight_decay=None`` meaning
+:math:`\lambda = 0` (note that :math:`\lambda` is *not* multiplied by :math:`\eta`, as in Optax).
+Differences: Optax's
 ``dtype_momentum`` (float32) is ``moments_dtype`` here and defaults to the weights' dtype like every
 buffer; :math:`\hat\beta_t` is computed in the hyperparameter dtype (Optax: always float32).
 
@@ -48,41 +49,37 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple, overload
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import DTypeLike
+from typing_extensions import deprecated
 
-from mlax.experimental.core import PyTree, tree_unzip
-from mlax.experimental.optim._src.checks import check_float_weights, check_state, require_weights
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    Static,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
+from mlax.experimental.core import (
+    MlaxDeprecationWarning,
+    PyTree,
+    keep_old_keywords,
+    register_deprecation,
+    tree_unzip,
 )
-from mlax.experimental.optim._src.moments import (
-    MomentsDtype,
-    compute_dtype,
-    ema,
-    increment,
-    init_buffers,
-    moments_dtype_marker,
-    zero_count,
-)
-from mlax.experimental.optim._src.sharding import reduced_zeros
+from mlax.experimental.optim._src.adafactor_factoring import factored_dims, second_moments
+from mlax.experimental.optim._src.deprecations_manifest import ADAFACTOR_INIT_RENAMES
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, Static, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
+from mlax.experimental.optim._src.moments import MomentsDtype, compute_dtype, ema, increment
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdafactorState", "init", "step"]
 
 
 class AdafactorState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.adafactor`.
+    """The state of :mod:`~mlax.experimental.optim.adafactor`: the second-moment estimates
+    ``v_row``, ``v_col`` (:math:`R, C`) and ``v`` (:math:`V`), the momentum ``mu`` (:math:`m`,
+    ``None`` without momentum), ``decay_offset`` (:math:`t_0`, a 0-d int32 array),
+    ``weight_decay_rate`` (:math:`\\lambda`, the value of ``init``'s ``weight_decay``), the flag
+    ``multiply_by_parameter_scale``, the static ``factored`` and ``min_dim_size_to_factor``, and the
+    fields every state has (:ref:`optimizer-arguments`).
 
     The factored buffers do not mirror the weights' shapes (that is the point of Adafactor): for a
     factored leaf ``v_row`` and ``v_col`` are its row and column vectors and ``v`` is empty (shape
@@ -91,19 +88,6 @@ class AdafactorState(NamedTuple):
     Sharding: ``v`` and ``mu`` have their weight's sharding; ``v_row`` and ``v_col`` keep the
     weight's partitioning of the axes they keep and are replicated along the mesh axes that
     partitioned the averaged-out one (the layout of the step's mean over that axis).
-
-    Attributes:
-      v_row, v_col, v: the second-moment estimates, per weight, in the weights' dtypes (or
-        ``moments_dtype``).
-      mu: the momentum buffer (the weights' structure, shapes and dtypes, or ``moments_dtype``),
-        or ``None`` without momentum.
-      count: the number of steps taken, a 0-d int32 array.
-      lr, decay_rate, clipping_threshold, weight_decay_rate, eps: 0-d float arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      momentum: a 0-d float array (or scheduled), or ``None``.
-      decay_offset: a 0-d int32 array.
-      multiply_by_parameter_scale: a 0-d boolean array.
-      factored, min_dim_size_to_factor, moments_dtype: static settings (no leaves).
     """
 
     v_row: PyTree
@@ -124,18 +108,10 @@ class AdafactorState(NamedTuple):
     moments_dtype: MomentsDtype
 
 
-def _factored_dims(
-    shape: tuple[int, ...], factored: bool, min_dim_size_to_factor: int
-) -> tuple[int, int] | None:
-    # The two largest dimensions, (second largest, largest), when both are large enough.
-    if not factored or len(shape) < 2:
-        return None
-    order = np.argsort(shape)
-    if shape[order[-2]] < min_dim_size_to_factor:
-        return None
-    return int(order[-2]), int(order[-1])
+register_deprecation(ADAFACTOR_INIT_RENAMES)
 
 
+@overload
 def init(
     weights: PyTree,
     *,
@@ -146,18 +122,48 @@ def init(
     multiply_by_parameter_scale: bool = True,
     clipping_threshold: ScalarOrSchedule | None = 1.0,
     momentum: ScalarOrSchedule | None = None,
-    weight_decay_rate: ScalarOrSchedule | None = None,
+    weight_decay: ScalarOrSchedule | None = None,
+    eps: ScalarOrSchedule = 1e-30,
+    factored: bool = True,
+    moments_dtype: DTypeLike | None = None,
+) -> AdafactorState: ...
+
+
+@overload
+@deprecated(
+    "Passing weight_decay_rate to mlax.experimental.optim.adafactor.init is deprecated since "
+    "mlax-optim 0.4.0 and will be removed in mlax-optim 0.6.0; use weight_decay= instead.",
+    category=MlaxDeprecationWarning,
+)
+def init(
+    weights: PyTree, *, weight_decay_rate: ScalarOrSchedule | None, **hyperparameters: Any
+) -> AdafactorState: ...
+
+
+@keep_old_keywords(ADAFACTOR_INIT_RENAMES)
+def init(
+    weights: PyTree,
+    *,
+    lr: ScalarOrSchedule = 1e-2,
+    min_dim_size_to_factor: int = 128,
+    decay_rate: ScalarOrSchedule = 0.8,
+    decay_offset: int = 0,
+    multiply_by_parameter_scale: bool = True,
+    clipping_threshold: ScalarOrSchedule | None = 1.0,
+    momentum: ScalarOrSchedule | None = None,
+    weight_decay: ScalarOrSchedule | None = None,
     eps: ScalarOrSchedule = 1e-30,
     factored: bool = True,
     moments_dtype: DTypeLike | None = None,
 ) -> AdafactorState:
-    """Returns the initial state for ``weights``.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
-    Any float hyperparameter may be a schedule of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+    .. deprecated:: 0.4.0
+       ``weight_decay_rate``: pass ``weight_decay`` instead; the old name warns and is removed in
+       mlax-optim 0.6.0.
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``, whose ``None`` means 1).
       min_dim_size_to_factor: factor a leaf only if its two largest dimensions are at least this.
       decay_rate: :math:`c` in :math:`\\hat\\beta_t = 1 - (t - t_0 + 1)^{-c}`.
@@ -166,63 +172,42 @@ def init(
       clipping_threshold: :math:`\\tau`, the largest root mean square of a leaf's step; ``None``
         disables clipping.
       momentum: :math:`\\mu`; ``None`` keeps no momentum buffer.
-      weight_decay_rate: :math:`\\lambda`; ``None`` means 0.
+      weight_decay: :math:`\\lambda` (Optax's ``weight_decay_rate``); ``None`` means 0.
       eps: :math:`\\epsilon`, added to :math:`g^2`. In float16 and bfloat16 ``1e-30`` rounds to 0.
       factored: factor the second moments of large matrices.
       moments_dtype: the dtype of every buffer (Optax's ``dtype_momentum`` for ``mu``); ``None``
         keeps each weight's dtype. Updates are always in the weights' dtypes.
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``momentum``, ``eps``; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
     """
-    check_hyperparameters("adafactor", lr=lr, momentum=momentum, eps=eps)
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
-
-    def buffers(weight: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        buffer_dtype = marker.value or weight.dtype
-
-        def empty() -> jax.Array:
-            # A fresh array per use: two state leaves sharing a buffer cannot both be donated.
-            return jnp.zeros((0,), buffer_dtype)
-
-        dims = _factored_dims(weight.shape, factored, min_dim_size_to_factor)
-        if dims is None:
-            return empty(), empty(), jnp.zeros_like(weight, dtype=buffer_dtype)
-        small, large = dims
-        # The factors keep the weight's sharding of the axes they keep (see _sharding).
-        return (
-            reduced_zeros(weight, (large,), buffer_dtype),
-            reduced_zeros(weight, (small,), buffer_dtype),
-            empty(),
-        )
-
-    v_row, v_col, v = tree_unzip(jax.tree.map(buffers, weights), weights, size=3)
+    with_momentum = {} if momentum is None else {"momentum": momentum}
+    p = prepare(
+        "adafactor",
+        weights,
+        moments_dtype,
+        lr=lr,
+        **with_momentum,
+        eps=eps,
+        weight_decay=0.0 if weight_decay is None else weight_decay,
+    )
+    v_row, v_col, v = second_moments(weights, factored, min_dim_size_to_factor, p.moments_dtype)
     return AdafactorState(
         v_row=v_row,
         v_col=v_col,
         v=v,
-        mu=None if momentum is None else init_buffers(weights, marker),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        decay_rate=as_schedulable(decay_rate, dtype),
+        mu=None if momentum is None else p.zeros(),
+        count=p.count,
+        lr=p.hyperparameters["lr"],
+        decay_rate=p.hyperparameter(decay_rate),
         decay_offset=jnp.asarray(decay_offset, jnp.int32),
-        clipping_threshold=as_schedulable(
-            math.inf if clipping_threshold is None else clipping_threshold, dtype
+        clipping_threshold=p.hyperparameter(
+            math.inf if clipping_threshold is None else clipping_threshold
         ),
-        momentum=None if momentum is None else as_schedulable(momentum, dtype),
-        weight_decay_rate=as_schedulable(
-            0.0 if weight_decay_rate is None else weight_decay_rate, dtype
-        ),
-        eps=as_schedulable(eps, dtype),
-        multiply_by_parameter_scale=jnp.asarray(multiply_by_parameter_scale, bool),
+        momentum=p.hyperparameters.get("momentum"),
+        weight_decay_rate=p.hyperparameters["weight_decay"],
+        eps=p.hyperparameters["eps"],
+        multiply_by_parameter_scale=p.flag(multiply_by_parameter_scale),
         factored=Static(factored),
         min_dim_size_to_factor=Static(min_dim_size_to_factor),
-        moments_dtype=marker,
+        moments_dtype=p.moments_dtype,
     )
 
 
@@ -233,7 +218,7 @@ def _rms(x: jax.Array) -> jax.Array:
 def step(
     gradients: PyTree, state: AdafactorState, weights: PyTree | None = None
 ) -> tuple[PyTree, AdafactorState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``.
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
 
     .. math::
 
@@ -241,22 +226,10 @@ def step(
         \max(\operatorname{rms}(w), 10^{-3}) + \lambda w
 
     with :math:`\hat V` the (factored) second moment, the optional momentum applied before the
-    decay, as in the module docstring.
-
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: the current weights :math:`w` (required, for the parameter scale and decay).
-
-    Raises:
-      TypeError: ``state`` is not an ``AdafactorState`` (e.g. another optimizer's state).
-      ValueError: ``weights`` is ``None``.
-      ValueError, TypeError: ``gradients`` differ from the weights in structure, shape or dtype
-        (the message names the key path).
+    decay, as in the module docstring. ``weights`` (:math:`w`, for the parameter scale and the
+    decay) are required.
     """
-    check_state(state, AdafactorState, "adafactor")
-    weights = require_weights(weights, gradients, "adafactor")
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, AdafactorState, buffers=None, weights=weights)
     factored, min_size = state.factored.value, state.min_dim_size_to_factor.value
     lr, eps = value_of(state.lr), value_of(state.eps)
     threshold, decay = value_of(state.clipping_threshold), value_of(state.weight_decay_rate)
@@ -277,7 +250,7 @@ def step(
         dtype = compute_dtype(gradient, v_row)
         g = gradient.astype(dtype)
         square = g * g + eps.astype(dtype)
-        dims = _factored_dims(gradient.shape, factored, min_size)
+        dims = factored_dims(gradient.shape, factored, min_size)
         if dims is None:
             new_v = ema(square, v.astype(dtype), beta)
             new_row, new_col = v_row, v_col

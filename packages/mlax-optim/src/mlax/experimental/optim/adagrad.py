@@ -31,23 +31,13 @@ import jax.numpy as jnp
 from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import check_float_weights, check_gradients, check_state
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     compute_dtype,
     increment,
-    init_buffers,
     map_leaves,
-    moments_dtype_marker,
-    zero_count,
 )
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -55,16 +45,8 @@ __all__ = ["AdagradState", "init", "step"]
 
 
 class AdagradState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.adagrad`.
-
-    Attributes:
-      sum_of_squares: the accumulator :math:`a`, one buffer per weight (the weights' structure and
-        shapes; their dtypes unless ``moments_dtype`` was given).
-      count: the number of steps taken, a 0-d int32 array.
-      lr, eps: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.adagrad`: the accumulator ``sum_of_squares``
+    (:math:`a`), and the fields every state has (:ref:`optimizer-arguments`)."""
 
     sum_of_squares: PyTree
     count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
@@ -81,60 +63,37 @@ def init(
     eps: ScalarOrSchedule = 1e-7,
     moments_dtype: DTypeLike | None = None,
 ) -> AdagradState:
-    """Returns the initial state for ``weights``.
-
-    Any float hyperparameter may be a schedule of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       initial_accumulator_value: the initial :math:`a` (used only here, so not kept in the state).
       eps: :math:`\\epsilon`, added under the square root.
       moments_dtype: the dtype of ``sum_of_squares`` (Optax has no such option); ``None`` keeps
-        each weight's dtype. Updates are always in the weights' dtypes.
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``eps``; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
+        each weight's dtype.
     """
-    check_hyperparameters("adagrad", lr=lr, eps=eps)
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
+    p = prepare("adagrad", weights, moments_dtype, lr=lr, eps=eps)
     return AdagradState(
-        sum_of_squares=init_buffers(weights, marker, initial_accumulator_value),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        eps=as_schedulable(eps, dtype),
-        moments_dtype=marker,
+        sum_of_squares=p.full(initial_accumulator_value),
+        count=p.count,
+        **p.hyperparameters,
+        moments_dtype=p.moments_dtype,
     )
 
 
 def step(
     gradients: PyTree, state: AdagradState, weights: PyTree | None = None
 ) -> tuple[PyTree, AdagradState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``.
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
 
     .. math::
 
         a \leftarrow a + g^2, \qquad u = \eta \, g / \sqrt{a + \epsilon}
 
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: accepted for the protocol; Adagrad does not need them.
-
-    Raises:
-      TypeError: ``state`` is not an ``AdagradState`` (e.g. another optimizer's state).
-      ValueError, TypeError: ``gradients`` differ from the state's accumulator in structure, shape
-        or dtype (the message names the key path).
+    ``weights`` are not needed.
     """
-    check_state(state, AdagradState, "adagrad")
-    check_gradients(gradients, state.sum_of_squares, "sum_of_squares", state.moments_dtype)
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, AdagradState, buffers="sum_of_squares")
     lr, eps = value_of(state.lr), value_of(state.eps)
 
     def leaf_step(gradient: jax.Array, total: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -36,44 +36,21 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 from jax.typing import DTypeLike
+
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._adam_family import adam_updates
-from mlax.experimental.optim._hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_float_weights,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-)
-from mlax.experimental.optim._moments import (
-    MomentsDtype,
-    check_gradients,
-    init_buffers,
-    moments_dtype_marker,
-    zero_count,
-)
-from mlax.experimental.optim._support import check_state
+from mlax.experimental.optim._src.adam_family import adam_updates
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
+from mlax.experimental.optim._src.moments import MomentsDtype
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdamState", "init", "step"]
 
 
 class AdamState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.adam`.
-
-    Attributes:
-      mu: the first moment :math:`m`, one buffer per weight (the weights' structure and shapes; their
-        dtypes unless ``moments_dtype`` was given).
-      nu: the second moment :math:`v`, like ``mu``.
-      count: the number of steps taken, a 0-d int32 array.
-      lr, b1, b2, eps, eps_root: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      nesterov: whether the Nesterov look-ahead is on, a 0-d boolean array.
-      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.adam`: the moments ``mu`` (:math:`m`) and ``nu``
+    (:math:`v`), and the fields every state has (:ref:`optimizer-arguments`)."""
 
     mu: PyTree
     nu: PyTree
@@ -98,72 +75,41 @@ def init(
     nesterov: bool = False,
     moments_dtype: DTypeLike | None = None,
 ) -> AdamState:
-    """Returns the initial state for ``weights``.
-
-    Any float hyperparameter may be a schedule, a function of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`); the state then holds its current value, readable as
-    ``float(state.lr)``.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       b1, b2: the moments' decay rates :math:`\\beta_1, \\beta_2`.
       eps: :math:`\\epsilon`, added to the root of :math:`\\hat v`.
       eps_root: :math:`\\epsilon_{root}`, added under the root.
       nesterov: use the Nesterov look-ahead (NAdam).
       moments_dtype: the dtype of ``mu`` and ``nu`` (Optax's ``mu_dtype``, applied to both
-        moments), e.g. ``jnp.float32`` for bfloat16 weights; ``None`` keeps each weight's dtype.
-        Updates are always in the weights' dtypes.
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
+        moments).
     """
-    check_hyperparameters("adam", lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
+    p = prepare("adam", weights, moments_dtype, lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
     return AdamState(
-        mu=init_buffers(weights, marker),
-        nu=init_buffers(weights, marker),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        b1=as_schedulable(b1, dtype),
-        b2=as_schedulable(b2, dtype),
-        eps=as_schedulable(eps, dtype),
-        eps_root=as_schedulable(eps_root, dtype),
-        nesterov=jnp.asarray(nesterov, dtype=bool),
-        moments_dtype=marker,
+        mu=p.zeros(),
+        nu=p.zeros(),
+        count=p.count,
+        **p.hyperparameters,
+        nesterov=p.flag(nesterov),
+        moments_dtype=p.moments_dtype,
     )
 
 
 def step(
     gradients: PyTree, state: AdamState, weights: PyTree | None = None
 ) -> tuple[PyTree, AdamState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``.
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
 
     .. math::
 
         u = \eta \, \frac{\hat m}{\sqrt{\hat v + \epsilon_{root}} + \epsilon}
 
-    with the moments of the module docstring. ``updates`` have the gradients' structure, shapes and
-    dtypes.
-
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: accepted for the protocol; Adam does not need them.
-
-    Raises:
-      TypeError: ``state`` is not an ``AdamState`` (e.g. another optimizer's state).
-      ValueError, TypeError: ``gradients`` differ from the state's moments in structure, shape or
-        dtype (the message names the key path).
+    with the moments of the module docstring. ``weights`` are not needed.
     """
-    check_state(state, AdamState, "adam")
-    check_gradients(gradients, state.mu, "mu", state.moments_dtype)
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, AdamState)
     updates, mu, nu, count = adam_updates(
         gradients,
         state.mu,

@@ -31,41 +31,18 @@ from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._src.adamax_family import adamax_updates
-from mlax.experimental.optim._src.checks import (
-    check_float_weights,
-    check_gradients,
-    check_state,
-    require_weights,
-)
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-)
-from mlax.experimental.optim._src.moments import (
-    MomentsDtype,
-    init_buffers,
-    moments_dtype_marker,
-    zero_count,
-)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
+from mlax.experimental.optim._src.moments import MomentsDtype
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdamaxWState", "init", "step"]
 
 
 class AdamaxWState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.adamaxw`.
-
-    Attributes:
-      mu, nu: the first moment and the infinity norm, one buffer per weight (the weights'
-        structure and shapes; their dtypes unless ``moments_dtype`` was given).
-      count: the number of steps taken, a 0-d int32 array.
-      lr, b1, b2, eps, weight_decay: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.adamaxw`: the first moment ``mu``
+    (:math:`m`), the infinity norm ``nu`` (:math:`v`), and the fields every state has
+    (:ref:`optimizer-arguments`)."""
 
     mu: PyTree
     nu: PyTree
@@ -88,66 +65,39 @@ def init(
     weight_decay: ScalarOrSchedule = 1e-4,
     moments_dtype: DTypeLike | None = None,
 ) -> AdamaxWState:
-    """Returns the initial state for ``weights``.
-
-    Any float hyperparameter may be a schedule of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       b1, b2, eps: as in :func:`mlax.experimental.optim.adamax.init`.
       weight_decay: the decoupled decay rate :math:`\\lambda`.
-      moments_dtype: the dtype of ``mu`` and ``nu``; ``None`` keeps each weight's dtype. Updates
-        are always in the weights' dtypes.
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
+      moments_dtype: the dtype of ``mu`` and ``nu``; ``None`` keeps each weight's dtype.
     """
-    check_hyperparameters("adamaxw", lr=lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
+    p = prepare(
+        "adamaxw", weights, moments_dtype, lr=lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay
+    )
     return AdamaxWState(
-        mu=init_buffers(weights, marker),
-        nu=init_buffers(weights, marker),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        b1=as_schedulable(b1, dtype),
-        b2=as_schedulable(b2, dtype),
-        eps=as_schedulable(eps, dtype),
-        weight_decay=as_schedulable(weight_decay, dtype),
-        moments_dtype=marker,
+        mu=p.zeros(),
+        nu=p.zeros(),
+        count=p.count,
+        **p.hyperparameters,
+        moments_dtype=p.moments_dtype,
     )
 
 
 def step(
     gradients: PyTree, state: AdamaxWState, weights: PyTree | None = None
 ) -> tuple[PyTree, AdamaxWState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``.
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
 
     .. math::
 
         u = \eta \left( \frac{m}{(1-\beta_1^t) \max(|g| + \epsilon, \beta_2 v)} + \lambda w \right)
 
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: the current weights :math:`w` (required).
-
-    Raises:
-      TypeError: ``state`` is not an ``AdamaxWState`` (e.g. another optimizer's state).
-      ValueError: ``weights`` is ``None``.
-      ValueError, TypeError: ``gradients`` differ from the weights or the state's moments in
-        structure, shape or dtype (the message names the key path).
+    ``weights`` (:math:`w`) are required, for the weight decay.
     """
-    check_state(state, AdamaxWState, "adamaxw")
-    check_gradients(gradients, state.mu, "mu", state.moments_dtype)
-    weights = require_weights(weights, gradients, "adamaxw")
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, AdamaxWState, weights=weights)
     updates, mu, nu, count = adamax_updates(
         gradients,
         state.mu,

@@ -28,47 +28,22 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._src.adam_family import adam_updates
-from mlax.experimental.optim._src.checks import (
-    check_float_weights,
-    check_gradients,
-    check_state,
-    require_weights,
-)
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-)
-from mlax.experimental.optim._src.moments import (
-    MomentsDtype,
-    init_buffers,
-    moments_dtype_marker,
-    zero_count,
-)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
+from mlax.experimental.optim._src.moments import MomentsDtype
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdamWState", "init", "step"]
 
 
 class AdamWState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.adamw`.
-
-    Attributes:
-      mu, nu: the first and second moments, one buffer per weight (the weights' structure and
-        shapes; their dtypes unless ``moments_dtype`` was given).
-      count: the number of steps taken, a 0-d int32 array.
-      lr, b1, b2, eps, eps_root, weight_decay: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      nesterov: whether the Nesterov look-ahead is on (NAdamW), a 0-d boolean array.
-      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.adamw`: the moments ``mu`` (:math:`m`) and ``nu``
+    (:math:`v`), ``nesterov`` (NAdamW, a 0-d boolean array), and the fields every state has
+    (:ref:`optimizer-arguments`)."""
 
     mu: PyTree
     nu: PyTree
@@ -95,71 +70,50 @@ def init(
     nesterov: bool = False,
     moments_dtype: DTypeLike | None = None,
 ) -> AdamWState:
-    """Returns the initial state for ``weights``.
-
-    Any float hyperparameter may be a schedule of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       b1, b2, eps, eps_root: as in :func:`mlax.experimental.optim.adam.init`.
       weight_decay: the decoupled decay rate :math:`\\lambda`.
       nesterov: use the Nesterov look-ahead (NAdamW).
-      moments_dtype: the dtype of ``mu`` and ``nu`` (Optax's ``mu_dtype``, applied to both);
-        ``None`` keeps each weight's dtype. Updates are always in the weights' dtypes.
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
+      moments_dtype: the dtype of ``mu`` and ``nu`` (Optax's ``mu_dtype``, applied to both).
     """
-    check_hyperparameters(
-        "adamw", lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root, weight_decay=weight_decay
+    p = prepare(
+        "adamw",
+        weights,
+        moments_dtype,
+        lr=lr,
+        b1=b1,
+        b2=b2,
+        eps=eps,
+        eps_root=eps_root,
+        weight_decay=weight_decay,
     )
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
     return AdamWState(
-        mu=init_buffers(weights, marker),
-        nu=init_buffers(weights, marker),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        b1=as_schedulable(b1, dtype),
-        b2=as_schedulable(b2, dtype),
-        eps=as_schedulable(eps, dtype),
-        eps_root=as_schedulable(eps_root, dtype),
-        weight_decay=as_schedulable(weight_decay, dtype),
-        nesterov=jnp.asarray(nesterov, dtype=bool),
-        moments_dtype=marker,
+        mu=p.zeros(),
+        nu=p.zeros(),
+        count=p.count,
+        **p.hyperparameters,
+        nesterov=p.flag(nesterov),
+        moments_dtype=p.moments_dtype,
     )
 
 
 def step(
     gradients: PyTree, state: AdamWState, weights: PyTree | None = None
 ) -> tuple[PyTree, AdamWState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``.
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
 
     .. math::
 
         u = \eta \left( \frac{\hat m}{\sqrt{\hat v + \epsilon_{root}} + \epsilon} + \lambda w \right)
 
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: the current weights :math:`w` (required).
-
-    Raises:
-      TypeError: ``state`` is not an ``AdamWState`` (e.g. another optimizer's state).
-      ValueError: ``weights`` is ``None``.
-      ValueError, TypeError: ``gradients`` differ from the weights or the state's moments in
-        structure, shape or dtype (the message names the key path).
+    with the moments of :mod:`~mlax.experimental.optim.adam`. ``weights`` (:math:`w`) are required,
+    for the weight decay.
     """
-    check_state(state, AdamWState, "adamw")
-    check_gradients(gradients, state.mu, "mu", state.moments_dtype)
-    weights = require_weights(weights, gradients, "adamw")
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, AdamWState, weights=weights)
     updates, mu, nu, count = adam_updates(
         gradients,
         state.mu,

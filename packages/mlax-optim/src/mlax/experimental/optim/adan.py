@@ -42,50 +42,26 @@ import jax
 import jax.numpy as jnp
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import (
-    check_float_weights,
-    check_gradients,
-    check_state,
-    require_weights,
-)
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     complement,
     compute_dtype,
     debias,
     ema,
     increment,
-    init_buffers,
     map_leaves,
-    moments_dtype_marker,
-    zero_count,
 )
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdanState", "init", "step"]
 
-_NO_MOMENTS_DTYPE = moments_dtype_marker(None)
-
 
 class AdanState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.adan`.
-
-    Attributes:
-      m: the moment of the gradients :math:`m`, one buffer per weight (its structure, shape, dtype).
-      v: the moment of the gradient differences :math:`v`, like ``m``.
-      n: the moment of the squared corrected gradients :math:`n`, like ``m``.
-      g: the previous step's gradients :math:`g_{prev}`, like ``m`` (zero before the first step).
-      count: the number of steps taken, a 0-d int32 array.
-      lr, b1, b2, b3, eps, eps_root, weight_decay: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-    """
+    """The state of :mod:`~mlax.experimental.optim.adan`: the moments ``m``, ``v`` and ``n``
+    (:math:`m, v, n`), the previous step's gradients ``g`` (:math:`g_{prev}`, zero before the first
+    step), all in the weights' dtypes (Adan has no ``moments_dtype``), and the fields every state
+    has (:ref:`optimizer-arguments`)."""
 
     m: PyTree
     v: PyTree
@@ -112,13 +88,10 @@ def init(
     eps_root: ScalarOrSchedule = 1e-8,
     weight_decay: ScalarOrSchedule = 0.0,
 ) -> AdanState:
-    """Returns the initial state for ``weights``.
-
-    Any float hyperparameter may be a schedule of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``, which has no default).
       b1: :math:`\\beta_1`, the decay rate of the gradients' moment.
       b2: :math:`\\beta_2`, the decay rate of the gradient differences' moment.
@@ -126,62 +99,38 @@ def init(
       eps: :math:`\\epsilon`, added to the root.
       eps_root: :math:`\\epsilon_{root}`, added under the root.
       weight_decay: the decoupled decay rate :math:`\\lambda`.
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path).
     """
-    check_hyperparameters(
-        "adan", lr=lr, b1=b1, b2=b2, b3=b3, eps=eps, eps_root=eps_root, weight_decay=weight_decay
+    p = prepare(
+        "adan",
+        weights,
+        None,
+        lr=lr,
+        b1=b1,
+        b2=b2,
+        b3=b3,
+        eps=eps,
+        eps_root=eps_root,
+        weight_decay=weight_decay,
     )
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
-    marker = _NO_MOMENTS_DTYPE
     return AdanState(
-        m=init_buffers(weights, marker),
-        v=init_buffers(weights, marker),
-        n=init_buffers(weights, marker),
-        g=init_buffers(weights, marker),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        b1=as_schedulable(b1, dtype),
-        b2=as_schedulable(b2, dtype),
-        b3=as_schedulable(b3, dtype),
-        eps=as_schedulable(eps, dtype),
-        eps_root=as_schedulable(eps_root, dtype),
-        weight_decay=as_schedulable(weight_decay, dtype),
+        m=p.zeros(), v=p.zeros(), n=p.zeros(), g=p.zeros(), count=p.count, **p.hyperparameters
     )
 
 
 def step(
     gradients: PyTree, state: AdanState, weights: PyTree | None = None
 ) -> tuple[PyTree, AdanState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``.
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
 
     .. math::
 
         u = \eta \left( \frac{\hat m + (1-\beta_2) \hat v}{\sqrt{\hat n + \epsilon_{root}} +
         \epsilon} + \lambda w \right)
 
-    with the moments of the module docstring. ``updates`` have the gradients' structure, shapes and
-    dtypes.
-
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: the current weights :math:`w` (required).
-
-    Raises:
-      TypeError: ``state`` is not an ``AdanState`` (e.g. another optimizer's state).
-      ValueError: ``weights`` is ``None``.
-      ValueError, TypeError: ``gradients`` differ from the weights or the state's buffers in
-        structure, shape or dtype (the message names the key path).
+    with the moments of the module docstring. ``weights`` (:math:`w`) are required, for the weight
+    decay.
     """
-    check_state(state, AdanState, "adan")
-    check_gradients(gradients, state.m, "m", _NO_MOMENTS_DTYPE)
-    weights = require_weights(weights, gradients, "adan")
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, AdanState, buffers="m", weights=weights)
     new_count = increment(state.count)
     first = state.count == 0
     b1, b2, b3 = value_of(state.b1), value_of(state.b2), value_of(state.b3)

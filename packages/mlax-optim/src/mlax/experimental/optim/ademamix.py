@@ -45,30 +45,15 @@ import jax.numpy as jnp
 from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import (
-    check_float_weights,
-    check_gradients,
-    check_state,
-    require_weights,
-)
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     compute_dtype,
     debias,
     ema,
     increment,
-    init_buffers,
     map_leaves,
-    moments_dtype_marker,
-    zero_count,
 )
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -76,18 +61,9 @@ __all__ = ["AdemamixState", "init", "step"]
 
 
 class AdemamixState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.ademamix`.
-
-    Attributes:
-      m1: the fast moving average :math:`m_1`, one buffer per weight (the weights' structure and
-        shapes; their dtypes unless ``moments_dtype`` was given).
-      m2: the slow moving average :math:`m_2`, like ``m1``.
-      nu: the second moment :math:`v`, like ``m1``.
-      count: the number of steps taken, a 0-d int32 array.
-      lr, b1, b2, b3, alpha, eps, eps_root, weight_decay: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.ademamix`: the fast and slow moving averages
+    ``m1`` (:math:`m_1`) and ``m2`` (:math:`m_2`), the second moment ``nu`` (:math:`v`), and the
+    fields every state has (:ref:`optimizer-arguments`)."""
 
     m1: PyTree
     m2: PyTree
@@ -117,13 +93,10 @@ def init(
     weight_decay: ScalarOrSchedule = 0.0,
     moments_dtype: DTypeLike | None = None,
 ) -> AdemamixState:
-    """Returns the initial state for ``weights``.
-
-    Any float hyperparameter may be a schedule of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`); ``float(state.alpha)`` reads the current value.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       b1: the fast average's decay rate :math:`\\beta_1`.
       b2: the second moment's decay rate :math:`\\beta_2`.
@@ -132,73 +105,45 @@ def init(
       eps: :math:`\\epsilon`, added to the root of the second moment.
       eps_root: :math:`\\epsilon_{root}`, added under the root.
       weight_decay: the decoupled decay rate :math:`\\lambda`, multiplied by :math:`\\eta`.
-      moments_dtype: the dtype of ``m1``, ``m2`` and ``nu`` (Optax's ``mu_dtype``); ``None`` keeps
-        each weight's dtype. Updates are always in the weights' dtypes.
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
+      moments_dtype: the dtype of ``m1``, ``m2`` and ``nu`` (Optax's ``mu_dtype``).
     """
-    check_hyperparameters(
+    p = prepare(
         "ademamix",
+        weights,
+        moments_dtype,
         lr=lr,
         b1=b1,
         b2=b2,
         b3=b3,
+        alpha=alpha,
         eps=eps,
         eps_root=eps_root,
         weight_decay=weight_decay,
     )
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
     return AdemamixState(
-        m1=init_buffers(weights, marker),
-        m2=init_buffers(weights, marker),
-        nu=init_buffers(weights, marker),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        b1=as_schedulable(b1, dtype),
-        b2=as_schedulable(b2, dtype),
-        b3=as_schedulable(b3, dtype),
-        alpha=as_schedulable(alpha, dtype),
-        eps=as_schedulable(eps, dtype),
-        eps_root=as_schedulable(eps_root, dtype),
-        weight_decay=as_schedulable(weight_decay, dtype),
-        moments_dtype=marker,
+        m1=p.zeros(),
+        m2=p.zeros(),
+        nu=p.zeros(),
+        count=p.count,
+        **p.hyperparameters,
+        moments_dtype=p.moments_dtype,
     )
 
 
 def step(
     gradients: PyTree, state: AdemamixState, weights: PyTree | None = None
 ) -> tuple[PyTree, AdemamixState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``.
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
 
     .. math::
 
         u = \eta \left(\frac{m_1 / (1-\beta_1^t) + \alpha\, m_2}
         {\sqrt{v / (1-\beta_2^t) + \epsilon_{root}} + \epsilon} + \lambda w\right)
 
-    with the averages of the module docstring. ``updates`` have the gradients' structure, shapes and
-    dtypes.
-
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: the current weights :math:`w` (required, for the weight decay).
-
-    Raises:
-      TypeError: ``state`` is not an ``AdemamixState`` (e.g. another optimizer's state).
-      ValueError: ``weights`` is ``None``.
-      ValueError, TypeError: ``gradients`` differ from the weights or the state's moments in
-        structure, shape or dtype (the message names the key path).
+    with the averages of the module docstring. ``weights`` (:math:`w`) are required, for the weight
+    decay.
     """
-    check_state(state, AdemamixState, "ademamix")
-    check_gradients(gradients, state.m1, "m1", state.moments_dtype)
-    weights = require_weights(weights, gradients, "ademamix")
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, AdemamixState, buffers="m1", weights=weights)
     count = increment(state.count)
     b1, b2, b3 = value_of(state.b1), value_of(state.b2), value_of(state.b3)
     debias1, debias2 = debias(b1, count), debias(b2, count)

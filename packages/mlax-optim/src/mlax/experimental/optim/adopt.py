@@ -26,8 +26,8 @@ its (donated) buffer, and the old :math:`v` cannot be recovered from the new one
 cancellation (:math:`v = (v' - (1-\beta_2) g^2)/\beta_2`, which also divides by zero on the first
 step, where :math:`\beta_2 = 0`). XLA:CPU computes :math:`m` and :math:`v` in separate loops and
 cannot prove that the loop reading the old :math:`v` runs before the one overwriting it, so it copies
-:math:`v` once per step (PERF-NOTES.md); an optimization barrier between the two did not remove the
-copy. Optax's ADOPT has the same copy.
+:math:`v` once per step (see the contributor notes on performance); an optimization barrier
+between the two did not remove the copy. Optax's ADOPT has the same copy.
 
 Example:
   >>> import jax.numpy as jnp
@@ -54,26 +54,15 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike, DTypeLike
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import check_float_weights, check_gradients, check_state
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    Static,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, Static, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     Scalar,
     compute_dtype,
     ema,
     increment,
-    init_buffers,
     map_leaves,
-    moments_dtype_marker,
-    zero_count,
 )
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -86,19 +75,10 @@ def default_clip_value(count: jax.Array) -> jax.Array:
 
 
 class AdoptState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.adopt`.
-
-    Attributes:
-      mu: the first moment :math:`m`, one buffer per weight (the weights' structure and shapes; their
-        dtypes unless ``moments_dtype`` was given).
-      nu: the second moment :math:`v`, like ``mu``.
-      count: the number of steps taken, a 0-d int32 array.
-      lr, b1, b2, eps: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      nesterov, use_clipping: 0-d boolean arrays.
-      clip_value_fn: the clipping bound as a function of the step count (static, no leaves).
-      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.adopt`: the moments ``mu`` (:math:`m`) and ``nu``
+    (:math:`v`), ``nesterov`` and ``use_clipping`` (0-d boolean arrays), ``clip_value_fn`` (the
+    clipping bound as a function of the step count; static, no leaves), and the fields every state
+    has (:ref:`optimizer-arguments`)."""
 
     mu: PyTree
     nu: PyTree
@@ -125,13 +105,10 @@ def init(
     clip_value_fn: Callable[[jax.Array], ArrayLike] = default_clip_value,
     moments_dtype: DTypeLike | None = None,
 ) -> AdoptState:
-    """Returns the initial state for ``weights``.
-
-    Any float hyperparameter may be a schedule of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       b1, b2: the moments' decay rates :math:`\\beta_1, \\beta_2`.
       eps: :math:`\\epsilon`, the floor of :math:`\\sqrt{v}`.
@@ -141,59 +118,34 @@ def init(
         its value is computed in the hyperparameter dtype. Kept in the tree structure, so a
         different function recompiles a jitted step.
       moments_dtype: the dtype of ``mu`` and ``nu`` (Optax's ``mu_dtype``, applied to both
-        moments); ``None`` keeps each weight's dtype. Updates are always in the weights' dtypes.
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
+        moments).
     """
-    check_hyperparameters("adopt", lr=lr, b1=b1, b2=b2, eps=eps)
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
+    p = prepare("adopt", weights, moments_dtype, lr=lr, b1=b1, b2=b2, eps=eps)
     return AdoptState(
-        mu=init_buffers(weights, marker),
-        nu=init_buffers(weights, marker),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        b1=as_schedulable(b1, dtype),
-        b2=as_schedulable(b2, dtype),
-        eps=as_schedulable(eps, dtype),
-        nesterov=jnp.asarray(nesterov, dtype=bool),
-        use_clipping=jnp.asarray(use_clipping, dtype=bool),
+        mu=p.zeros(),
+        nu=p.zeros(),
+        count=p.count,
+        **p.hyperparameters,
+        nesterov=p.flag(nesterov),
+        use_clipping=p.flag(use_clipping),
         clip_value_fn=Static(clip_value_fn),
-        moments_dtype=marker,
+        moments_dtype=p.moments_dtype,
     )
 
 
 def step(
     gradients: PyTree, state: AdoptState, weights: PyTree | None = None
 ) -> tuple[PyTree, AdoptState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``.
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
 
     .. math::
 
         u = \eta\, m, \qquad m \leftarrow \beta_1 m + (1-\beta_1)
         \operatorname{clip}\!\left(\frac{g}{\max(\sqrt{v_{old}}, \epsilon)}, -c_k, c_k\right)
 
-    with the moments of the module docstring. ``updates`` have the gradients' structure, shapes and
-    dtypes.
-
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: accepted for the protocol; ADOPT does not need them.
-
-    Raises:
-      TypeError: ``state`` is not an ``AdoptState`` (e.g. another optimizer's state).
-      ValueError, TypeError: ``gradients`` differ from the state's moments in structure, shape or
-        dtype (the message names the key path).
+    with the moments of the module docstring. ``weights`` are not needed.
     """
-    check_state(state, AdoptState, "adopt")
-    check_gradients(gradients, state.mu, "mu", state.moments_dtype)
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, AdoptState)
     lr_, eps_ = value_of(state.lr), value_of(state.eps)
     started = state.count > 0
     # The first step only fills v: beta_2 = 0 there, and beta_1 = 1 keeps m at zero.

@@ -35,25 +35,15 @@ import jax.numpy as jnp
 from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import check_float_weights, check_gradients, check_state
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     compute_dtype,
     debias,
     ema,
     increment,
-    init_buffers,
     map_leaves,
-    moments_dtype_marker,
-    zero_count,
 )
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -61,17 +51,10 @@ __all__ = ["AmsgradState", "init", "step"]
 
 
 class AmsgradState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.amsgrad`.
-
-    Attributes:
-      mu, nu, nu_max: :math:`m, v, \\tilde v`, one buffer each per weight (the weights' structure
-        and shapes; their dtypes unless ``moments_dtype`` was given).
-      count: the number of steps taken, a 0-d int32 array.
-      lr, b1, b2, eps, eps_root: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      bias_correction_mu, bias_correction_nu: 0-d boolean arrays.
-      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.amsgrad`: the moments ``mu`` (:math:`m`) and
+    ``nu`` (:math:`v`), their running maximum ``nu_max`` (:math:`\\tilde v`),
+    ``bias_correction_mu`` and ``bias_correction_nu`` (0-d boolean arrays), and the fields every
+    state has (:ref:`optimizer-arguments`)."""
 
     mu: PyTree
     nu: PyTree
@@ -99,68 +82,41 @@ def init(
     bias_correction_nu: bool = True,
     moments_dtype: DTypeLike | None = None,
 ) -> AmsgradState:
-    """Returns the initial state for ``weights``.
-
-    Any float hyperparameter may be a schedule of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       b1, b2, eps, eps_root: as in :func:`mlax.experimental.optim.adam.init`.
       bias_correction_mu, bias_correction_nu: debias :math:`m` and :math:`v`.
-      moments_dtype: the dtype of the three buffers (Optax's ``mu_dtype``, applied to all);
-        ``None`` keeps each weight's dtype. Updates are always in the weights' dtypes.
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
+      moments_dtype: the dtype of the three buffers (Optax's ``mu_dtype``, applied to all).
     """
-    check_hyperparameters("amsgrad", lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
+    p = prepare("amsgrad", weights, moments_dtype, lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
     return AmsgradState(
-        mu=init_buffers(weights, marker),
-        nu=init_buffers(weights, marker),
-        nu_max=init_buffers(weights, marker),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        b1=as_schedulable(b1, dtype),
-        b2=as_schedulable(b2, dtype),
-        eps=as_schedulable(eps, dtype),
-        eps_root=as_schedulable(eps_root, dtype),
-        bias_correction_mu=jnp.asarray(bias_correction_mu, dtype=bool),
-        bias_correction_nu=jnp.asarray(bias_correction_nu, dtype=bool),
-        moments_dtype=marker,
+        mu=p.zeros(),
+        nu=p.zeros(),
+        nu_max=p.zeros(),
+        count=p.count,
+        **p.hyperparameters,
+        bias_correction_mu=p.flag(bias_correction_mu),
+        bias_correction_nu=p.flag(bias_correction_nu),
+        moments_dtype=p.moments_dtype,
     )
 
 
 def step(
     gradients: PyTree, state: AmsgradState, weights: PyTree | None = None
 ) -> tuple[PyTree, AmsgradState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``.
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
 
     .. math::
 
         \tilde v \leftarrow \max(\tilde v, \hat v), \qquad
         u = \eta \, \frac{\hat m}{\sqrt{\tilde v + \epsilon_{root}} + \epsilon}
 
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: accepted for the protocol; AMSGrad does not need them.
-
-    Raises:
-      TypeError: ``state`` is not an ``AmsgradState`` (e.g. another optimizer's state).
-      ValueError, TypeError: ``gradients`` differ from the state's moments in structure, shape or
-        dtype (the message names the key path).
+    ``weights`` are not needed.
     """
-    check_state(state, AmsgradState, "amsgrad")
-    check_gradients(gradients, state.mu, "mu", state.moments_dtype)
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, AmsgradState)
     count = increment(state.count)
     lr, b1, b2 = value_of(state.lr), value_of(state.b1), value_of(state.b2)
     eps, eps_root = value_of(state.eps), value_of(state.eps_root)

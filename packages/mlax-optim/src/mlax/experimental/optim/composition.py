@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from mlax.experimental.core import PyTree
+from mlax.experimental.core import PyTree, check_trees_match
 from mlax.experimental.optim._src.checks import check_state
 from mlax.experimental.optim.protocol import Optimizer, call_step, same_kind
 from mlax.experimental.optim.transforms import set_to_zero
@@ -212,6 +212,9 @@ def partition(optimizers: Mapping[Hashable, Optimizer], labels: Labels) -> Optim
         gradients: PyTree, state: PartitionState, weights: PyTree | None = None, **extra: Any
     ) -> tuple[PyTree, PartitionState]:
         check_state(state, PartitionState, "partition")
+        if weights is not None:
+            # Before the labels: labels computed from mismatched trees would not say which differs.
+            check_trees_match(gradients, weights, "gradients", "weights")
         leaf_labels = _label_leaves(labels, gradients, "gradients")
         check_labels(leaf_labels)
         if set(state.inner_states) != set(optimizers):

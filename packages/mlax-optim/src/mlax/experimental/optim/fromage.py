@@ -33,26 +33,14 @@ import jax
 import jax.numpy as jnp
 
 from mlax.experimental.core import PyTree, scaled_l2_norm
-from mlax.experimental.optim._src.checks import (
-    check_float_weights,
-    check_signature,
-    check_state,
-    require_weights,
-)
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
+from mlax.experimental.optim._src.checks import check_signature, require_weights
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     Signature,
     increment,
     map_leaves,
     weights_signature,
-    zero_count,
 )
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -60,15 +48,9 @@ __all__ = ["FromageState", "init", "step"]
 
 
 class FromageState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.fromage`.
-
-    Attributes:
-      signature: the weights' structure, shapes and dtypes, kept (statically, with no leaves) so
-        that ``step`` can check the gradients; Fromage keeps no per-weight buffer.
-      count: the number of steps taken, a 0-d int32 array.
-      lr, min_norm: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-    """
+    """The state of :mod:`~mlax.experimental.optim.fromage`: no per-weight buffer, but the weights'
+    ``signature`` (their structure, shapes and dtypes, static, no leaves) so that ``step`` can check
+    the gradients, and the fields every state has (:ref:`optimizer-arguments`)."""
 
     signature: Signature
     count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
@@ -79,50 +61,28 @@ class FromageState(NamedTuple):
 def init(
     weights: PyTree, *, lr: ScalarOrSchedule = 1e-2, min_norm: ScalarOrSchedule = 1e-6
 ) -> FromageState:
-    """Returns the initial state for ``weights``.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``, which has no default; the
-        paper recommends 0.01), or a schedule of the step count.
+        paper recommends 0.01).
       min_norm: :math:`\\nu`, the floor on both norms that keeps the ratio finite.
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path).
     """
-    check_hyperparameters("fromage", lr=lr)
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
-    return FromageState(
-        signature=weights_signature(weights),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        min_norm=as_schedulable(min_norm, dtype),
-    )
+    p = prepare("fromage", weights, None, lr=lr, min_norm=min_norm)
+    return FromageState(signature=weights_signature(weights), count=p.count, **p.hyperparameters)
 
 
 def step(
     gradients: PyTree, state: FromageState, weights: PyTree | None = None
 ) -> tuple[PyTree, FromageState]:
-    r"""Returns ``(updates, new_state)``: the :math:`u` of the module docstring, per leaf.
-
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: the current weights :math:`w` (required).
-
-    Raises:
-      TypeError: ``state`` is not a ``FromageState`` (e.g. another optimizer's state).
-      ValueError: ``weights`` is ``None``.
-      ValueError, TypeError: ``gradients`` differ from the weights in structure, shape or dtype
-        (the message names the key path).
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`): the
+    :math:`u` of the module docstring, per leaf. ``weights`` (:math:`w`) are required.
     """
-    check_state(state, FromageState, "fromage")
+    state = begin_step(gradients, state, FromageState, buffers=None)
+    # Before the weights: mismatched gradients are reported as such even when weights are missing.
     check_signature(gradients, state.signature)
     weights = require_weights(weights, gradients, "fromage")
-    state = evaluate_schedules(state)
     lr, min_norm = value_of(state.lr), value_of(state.min_norm)
     # Computed in the hyperparameter dtype. 1 - c is written without the cancellation of
     # 1 - 1/sqrt(1 + lr²), which would lose most of float32's digits for a small lr.

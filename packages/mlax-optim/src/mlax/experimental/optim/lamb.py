@@ -33,30 +33,15 @@ import jax.numpy as jnp
 from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import (
-    check_float_weights,
-    check_gradients,
-    check_state,
-    require_weights,
-)
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     adam_direction,
     debias,
     increment,
-    init_buffers,
     map_leaves,
-    moments_dtype_marker,
     trust_ratio,
-    zero_count,
 )
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -64,16 +49,8 @@ __all__ = ["LambState", "init", "step"]
 
 
 class LambState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.lamb`.
-
-    Attributes:
-      mu, nu: the first and second moments, one buffer per weight (the weights' structure and
-        shapes; their dtypes unless ``moments_dtype`` was given).
-      count: the number of steps taken, a 0-d int32 array.
-      lr, b1, b2, eps, eps_root, weight_decay: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.lamb`: the moments ``mu`` (:math:`m`) and ``nu``
+    (:math:`v`), and the fields every state has (:ref:`optimizer-arguments`)."""
 
     mu: PyTree
     nu: PyTree
@@ -98,71 +75,49 @@ def init(
     weight_decay: ScalarOrSchedule = 0.0,
     moments_dtype: DTypeLike | None = None,
 ) -> LambState:
-    """Returns the initial state for ``weights``.
-
-    Any float hyperparameter may be a schedule of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       b1, b2, eps, eps_root: as in :func:`mlax.experimental.optim.adam.init` (``eps`` defaults to
         ``1e-6`` as in Optax's LAMB).
       weight_decay: the decay rate :math:`\\lambda`, added before the trust ratio.
-      moments_dtype: the dtype of ``mu`` and ``nu``; ``None`` keeps each weight's dtype. Updates
-        are always in the weights' dtypes.
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
+      moments_dtype: the dtype of ``mu`` and ``nu``; ``None`` keeps each weight's dtype.
     """
-    check_hyperparameters(
-        "lamb", lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root, weight_decay=weight_decay
+    p = prepare(
+        "lamb",
+        weights,
+        moments_dtype,
+        lr=lr,
+        b1=b1,
+        b2=b2,
+        eps=eps,
+        eps_root=eps_root,
+        weight_decay=weight_decay,
     )
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
     return LambState(
-        mu=init_buffers(weights, marker),
-        nu=init_buffers(weights, marker),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        b1=as_schedulable(b1, dtype),
-        b2=as_schedulable(b2, dtype),
-        eps=as_schedulable(eps, dtype),
-        eps_root=as_schedulable(eps_root, dtype),
-        weight_decay=as_schedulable(weight_decay, dtype),
-        moments_dtype=marker,
+        mu=p.zeros(),
+        nu=p.zeros(),
+        count=p.count,
+        **p.hyperparameters,
+        moments_dtype=p.moments_dtype,
     )
 
 
 def step(
     gradients: PyTree, state: LambState, weights: PyTree | None = None
 ) -> tuple[PyTree, LambState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``.
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
 
     .. math::
 
         r = \frac{\hat m}{\sqrt{\hat v + \epsilon_{root}} + \epsilon} + \lambda w, \qquad
         u = \eta \, \frac{\|w\|}{\|r\|}\, r \quad\text{per leaf}
 
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: the current weights :math:`w` (required: the trust ratio needs them).
-
-    Raises:
-      TypeError: ``state`` is not a ``LambState`` (e.g. another optimizer's state).
-      ValueError: ``weights`` is ``None``.
-      ValueError, TypeError: ``gradients`` differ from the weights or the state's moments in
-        structure, shape or dtype (the message names the key path).
+    ``weights`` (:math:`w`) are required: the trust ratio needs them.
     """
-    check_state(state, LambState, "lamb")
-    check_gradients(gradients, state.mu, "mu", state.moments_dtype)
-    weights = require_weights(weights, gradients, "lamb")
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, LambState, weights=weights)
     count = increment(state.count)
     b1, b2 = value_of(state.b1), value_of(state.b2)
     lr, decay = value_of(state.lr), value_of(state.weight_decay)

@@ -35,29 +35,14 @@ import jax.numpy as jnp
 from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import (
-    check_float_weights,
-    check_gradients,
-    check_state,
-    require_weights,
-)
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     increment,
-    init_buffers,
     kept,
     map_leaves,
-    moments_dtype_marker,
     trust_ratio,
-    zero_count,
 )
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -65,17 +50,9 @@ __all__ = ["LarsState", "init", "step"]
 
 
 class LarsState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.lars`.
-
-    Attributes:
-      velocities: the velocity :math:`b`, one buffer per weight (the weights' structure and
-        shapes; their dtypes unless ``moments_dtype`` was given).
-      count: the number of steps taken, a 0-d int32 array.
-      lr, weight_decay, trust_coefficient, eps, momentum: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      nesterov: whether the Nesterov form is on, a 0-d boolean array.
-      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.lars`: the velocity ``velocities`` (:math:`b`),
+    ``nesterov`` (whether the Nesterov form is on, a 0-d boolean array), and the fields every state
+    has (:ref:`optimizer-arguments`)."""
 
     velocities: PyTree
     count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
@@ -99,13 +76,10 @@ def init(
     nesterov: bool = False,
     moments_dtype: DTypeLike | None = None,
 ) -> LarsState:
-    """Returns the initial state for ``weights``.
-
-    Any float hyperparameter may be a schedule of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``). The trust ratio already
         scales steps by :math:`c \\|w\\|`, hence the default of 1.
       weight_decay: :math:`\\lambda`, added to the gradient before the trust ratio.
@@ -113,57 +87,40 @@ def init(
       eps: :math:`\\epsilon`, added to :math:`\\|r\\|`.
       momentum: :math:`\\mu`.
       nesterov: use the Nesterov form.
-      moments_dtype: the dtype of ``velocities``; ``None`` keeps each weight's dtype. Updates are
-        always in the weights' dtypes.
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``weight_decay``, ``eps``, ...; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
+      moments_dtype: the dtype of ``velocities``; ``None`` keeps each weight's dtype.
     """
-    check_hyperparameters("lars", lr=lr, weight_decay=weight_decay, eps=eps, momentum=momentum)
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
+    p = prepare(
+        "lars",
+        weights,
+        moments_dtype,
+        lr=lr,
+        weight_decay=weight_decay,
+        trust_coefficient=trust_coefficient,
+        eps=eps,
+        momentum=momentum,
+    )
     return LarsState(
-        velocities=init_buffers(weights, marker),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        weight_decay=as_schedulable(weight_decay, dtype),
-        trust_coefficient=as_schedulable(trust_coefficient, dtype),
-        eps=as_schedulable(eps, dtype),
-        momentum=as_schedulable(momentum, dtype),
-        nesterov=jnp.asarray(nesterov, dtype=bool),
-        moments_dtype=marker,
+        velocities=p.zeros(),
+        count=p.count,
+        **p.hyperparameters,
+        nesterov=p.flag(nesterov),
+        moments_dtype=p.moments_dtype,
     )
 
 
 def step(
     gradients: PyTree, state: LarsState, weights: PyTree | None = None
 ) -> tuple[PyTree, LarsState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``.
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
 
     .. math::
 
         d = \eta \, \frac{c \|w\|}{\|g + \lambda w\| + \epsilon} (g + \lambda w), \qquad
         b \leftarrow d + \mu b, \qquad u = b \;\text{or}\; d + \mu b
 
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: the current weights :math:`w` (required: the trust ratio needs them).
-
-    Raises:
-      TypeError: ``state`` is not a ``LarsState`` (e.g. another optimizer's state).
-      ValueError: ``weights`` is ``None``.
-      ValueError, TypeError: ``gradients`` differ from the weights or the state's velocities in
-        structure, shape or dtype (the message names the key path).
+    ``weights`` (:math:`w`) are required: the trust ratio needs them.
     """
-    check_state(state, LarsState, "lars")
-    check_gradients(gradients, state.velocities, "velocities", state.moments_dtype)
-    weights = require_weights(weights, gradients, "lars")
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, LarsState, buffers="velocities", weights=weights)
     lr, decay, momentum = value_of(state.lr), value_of(state.weight_decay), value_of(state.momentum)
     coefficient, eps = value_of(state.trust_coefficient), value_of(state.eps)
 

@@ -79,32 +79,40 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+from typing_extensions import deprecated
 
-from mlax.experimental.core import PyTree, check_floating, check_trees_match
-from mlax.experimental.optim._src.checks import check_float_weights, check_state
+from mlax.experimental.core import (
+    MlaxDeprecationWarning,
+    PyTree,
+    keep_old_keywords,
+    register_deprecation,
+)
+from mlax.experimental.optim._src.deprecations_manifest import (
+    LBFGS_INIT_RENAMES,
+    LBFGS_STATE_MAX_LEARNING_RATE,
+)
 from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     Static,
     as_hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
     value_of,
 )
-from mlax.experimental.optim._src.moments import increment, zero_count
-from mlax.experimental.optim._src.sharding import stacked_zeros
-from mlax.experimental.optim._src.zoom_linesearch import ZoomSettings, vdot, zoom_linesearch
+from mlax.experimental.optim._src.lbfgs_linesearch import (
+    check_loss_arguments,
+    check_step_trees,
+    search,
+)
+from mlax.experimental.optim._src.lbfgs_memory import empty_memory, fresh_zeros, remember, two_loop
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
+from mlax.experimental.optim._src.moments import increment
+from mlax.experimental.optim._src.zoom_linesearch import ValueFn, vdot
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["LbfgsState", "LinesearchInfo", "init", "step", "value_and_grad_from_state"]
-
-ValueFn = Callable[[PyTree], jax.Array]
 
 
 class LinesearchInfo(NamedTuple):
@@ -122,10 +130,10 @@ class LinesearchInfo(NamedTuple):
 
 
 class LbfgsState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.lbfgs`.
+    """The state of :mod:`~mlax.experimental.optim.lbfgs` (no ``moments_dtype``: the buffers keep
+    the weights' dtypes), and the fields every state has (:ref:`optimizer-arguments`).
 
     Attributes:
-      count: the number of steps taken, a 0-d int32 array.
       previous_weights, previous_gradients: the weights and gradients given to the last step (the
         weights' structure, shapes and dtypes; zero before the first step).
       weight_differences, gradient_differences: the memory, per weight a ``(memory_size, *shape)``
@@ -135,12 +143,12 @@ class LbfgsState(NamedTuple):
       value, grad: the loss and gradients at the weights the last line search ended at (``inf``
         and zeros before any); see :func:`value_and_grad_from_state`.
       info: :class:`LinesearchInfo` of the last line search.
-      lr: :math:`\\alpha`, a 0-d array or a schedule, or ``None`` for 1.
+      lr: :math:`\\alpha`, or ``None`` for 1.
       scale_init_precond: whether :math:`\\gamma_k` scales the initial inverse Hessian, a 0-d
         boolean array.
       max_linesearch_steps, tol, increase_factor, slope_rtol, curv_rtol, stepsize_precision: the
         line search's settings, 0-d arrays.
-      max_learning_rate, approx_dec_rtol: line search settings, 0-d arrays or ``None`` (off).
+      max_lr, approx_dec_rtol: line search settings, 0-d arrays or ``None`` (off).
       linesearch: whether the line search runs (static, no leaves).
       initial_guess_strategy: ``"one"`` or ``"keep"`` (static): the line search's first trial step
         is 1, or the previous accepted step.
@@ -159,7 +167,7 @@ class LbfgsState(NamedTuple):
     lr: Hyperparameter | None
     scale_init_precond: jax.Array
     max_linesearch_steps: jax.Array
-    max_learning_rate: jax.Array | None
+    max_lr: jax.Array | None
     tol: jax.Array
     increase_factor: jax.Array
     slope_rtol: jax.Array
@@ -169,7 +177,27 @@ class LbfgsState(NamedTuple):
     linesearch: Static[bool]
     initial_guess_strategy: Static[str]
 
+    @property
+    @deprecated(
+        "mlax.experimental.optim.lbfgs.LbfgsState.max_learning_rate is deprecated since "
+        "mlax-optim 0.4.0 and will be removed in mlax-optim 0.6.0; use "
+        "mlax.experimental.optim.lbfgs.LbfgsState.max_lr instead.",
+        category=MlaxDeprecationWarning,
+    )
+    def max_learning_rate(self) -> jax.Array | None:
+        """The former name of ``max_lr`` (read-only).
 
+        .. deprecated:: 0.4.0
+           Read ``max_lr``; ``max_learning_rate`` is removed in mlax-optim 0.6.0.
+        """
+        return self.max_lr
+
+
+register_deprecation(LBFGS_STATE_MAX_LEARNING_RATE, vars(LbfgsState)["max_learning_rate"].fget)
+register_deprecation(LBFGS_INIT_RENAMES)
+
+
+@overload
 def init(
     weights: PyTree,
     *,
@@ -178,7 +206,36 @@ def init(
     scale_init_precond: bool = True,
     linesearch: bool = True,
     max_linesearch_steps: int = 20,
-    max_learning_rate: float | None = None,
+    max_lr: float | None = None,
+    tol: float = 0.0,
+    increase_factor: float = 2.0,
+    slope_rtol: float = 1e-4,
+    curv_rtol: float = 0.9,
+    approx_dec_rtol: float | None = 1e-6,
+    stepsize_precision: float = 1e-5,
+    initial_guess_strategy: str = "one",
+) -> LbfgsState: ...
+
+
+@overload
+@deprecated(
+    "Passing max_learning_rate to mlax.experimental.optim.lbfgs.init is deprecated since "
+    "mlax-optim 0.4.0 and will be removed in mlax-optim 0.6.0; use max_lr= instead.",
+    category=MlaxDeprecationWarning,
+)
+def init(weights: PyTree, *, max_learning_rate: float | None, **settings: Any) -> LbfgsState: ...
+
+
+@keep_old_keywords(LBFGS_INIT_RENAMES)
+def init(
+    weights: PyTree,
+    *,
+    lr: ScalarOrSchedule | None = None,
+    memory_size: int = 10,
+    scale_init_precond: bool = True,
+    linesearch: bool = True,
+    max_linesearch_steps: int = 20,
+    max_lr: float | None = None,
     tol: float = 0.0,
     increase_factor: float = 2.0,
     slope_rtol: float = 1e-4,
@@ -187,10 +244,14 @@ def init(
     stepsize_precision: float = 1e-5,
     initial_guess_strategy: str = "one",
 ) -> LbfgsState:
-    """Returns the initial state for ``weights``.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
+
+    .. deprecated:: 0.4.0
+       ``max_learning_rate``: pass ``max_lr`` instead; the old name warns and is removed in
+       mlax-optim 0.6.0.
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: :math:`\\alpha`, a scaling of the direction before the line search (Optax's
         ``learning_rate``); ``None`` (the default) leaves the step size to the line search. It may
         be a schedule of the step count.
@@ -199,7 +260,8 @@ def init(
       linesearch: run the zoom line search (Optax's ``linesearch=None`` is ``False``: the step is
         then :math:`u = \\alpha P g`, and ``step`` needs neither ``value`` nor ``value_fn``).
       max_linesearch_steps: the most loss evaluations per line search.
-      max_learning_rate: the largest step size the line search may take (``None``: no bound).
+      max_lr: the largest step size the line search may take (``None``: no bound; Optax's
+        ``max_learning_rate``).
       tol: :math:`\\tau`, the tolerance on both conditions.
       increase_factor: the factor by which the first phase grows the step.
       slope_rtol: :math:`c_1`, the sufficient-decrease constant.
@@ -212,46 +274,36 @@ def init(
         or ``"keep"`` (the previous accepted step).
 
     Raises:
-      TypeError: a weight is not floating point (the message names its key path).
       ValueError: ``memory_size < 1``, or an unknown ``initial_guess_strategy``.
     """
-    check_hyperparameters("lbfgs", lr=lr, max_learning_rate=max_learning_rate)
-    check_float_weights(weights)
+    given = {name: v for name, v in (("lr", lr), ("max_lr", max_lr)) if v is not None}
+    p = prepare("lbfgs", weights, None, **given)
     if memory_size < 1:
         raise ValueError(f"lbfgs needs memory_size >= 1, got {memory_size}.")
     if initial_guess_strategy not in ("one", "keep"):
         raise ValueError(
             f"initial_guess_strategy must be 'one' or 'keep', got {initial_guess_strategy!r}."
         )
-    dtype = hyperparameter_dtype(weights)
-
-    def memory(weight: jax.Array) -> jax.Array:
-        # Unpartitioned along the history axis, partitioned like the weight along the others.
-        return stacked_zeros(jnp.asarray(weight), memory_size, weight.dtype)
-
-    def zeros() -> PyTree:
-        # A fresh tree per field: state leaves sharing a buffer cannot all be donated.
-        # An explicit dtype: strongly typed even for weakly typed weights (one compile).
-        return jax.tree.map(lambda weight: jnp.zeros_like(weight, dtype=weight.dtype), weights)
+    dtype = p.dtype
 
     def scalar(value: float) -> jax.Array:
         return as_hyperparameter(value, dtype)
 
     return LbfgsState(
-        count=zero_count(),
-        previous_weights=zeros(),
-        previous_gradients=zeros(),
-        weight_differences=jax.tree.map(memory, weights),
-        gradient_differences=jax.tree.map(memory, weights),
+        count=p.count,
+        previous_weights=fresh_zeros(weights),
+        previous_gradients=fresh_zeros(weights),
+        weight_differences=empty_memory(weights, memory_size),
+        gradient_differences=empty_memory(weights, memory_size),
         rhos=jnp.zeros((memory_size,), dtype),
         learning_rate=scalar(1.0),
         value=scalar(jnp.inf),
-        grad=zeros(),
+        grad=fresh_zeros(weights),
         info=LinesearchInfo(jnp.zeros((), jnp.int32), scalar(jnp.inf), scalar(jnp.inf)),
-        lr=None if lr is None else as_schedulable(lr, dtype),
-        scale_init_precond=jnp.asarray(scale_init_precond, dtype=bool),
+        lr=p.hyperparameters.get("lr"),
+        scale_init_precond=p.flag(scale_init_precond),
         max_linesearch_steps=jnp.asarray(max_linesearch_steps, jnp.int32),
-        max_learning_rate=None if max_learning_rate is None else scalar(max_learning_rate),
+        max_lr=None if max_lr is None else scalar(max_lr),
         tol=scalar(tol),
         increase_factor=scalar(increase_factor),
         slope_rtol=scalar(slope_rtol),
@@ -263,65 +315,6 @@ def init(
     )
 
 
-def _precondition(
-    gradients: PyTree,
-    weight_differences: PyTree,
-    gradient_differences: PyTree,
-    rhos: jax.Array,
-    identity_scale: jax.Array,
-    memory_index: jax.Array,
-) -> PyTree:
-    """:math:`P g` by the two-loop recursion (Nocedal and Wright, algorithm 7.4), newest first."""
-    dtype = rhos.dtype
-    memory_size = rhos.shape[0]
-    indices = (memory_index + jnp.arange(memory_size)) % memory_size
-
-    def pick(index: jax.Array) -> tuple[PyTree, PyTree]:
-        pair: tuple[PyTree, PyTree] = jax.tree.map(
-            lambda x: x[index], (weight_differences, gradient_differences)
-        )
-        return pair
-
-    def right(vector: PyTree, index: jax.Array) -> tuple[PyTree, jax.Array]:
-        dw, dg = pick(index)
-        alpha = rhos[index] * vdot(dw, vector, dtype)
-        vector = jax.tree.map(lambda v, y: v - alpha.astype(v.dtype) * y, vector, dg)
-        return vector, alpha
-
-    vector, alphas = jax.lax.scan(right, gradients, indices, reverse=True)
-    vector = jax.tree.map(lambda v: identity_scale.astype(v.dtype) * v, vector)
-
-    def left(vector: PyTree, index_alpha: tuple[jax.Array, jax.Array]) -> tuple[PyTree, None]:
-        index, alpha = index_alpha
-        dw, dg = pick(index)
-        beta = rhos[index] * vdot(dg, vector, dtype)
-        vector = jax.tree.map(lambda v, s: v + (alpha - beta).astype(v.dtype) * s, vector, dw)
-        return vector, None
-
-    vector, _ = jax.lax.scan(left, vector, (indices, alphas))
-    return vector
-
-
-def _check_loss_arguments(value: Any, value_fn: Any, dtype: np.dtype[Any]) -> jax.Array:
-    if value is None or value_fn is None:
-        missing = " and ".join(
-            name for name, given in (("value", value), ("value_fn", value_fn)) if given is None
-        )
-        raise TypeError(
-            f"mlax.experimental.optim.lbfgs.step needs {missing}: its line search evaluates the "
-            "loss. Call lbfgs.step(gradients, state, weights, value=loss(weights), "
-            "value_fn=loss) with loss a pure function weights -> scalar, or init with "
-            "linesearch=False."
-        )
-    if not callable(value_fn):
-        raise TypeError(f"value_fn must be a function weights -> scalar loss, got {value_fn!r}.")
-    array = jnp.asarray(value)
-    check_floating(array, "value")
-    if array.ndim != 0:
-        raise ValueError(f"value must be the scalar loss, got an array of shape {array.shape}.")
-    return array.astype(dtype)
-
-
 def step(
     gradients: PyTree,
     state: LbfgsState,
@@ -330,37 +323,21 @@ def step(
     value: jax.Array | None = None,
     value_fn: ValueFn | None = None,
 ) -> tuple[PyTree, LbfgsState]:
-    r"""Returns ``(updates, new_state)``: :math:`u = \eta \alpha P g` (module docstring).
-
-    Args:
-      gradients: the loss gradients at ``weights``, matching them in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: the current weights (required).
-      value: the loss at ``weights``, a scalar float array (keyword-only; required with the line
-        search).
-      value_fn: the loss as a pure function ``weights -> scalar`` (keyword-only; required with the
-        line search).
+    r"""Returns ``(updates, new_state)`` (:ref:`optimizer-arguments`): :math:`u = \eta \alpha P g`
+    (module docstring). ``weights`` are required; so are, with the line search, ``value`` (the loss
+    at ``weights``, a scalar float array) and ``value_fn`` (the loss as a pure function
+    ``weights -> scalar``), both keyword-only.
 
     Raises:
-      ValueError: ``weights`` is ``None``, or ``value`` is not a scalar.
-      TypeError: ``state`` is not an ``LbfgsState`` (e.g. another optimizer's state).
+      ValueError: ``value`` is not a scalar.
       TypeError: ``value`` or ``value_fn`` is missing (with the line search), or ``value`` is not
         floating point.
-      ValueError, TypeError: ``gradients`` differ from the weights or the state in structure,
-        shape or dtype (the message names the key path).
     """
-    check_state(state, LbfgsState, "lbfgs")
-    if weights is None:
-        raise ValueError(
-            "mlax.experimental.optim.lbfgs.step needs the current weights: call "
-            "lbfgs.step(gradients, state, weights, value=..., value_fn=...)."
-        )
-    check_trees_match(gradients, state.previous_gradients, "gradients", "state.previous_gradients")
-    check_trees_match(gradients, weights, "gradients", "weights")
+    state = begin_step(gradients, state, LbfgsState, buffers=None)
+    check_step_trees(gradients, state, weights)
     dtype = state.rhos.dtype
     with_linesearch = state.linesearch.value
-    loss = _check_loss_arguments(value, value_fn, dtype) if with_linesearch else None
-    state = evaluate_schedules(state)
+    loss = check_loss_arguments(value, value_fn, dtype) if with_linesearch else None
     memory_size = state.rhos.shape[0]
     count = state.count
     started = count > 0
@@ -381,12 +358,11 @@ def step(
         lambda x: jnp.where(started, x, jnp.zeros_like(x)),
         (weight_difference, gradient_difference, rho),
     )
-    weight_differences, gradient_differences = jax.tree.map(
-        lambda memory, new: memory.at[previous_index].set(new),
-        (state.weight_differences, state.gradient_differences),
-        (weight_difference, gradient_difference),
+    weight_differences, gradient_differences, rhos = remember(
+        (state.weight_differences, state.gradient_differences, state.rhos),
+        (weight_difference, gradient_difference, rho),
+        previous_index,
     )
-    rhos = state.rhos.at[previous_index].set(rho)
 
     numerator = vdot(gradient_difference, weight_difference, dtype)
     denominator = vdot(gradient_difference, gradient_difference, dtype)
@@ -399,7 +375,7 @@ def step(
         jnp.where(started, secant_scale, first_scale),
         jnp.ones((), dtype),
     )
-    preconditioned = _precondition(
+    preconditioned = two_loop(
         gradients, weight_differences, gradient_differences, rhos, identity_scale, memory_index
     )
     scale = jnp.ones((), dtype) if state.lr is None else value_of(state.lr)
@@ -419,28 +395,7 @@ def step(
         return updates, new_state
 
     assert loss is not None and value_fn is not None
-    guess = jnp.ones((), dtype)
-    if state.initial_guess_strategy.value == "keep":
-        guess = state.learning_rate
-    settings = ZoomSettings(
-        max_steps=state.max_linesearch_steps,
-        max_stepsize=state.max_learning_rate,
-        tol=state.tol,
-        increase_factor=state.increase_factor,
-        slope_rtol=state.slope_rtol,
-        curv_rtol=state.curv_rtol,
-        approx_dec_rtol=state.approx_dec_rtol,
-        interval_threshold=state.stepsize_precision,
-    )
-    result = zoom_linesearch(
-        value_fn,
-        weights,
-        direction,
-        value=loss,
-        grad=gradients,
-        stepsize_guess=guess,
-        settings=settings,
-    )
+    result = search(value_fn, weights, direction, loss, gradients, state)
 
     # Written as Optax writes it (no select around the product), so that XLA fuses the weight
     # update the same way and the trajectories stay equal to Optax's.

@@ -38,31 +38,16 @@ import jax.numpy as jnp
 from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import (
-    check_float_weights,
-    check_gradients,
-    check_state,
-    require_weights,
-)
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     complement,
     compute_dtype,
     ema,
     increment,
-    init_buffers,
     kept,
     map_leaves,
-    moments_dtype_marker,
-    zero_count,
 )
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -70,16 +55,8 @@ __all__ = ["LionState", "init", "step"]
 
 
 class LionState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.lion`.
-
-    Attributes:
-      mu: the moment :math:`m`, one buffer per weight (the weights' structure and shapes; their
-        dtypes unless ``moments_dtype`` was given).
-      count: the number of steps taken, a 0-d int32 array.
-      lr, b1, b2, weight_decay: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.lion`: the moment ``mu`` (:math:`m`), and the
+    fields every state has (:ref:`optimizer-arguments`)."""
 
     mu: PyTree
     count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
@@ -99,49 +76,32 @@ def init(
     weight_decay: ScalarOrSchedule = 1e-3,
     moments_dtype: DTypeLike | None = None,
 ) -> LionState:
-    """Returns the initial state for ``weights``.
-
-    Any float hyperparameter may be a schedule of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``); Lion's steps have unit size
         per element, so it is usually 3-10× smaller than AdamW's.
       b1: :math:`\\beta_1`, the interpolation that gives the update's sign.
       b2: :math:`\\beta_2 > 0`, the moment's decay rate.
       weight_decay: the decoupled decay rate :math:`\\lambda`.
-      moments_dtype: the dtype of ``mu`` (Optax's ``mu_dtype``); ``None`` keeps each weight's
-        dtype. Updates are always in the weights' dtypes.
+      moments_dtype: the dtype of ``mu`` (Optax's ``mu_dtype``).
 
     Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
       ValueError: ``b2`` is a number that is not positive.
     """
-    check_hyperparameters("lion", lr=lr, b1=b1, b2=b2, weight_decay=weight_decay)
-    check_float_weights(weights)
+    p = prepare("lion", weights, moments_dtype, lr=lr, b1=b1, b2=b2, weight_decay=weight_decay)
     if not callable(b2) and not float(b2) > 0:  # type: ignore[arg-type]
         raise ValueError(f"lion needs b2 > 0, got {b2}.")
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
     return LionState(
-        mu=init_buffers(weights, marker),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        b1=as_schedulable(b1, dtype),
-        b2=as_schedulable(b2, dtype),
-        weight_decay=as_schedulable(weight_decay, dtype),
-        moments_dtype=marker,
+        mu=p.zeros(), count=p.count, **p.hyperparameters, moments_dtype=p.moments_dtype
     )
 
 
 def step(
     gradients: PyTree, state: LionState, weights: PyTree | None = None
 ) -> tuple[PyTree, LionState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``.
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
 
     .. math::
 
@@ -149,21 +109,9 @@ def step(
         u = \eta \left(\operatorname{sign}\left(\tfrac{\beta_1}{\beta_2} m +
         \left(1 - \tfrac{\beta_1}{\beta_2}\right) g\right) + \lambda w\right)
 
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: the current weights :math:`w` (required).
-
-    Raises:
-      TypeError: ``state`` is not a ``LionState`` (e.g. another optimizer's state).
-      ValueError: ``weights`` is ``None``.
-      ValueError, TypeError: ``gradients`` differ from the weights or the state's moment in
-        structure, shape or dtype (the message names the key path).
+    ``weights`` (:math:`w`) are required.
     """
-    check_state(state, LionState, "lion")
-    check_gradients(gradients, state.mu, "mu", state.moments_dtype)
-    weights = require_weights(weights, gradients, "lion")
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, LionState, weights=weights)
     lr, b2, decay = value_of(state.lr), value_of(state.b2), value_of(state.weight_decay)
     ratio = value_of(state.b1) / b2
 

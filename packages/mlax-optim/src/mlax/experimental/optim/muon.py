@@ -53,44 +53,41 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike, DTypeLike
 
-from mlax.experimental.core import PyTree, tree_full_like
-from mlax.experimental.optim._src.adam_family import adam_updates
-from mlax.experimental.optim._src.checks import (
-    check_float_weights,
-    check_gradients,
-    check_state,
-    require_weights,
-)
+from mlax.experimental.core import PyTree
 from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     Static,
     as_hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
     value_of,
 )
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
-    complement,
     compute_dtype,
     debias,
     ema,
+    first_moment_hat,
     increment,
-    moments_dtype_marker,
-    zero_count,
+)
+from mlax.experimental.optim._src.muon_adamw import adamw_leaves
+from mlax.experimental.optim._src.muon_coefficients import (
+    PRESETS,
+    check_preconditioning,
+    ns_coefficients,
+)
+from mlax.experimental.optim._src.muon_dimensions import (
+    DimensionNumbersTree,
+    MuonDimensionNumbers,
+    adamw_buffers,
+    leaf_specs,
 )
 from mlax.experimental.optim._src.newton_schulz import (
-    PRECONDITIONINGS,
     DimensionSpec,
     orthogonalize,
     shape_scale,
@@ -100,52 +97,19 @@ from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["MuonDimensionNumbers", "MuonState", "NS_COEFFS_PRESETS", "init", "step"]
 
-NS_COEFFS_PRESETS: dict[str, Any] = {
-    "standard": (3.4445, -4.7750, 2.0315),
-    "dion": (
-        (4.0848, -6.8946, 2.9270),
-        (3.9505, -6.3029, 2.6377),
-        (3.7418, -5.5913, 2.3037),
-        (2.8769, -3.1427, 1.2046),
-        (2.8366, -3.0525, 1.2012),
-    ),
-}
+NS_COEFFS_PRESETS: dict[str, Any] = PRESETS
 """Named Newton–Schulz coefficients (Optax's presets): one triple, or one triple per iteration."""
 
 
-class MuonDimensionNumbers(NamedTuple):
-    """Which axes of a weight form the matrix Muon orthogonalises (Optax's class of the same name).
-
-    The reduction axes (the matrix's rows, :math:`n_{in}`) and output axes (its columns,
-    :math:`n_{out}`); every other axis is a batch axis, each slice orthogonalised separately.
-    """
-
-    reduction_axis: Sequence[int] | int = 0
-    output_axis: Sequence[int] | int = 1
-
-
-DimensionNumbersTree = PyTree | Callable[[PyTree], PyTree]
-
-
 class MuonState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.muon`.
-
-    Attributes:
-      mu: the momentum :math:`m` of every weight (AdamW's first moment for non-Muon weights), the
-        weights' structure and shapes, their dtypes unless ``moments_dtype`` was given.
-      nu: AdamW's second moment for the non-Muon weights, like ``mu``, with a
-        :class:`~mlax.experimental.optim.MaskedNode` (no leaves) at each Muon weight.
-      count: the number of steps taken, a 0-d int32 array.
-      lr, beta, eps, weight_decay, adam_b1, adam_b2, adam_eps_root, adam_weight_decay: the
-        hyperparameters, 0-d arrays (or :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      adam_lr: AdamW's learning rate, or ``None`` to use ``lr``.
-      ns_coeffs: the Newton–Schulz coefficients, shape ``(3,)`` or ``(n, 3)``.
-      nesterov, adaptive: 0-d boolean arrays.
-      consistent_rms: :math:`\\rho` as a 0-d array, or ``None`` for the width scaling.
-      ns_steps, preconditioning, specs: static settings (no leaves): the iteration count, the
-        normalisation, and each leaf's (reduction, output) axes or ``None`` for AdamW.
-      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.muon`: the momentum ``mu`` (:math:`m`, AdamW's
+    first moment for the non-Muon weights); ``nu``, AdamW's second moment, with a
+    :class:`~mlax.experimental.optim.MaskedNode` (no leaves) at each Muon weight; ``adam_lr``, or
+    ``None`` to use ``lr``; ``ns_coeffs``, shape ``(3,)`` or ``(n, 3)``; ``nesterov`` and
+    ``adaptive``, 0-d boolean arrays; ``consistent_rms``, :math:`\\rho` as a 0-d array or ``None``;
+    the static settings (no leaves) ``ns_steps``, ``preconditioning`` and ``specs`` (each leaf's
+    (reduction, output) axes, ``None`` for AdamW); and the fields every state has
+    (:ref:`optimizer-arguments`)."""
 
     mu: PyTree
     nu: PyTree
@@ -169,90 +133,6 @@ class MuonState(NamedTuple):
     moments_dtype: MomentsDtype
 
 
-class _Spec:
-    # Wraps a leaf's dimension numbers so that None stays a leaf when the tree is flattened.
-    __slots__ = ("value",)
-
-    def __init__(self, value: MuonDimensionNumbers | None) -> None:
-        self.value = value
-
-
-def _axes(axes: Sequence[int] | int, ndim: int) -> tuple[int, ...]:
-    return tuple(axis % ndim for axis in ((axes,) if isinstance(axes, int) else axes))
-
-
-def _normalise(
-    numbers: MuonDimensionNumbers | None, shape: tuple[int, ...], where: str
-) -> DimensionSpec | None:
-    if numbers is None:
-        return None
-    if len(shape) < 2:
-        raise ValueError(f"muon weights must have rank >= 2; {where} has shape {shape}.")
-    reduction = _axes(numbers.reduction_axis, len(shape))
-    output = _axes(numbers.output_axis, len(shape))
-    if set(reduction) & set(output):
-        raise ValueError(
-            f"the reduction and output axes of {where} must be disjoint, got {reduction} and "
-            f"{output}."
-        )
-    return reduction, output
-
-
-def _leaf_specs(
-    weights: PyTree, dimension_numbers: DimensionNumbersTree | None
-) -> tuple[DimensionSpec | None, ...]:
-    """Each leaf's (reduction, output) axes, or ``None`` for the leaves that get AdamW."""
-    paths_and_leaves = jax.tree_util.tree_flatten_with_path(weights)[0]
-    if dimension_numbers is None:
-        numbers = [
-            MuonDimensionNumbers() if np.ndim(leaf) == 2 else None for _, leaf in paths_and_leaves
-        ]
-    else:
-        prefix = dimension_numbers(weights) if callable(dimension_numbers) else dimension_numbers
-
-        def is_spec(node: Any) -> bool:
-            return node is None or isinstance(node, MuonDimensionNumbers)
-
-        try:
-            wrapped = jax.tree.map(
-                lambda spec, subtree: jax.tree.map(lambda _: _Spec(spec), subtree),
-                prefix,
-                weights,
-                is_leaf=is_spec,
-            )
-        except ValueError as error:
-            raise ValueError(
-                "muon_weight_dimension_numbers must have the weights' tree structure or a prefix "
-                f"of it: {error}"
-            ) from None
-        numbers = [
-            spec.value
-            for spec in jax.tree.leaves(wrapped, is_leaf=lambda node: isinstance(node, _Spec))
-        ]
-    return tuple(
-        _normalise(spec, tuple(np.shape(leaf)), f"weights{jax.tree_util.keystr(path)}")
-        for spec, (path, leaf) in zip(numbers, paths_and_leaves, strict=True)
-    )
-
-
-def _ns_coefficients(ns_coeffs: Any, ns_steps: int, dtype: np.dtype[Any]) -> jax.Array:
-    if isinstance(ns_coeffs, str):
-        if ns_coeffs not in NS_COEFFS_PRESETS:
-            raise ValueError(
-                f"unknown ns_coeffs preset {ns_coeffs!r}; the presets are {sorted(NS_COEFFS_PRESETS)}."
-            )
-        ns_coeffs = NS_COEFFS_PRESETS[ns_coeffs]
-    coeffs = jnp.asarray(ns_coeffs, dtype=dtype)
-    if coeffs.ndim > 2 or coeffs.shape[-1] != 3:
-        raise ValueError(f"ns_coeffs must have shape (3,) or (n, 3), got {coeffs.shape}.")
-    if coeffs.ndim == 2:
-        if coeffs.shape[0] > ns_steps:
-            raise ValueError(
-                f"ns_coeffs has {coeffs.shape[0]} rows, more than ns_steps={ns_steps} iterations."
-            )
-    return coeffs
-
-
 def init(
     weights: PyTree,
     *,
@@ -274,13 +154,10 @@ def init(
     muon_weight_dimension_numbers: DimensionNumbersTree | None = None,
     consistent_rms: float | None = None,
 ) -> MuonState:
-    """Returns the initial state for ``weights``.
-
-    Any float hyperparameter except ``ns_coeffs`` and ``consistent_rms`` may be a schedule of the
-    step count (see :mod:`~mlax.experimental.optim.schedules`).
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`). ``ns_coeffs`` and ``consistent_rms`` may not be schedules.
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` of the Muon weights (Optax's ``learning_rate``).
       ns_coeffs: the Newton–Schulz coefficients :math:`(c_0, c_1, c_2)`, one triple per iteration
         (at most ``ns_steps`` rows, each used once), or a preset name from
@@ -289,8 +166,7 @@ def init(
       beta: the momentum's decay rate :math:`\\beta`.
       eps: :math:`\\epsilon` of the normalisation, also AdamW's :math:`\\epsilon`.
       weight_decay: the Muon weights' decay :math:`\\lambda`, multiplied by :math:`\\eta`.
-      moments_dtype: the dtype of ``mu`` and ``nu`` (Optax's ``mu_dtype``); ``None`` keeps each
-        weight's dtype. Updates are always in the weights' dtypes.
+      moments_dtype: the dtype of ``mu`` and ``nu`` (Optax's ``mu_dtype``).
       nesterov: the Nesterov look-ahead, for both the Muon and the AdamW weights.
       adaptive: multiply :math:`O` by :math:`\\langle \\hat m, O \\rangle`.
       preconditioning: the normalisation before the iteration: ``"frobenius"``, ``"spectral"``,
@@ -305,15 +181,15 @@ def init(
         (0.2 matches AdamW's update size); ``None`` uses :math:`\\sqrt{\\max(1, n_{out}/n_{in})}`.
 
     Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``beta``, ``eps``, ...; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
       ValueError: bad ``ns_coeffs``, ``preconditioning`` or dimension numbers (e.g. a Muon weight
         of rank below 2).
     """
-    check_hyperparameters(
+    # adam_lr=None (use lr) is not a value to store: it is checked and stored only when given.
+    given_adam_lr = {} if adam_lr is None else {"adam_lr": adam_lr}
+    p = prepare(
         "muon",
+        weights,
+        moments_dtype,
         lr=lr,
         beta=beta,
         eps=eps,
@@ -322,78 +198,44 @@ def init(
         adam_b2=adam_b2,
         adam_eps_root=adam_eps_root,
         adam_weight_decay=adam_weight_decay,
-        adam_lr=adam_lr,
+        **given_adam_lr,
     )
-    check_float_weights(weights)
-    if preconditioning not in PRECONDITIONINGS:
-        raise ValueError(
-            f"unknown preconditioning {preconditioning!r}; choose one of {PRECONDITIONINGS}."
-        )
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
-    specs = _leaf_specs(weights, muon_weight_dimension_numbers)
-    leaves, treedef = jax.tree.flatten(weights)
-    mu = tree_full_like(weights, 0.0, dtype=marker.value)
-    nu = jax.tree.unflatten(
-        treedef,
-        [
-            MaskedNode()
-            if spec is not None
-            else jnp.zeros_like(leaf, dtype=marker.value or leaf.dtype)
-            for leaf, spec in zip(leaves, specs, strict=True)
-        ],
-    )
+    check_preconditioning(preconditioning)
+    hyperparameters = dict(p.hyperparameters)
+    stored_adam_lr = hyperparameters.pop("adam_lr", None)
+    specs = leaf_specs(weights, muon_weight_dimension_numbers)
     return MuonState(
-        mu=mu,
-        nu=nu,
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        adam_lr=None if adam_lr is None else as_schedulable(adam_lr, dtype),
-        beta=as_schedulable(beta, dtype),
-        eps=as_schedulable(eps, dtype),
-        weight_decay=as_schedulable(weight_decay, dtype),
-        adam_b1=as_schedulable(adam_b1, dtype),
-        adam_b2=as_schedulable(adam_b2, dtype),
-        adam_eps_root=as_schedulable(adam_eps_root, dtype),
-        adam_weight_decay=as_schedulable(adam_weight_decay, dtype),
-        ns_coeffs=_ns_coefficients(ns_coeffs, ns_steps, dtype),
-        nesterov=jnp.asarray(nesterov, dtype=bool),
-        adaptive=jnp.asarray(adaptive, dtype=bool),
-        consistent_rms=None if consistent_rms is None else as_hyperparameter(consistent_rms, dtype),
+        mu=p.zeros(),
+        nu=adamw_buffers(weights, specs, p.moments_dtype),
+        count=p.count,
+        adam_lr=stored_adam_lr,
+        **hyperparameters,
+        ns_coeffs=ns_coefficients(ns_coeffs, ns_steps, p.dtype),
+        nesterov=p.flag(nesterov),
+        adaptive=p.flag(adaptive),
+        consistent_rms=(
+            None if consistent_rms is None else as_hyperparameter(consistent_rms, p.dtype)
+        ),
         ns_steps=Static(int(ns_steps)),
         preconditioning=Static(preconditioning),
         specs=Static(specs),
-        moments_dtype=marker,
+        moments_dtype=p.moments_dtype,
     )
 
 
 def step(
     gradients: PyTree, state: MuonState, weights: PyTree | None = None
 ) -> tuple[PyTree, MuonState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``.
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
 
     .. math::
 
         u = \eta \left(s\, \operatorname{NS}(\hat m) + \lambda w\right)
 
     for the Muon weights and AdamW's update for the others, as in the module docstring.
-    ``updates`` have the gradients' structure, shapes and dtypes.
-
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: the current weights :math:`w` (required, for the weight decays).
-
-    Raises:
-      TypeError: ``state`` is not a ``MuonState`` (e.g. another optimizer's state).
-      ValueError: ``weights`` is ``None``.
-      ValueError, TypeError: ``gradients`` differ from the weights or the state's momentum in
-        structure, shape or dtype (the message names the key path).
+    ``weights`` (:math:`w`) are required, for the weight decays.
     """
-    check_state(state, MuonState, "muon")
-    check_gradients(gradients, state.mu, "mu", state.moments_dtype)
-    weights = require_weights(weights, gradients, "muon")
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, MuonState, weights=weights)
     gradient_leaves, treedef = jax.tree.flatten(gradients)
     mu_leaves = jax.tree.leaves(state.mu)
     # A MaskedNode has no leaves; keep it as one item per weight.
@@ -405,32 +247,9 @@ def step(
     new_mu: list[jax.Array | None] = list(mu_leaves)
     new_nu: list[Any] = list(nu_leaves)
 
-    adam_indices = [i for i, spec in enumerate(specs) if spec is None]
-    if adam_indices:
-
-        def pick(leaves: list[Any]) -> list[Any]:
-            return [leaves[i] for i in adam_indices]
-
-        adam_u, adam_mu, adam_nu, _ = adam_updates(
-            pick(gradient_leaves),
-            pick(mu_leaves),
-            pick(nu_leaves),
-            state.count,
-            lr=state.lr if state.adam_lr is None else state.adam_lr,
-            b1=state.adam_b1,
-            b2=state.adam_b2,
-            eps=state.eps,
-            eps_root=state.adam_eps_root,
-            nesterov=state.nesterov,
-            weights=pick(weight_leaves),
-            weight_decay=state.adam_weight_decay,
-        )
-        for position, i in enumerate(adam_indices):
-            updates[i], new_mu[i], new_nu[i] = (
-                adam_u[position],
-                adam_mu[position],
-                adam_nu[position],
-            )
+    adamw = adamw_leaves(state, gradient_leaves, mu_leaves, nu_leaves, weight_leaves)
+    for i, results in adamw.items():
+        updates[i], new_mu[i], new_nu[i] = results
 
     beta = value_of(state.beta)
     debias1, debias1_next = debias(beta, count), debias(beta, increment(count))
@@ -442,11 +261,7 @@ def step(
         dtype = compute_dtype(gradient, mu)
         g = gradient.astype(dtype)
         moment = ema(g, mu.astype(dtype), beta)
-        plain = moment / debias1.astype(dtype)
-        look_ahead = beta.astype(dtype) * (moment / debias1_next.astype(dtype)) + complement(
-            beta, dtype
-        ) * (g / debias1.astype(dtype))
-        mu_hat = jnp.where(state.nesterov, look_ahead, plain)
+        mu_hat = first_moment_hat(moment, g, beta, debias1, debias1_next, state.nesterov)
         direction = orthogonalize(
             mu_hat, state.ns_coeffs, state.ns_steps.value, state.preconditioning.value, eps, spec
         )

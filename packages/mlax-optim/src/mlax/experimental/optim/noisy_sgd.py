@@ -42,32 +42,20 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import check_float_weights, check_signature, check_state
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
-from mlax.experimental.optim._src.moments import Signature, increment, weights_signature, zero_count
+from mlax.experimental.optim._src.checks import check_signature
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
+from mlax.experimental.optim._src.moments import Signature, increment, weights_signature
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["NoisySgdState", "init", "step"]
 
 
 class NoisySgdState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.noisy_sgd`.
-
-    Attributes:
-      signature: the weights' structure, shapes and dtypes (static, no leaves), to check the
-        gradients; noisy SGD keeps no per-weight buffer.
-      key: the PRNG key of the next step, raw ``uint32`` key data (see the module docstring).
-      count: the number of steps taken, a 0-d int32 array.
-      lr, eta, gamma: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-    """
+    """The state of :mod:`~mlax.experimental.optim.noisy_sgd`: no per-weight buffer, but the
+    weights' ``signature`` (their structure, shapes and dtypes, static, no leaves) so that ``step``
+    can check the gradients; ``key``, the PRNG key of the next step as raw ``uint32`` key data (see
+    the module docstring); and the fields every state has (:ref:`optimizer-arguments`)."""
 
     signature: Signature
     key: jax.Array
@@ -102,56 +90,36 @@ def init(
     eta: ScalarOrSchedule = 0.01,
     gamma: ScalarOrSchedule = 0.55,
 ) -> NoisySgdState:
-    """Returns the initial state for ``weights``.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       key: the noise's PRNG key: an int seed, a key from ``jax.random.key`` or raw key data from
         ``jax.random.PRNGKey`` (required; Optax warns without one and will require it).
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``, which has no default).
       eta: :math:`\\eta_{noise}`, the noise variance of the first step.
       gamma: :math:`\\gamma`, the decay exponent of the variance.
 
-    ``lr``, ``eta`` and ``gamma`` may be schedules of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`).
-
     Raises:
-      ValueError: a hyperparameter is outside its range (``lr``; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or ``key`` is
-        not a seed or key.
+      TypeError: ``key`` is not a seed or key.
     """
-    check_hyperparameters("noisy_sgd", lr=lr)
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
+    p = prepare("noisy_sgd", weights, None, lr=lr, eta=eta, gamma=gamma)
     return NoisySgdState(
         signature=weights_signature(weights),
         key=_key_data(key),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        eta=as_schedulable(eta, dtype),
-        gamma=as_schedulable(gamma, dtype),
+        count=p.count,
+        **p.hyperparameters,
     )
 
 
 def step(
     gradients: PyTree, state: NoisySgdState, weights: PyTree | None = None
 ) -> tuple[PyTree, NoisySgdState]:
-    r"""Returns ``(updates, new_state)``: :math:`u = \eta (g + \sigma_t z)` (module docstring).
-
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: accepted for the protocol; noisy SGD does not need them.
-
-    Raises:
-      TypeError: ``state`` is not a ``NoisySgdState`` (e.g. another optimizer's state).
-      ValueError, TypeError: ``gradients`` differ from the weights given to :func:`init` in
-        structure, shape or dtype (the message names the key path).
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
+    :math:`u = \eta (g + \sigma_t z)` (module docstring). ``weights`` are not needed.
     """
-    check_state(state, NoisySgdState, "noisy_sgd")
+    state = begin_step(gradients, state, NoisySgdState, buffers=None)
     check_signature(gradients, state.signature)
-    state = evaluate_schedules(state)
     new_count = increment(state.count)
     lr, eta, gamma = value_of(state.lr), value_of(state.eta), value_of(state.gamma)
     deviation = jnp.sqrt(eta / new_count.astype(eta.dtype) ** gamma)

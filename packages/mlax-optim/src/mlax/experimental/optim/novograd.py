@@ -33,30 +33,15 @@ import jax.numpy as jnp
 from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import (
-    check_float_weights,
-    check_gradients,
-    check_state,
-    require_weights,
-)
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     compute_dtype,
     ema,
     increment,
-    init_buffers,
     kept,
     map_leaves,
-    moments_dtype_marker,
-    zero_count,
 )
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -64,17 +49,9 @@ __all__ = ["NovogradState", "init", "step"]
 
 
 class NovogradState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.novograd`.
-
-    Attributes:
-      mu: the moment :math:`m`, one buffer per weight (the weights' structure and shapes; their
-        dtypes unless ``moments_dtype`` was given).
-      nu: :math:`v`, one 0-d array per weight (a layer-wise second moment), in ``mu``'s dtypes.
-      count: the number of steps taken, a 0-d int32 array.
-      lr, b1, b2, eps, eps_root, weight_decay: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.novograd`: the moment ``mu`` (:math:`m`);
+    ``nu`` (:math:`v`), one 0-d array per weight (a layer-wise second moment) in ``mu``'s dtypes;
+    and the fields every state has (:ref:`optimizer-arguments`)."""
 
     mu: PyTree
     nu: PyTree
@@ -99,52 +76,42 @@ def init(
     weight_decay: ScalarOrSchedule = 0.0,
     moments_dtype: DTypeLike | None = None,
 ) -> NovogradState:
-    """Returns the initial state for ``weights``.
-
-    Any float hyperparameter may be a schedule of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       b1, b2: the decay rates of :math:`m` and :math:`v`.
       eps, eps_root: :math:`\\epsilon` after and :math:`\\epsilon_{root}` under the root.
       weight_decay: :math:`\\lambda`.
       moments_dtype: the dtype of ``mu`` and ``nu`` (Optax's ``mu_dtype`` of
-        ``scale_by_novograd``); ``None`` keeps each weight's dtype. Updates are always in the
-        weights' dtypes.
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
+        ``scale_by_novograd``).
     """
-    check_hyperparameters(
-        "novograd", lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root, weight_decay=weight_decay
+    p = prepare(
+        "novograd",
+        weights,
+        moments_dtype,
+        lr=lr,
+        b1=b1,
+        b2=b2,
+        eps=eps,
+        eps_root=eps_root,
+        weight_decay=weight_decay,
     )
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
-    mu = init_buffers(weights, marker)
+    mu = p.zeros()
     return NovogradState(
         mu=mu,
         nu=jax.tree.map(lambda m: jnp.zeros((), m.dtype), mu),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        b1=as_schedulable(b1, dtype),
-        b2=as_schedulable(b2, dtype),
-        eps=as_schedulable(eps, dtype),
-        eps_root=as_schedulable(eps_root, dtype),
-        weight_decay=as_schedulable(weight_decay, dtype),
-        moments_dtype=marker,
+        count=p.count,
+        **p.hyperparameters,
+        moments_dtype=p.moments_dtype,
     )
 
 
 def step(
     gradients: PyTree, state: NovogradState, weights: PyTree | None = None
 ) -> tuple[PyTree, NovogradState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``.
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
 
     .. math::
 
@@ -153,22 +120,9 @@ def step(
         \qquad u = \eta\, m
 
     (on the first step :math:`v = \|g\|^2` and :math:`m` starts from the bracket alone).
-
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: the current weights :math:`w` (required, for the weight decay, as in Optax).
-
-    Raises:
-      TypeError: ``state`` is not a ``NovogradState`` (e.g. another optimizer's state).
-      ValueError: ``weights`` is ``None``.
-      ValueError, TypeError: ``gradients`` differ from the weights or the state's moment in
-        structure, shape or dtype (the message names the key path).
+    ``weights`` (:math:`w`) are required, for the weight decay, as in Optax.
     """
-    check_state(state, NovogradState, "novograd")
-    check_gradients(gradients, state.mu, "mu", state.moments_dtype)
-    weights = require_weights(weights, gradients, "novograd")
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, NovogradState, weights=weights)
     first = state.count == 0
     lr, b1, b2 = value_of(state.lr), value_of(state.b1), value_of(state.b2)
     eps, eps_root, decay = (

@@ -47,24 +47,14 @@ import jax.numpy as jnp
 from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import check_float_weights, check_gradients, check_state
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     adam_direction,
     debias,
     increment,
-    init_buffers,
     map_leaves,
-    moments_dtype_marker,
-    zero_count,
 )
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -72,19 +62,10 @@ __all__ = ["OptimisticAdamState", "init", "step"]
 
 
 class OptimisticAdamState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.optimistic_adam`.
-
-    Attributes:
-      mu: the first moment :math:`m`, one buffer per weight (the weights' structure and shapes;
-        their dtypes unless ``moments_dtype`` was given).
-      nu: the second moment :math:`v`, like ``mu``.
-      previous_direction: :math:`r_{prev}`, like ``mu`` (zero before the first step).
-      count: the number of steps taken, a 0-d int32 array.
-      lr, optimism, b1, b2, eps, eps_root: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      nesterov: whether Adam's Nesterov look-ahead is on, a 0-d boolean array.
-      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.optimistic_adam`: the moments ``mu``
+    (:math:`m`) and ``nu`` (:math:`v`), the previous direction ``previous_direction``
+    (:math:`r_{prev}`, zero before the first step), the 0-d boolean ``nesterov``, and the fields
+    every state has (:ref:`optimizer-arguments`)."""
 
     mu: PyTree
     nu: PyTree
@@ -112,10 +93,10 @@ def init(
     nesterov: bool = True,
     moments_dtype: DTypeLike | None = None,
 ) -> OptimisticAdamState:
-    """Returns the initial state for ``weights``.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``, which has no default).
       optimism: :math:`o`; ``None`` uses ``lr`` (its value or its schedule, copied into the state
         here: changing ``state.lr`` later does not change ``state.optimism``).
@@ -124,62 +105,50 @@ def init(
       eps_root: :math:`\\epsilon_{root}`, added under the root.
       nesterov: use Adam's Nesterov look-ahead for :math:`\\hat m` (Optax's default: on).
       moments_dtype: the dtype of ``mu``, ``nu`` and ``previous_direction`` (Optax's ``mu_dtype``
-        applies to ``mu`` only); ``None`` keeps each weight's dtype. Updates are always in the
-        weights' dtypes.
-
-    Every float hyperparameter may be a schedule of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`).
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
+        applies to ``mu`` only).
     """
-    check_hyperparameters("optimistic_adam", lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
+    p = prepare(
+        "optimistic_adam",
+        weights,
+        moments_dtype,
+        lr=lr,
+        optimism=lr if optimism is None else optimism,
+        b1=b1,
+        b2=b2,
+        eps=eps,
+        eps_root=eps_root,
+    )
     return OptimisticAdamState(
-        mu=init_buffers(weights, marker),
-        nu=init_buffers(weights, marker),
-        previous_direction=init_buffers(weights, marker),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        optimism=as_schedulable(lr if optimism is None else optimism, dtype),
-        b1=as_schedulable(b1, dtype),
-        b2=as_schedulable(b2, dtype),
-        eps=as_schedulable(eps, dtype),
-        eps_root=as_schedulable(eps_root, dtype),
-        nesterov=jnp.asarray(nesterov, dtype=bool),
-        moments_dtype=marker,
+        mu=p.zeros(),
+        nu=p.zeros(),
+        previous_direction=p.zeros(),
+        count=p.count,
+        **p.hyperparameters,
+        nesterov=p.flag(nesterov),
+        moments_dtype=p.moments_dtype,
     )
 
 
 def step(
     gradients: PyTree, state: OptimisticAdamState, weights: PyTree | None = None
 ) -> tuple[PyTree, OptimisticAdamState]:
-    r"""Returns ``(updates, new_state)``: :math:`u = \eta r + o (r - r_{prev})` (module docstring).
-
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: accepted for the protocol; the method does not need them.
-
-    Raises:
-      TypeError: ``state`` is not an ``OptimisticAdamState`` (e.g. another optimizer's state).
-      ValueError, TypeError: ``gradients`` differ from the state's moments in structure, shape or
-        dtype (the message names the key path).
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
+    :math:`u = \eta r + o (r - r_{prev})` (module docstring). ``weights`` are not needed.
     """
-    check_state(state, OptimisticAdamState, "optimistic_adam")
-    check_gradients(gradients, state.mu, "mu", state.moments_dtype)
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, OptimisticAdamState)
     first = state.count == 0
     new_count = increment(state.count)
     b1, b2 = value_of(state.b1), value_of(state.b2)
-    debias1, debias1_next = debias(b1, new_count), debias(b1, increment(new_count))
-    debias2 = debias(b2, new_count)
-    eps, eps_root = value_of(state.eps), value_of(state.eps_root)
+    # Adam's scalars, as optax.scale_by_adam forms them (in the hyperparameter dtype).
+    scalars = {
+        "b1": b1,
+        "b2": b2,
+        "debias1": debias(b1, new_count),
+        "debias1_next": debias(b1, increment(new_count)),
+        "debias2": debias(b2, new_count),
+        "eps": value_of(state.eps),
+        "eps_root": value_of(state.eps_root),
+    }
     lr, optimism = value_of(state.lr), value_of(state.optimism)
     # Summed in the hyperparameter dtype, like Optax's Python floats, then rounded once per leaf.
     total = lr + optimism
@@ -187,19 +156,8 @@ def step(
     def leaf_step(
         gradient: jax.Array, mu: jax.Array, nu: jax.Array, stored: jax.Array
     ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-        # Adam's direction as in optax.scale_by_adam.
         direction, _, new_mu, new_nu = adam_direction(
-            gradient,
-            mu,
-            nu,
-            b1=b1,
-            b2=b2,
-            eps=eps,
-            eps_root=eps_root,
-            debias1=debias1,
-            debias1_next=debias1_next,
-            debias2=debias2,
-            nesterov=state.nesterov,
+            gradient, mu, nu, nesterov=state.nesterov, **scalars
         )
         dtype = direction.dtype
         previous = jnp.where(first, direction, stored.astype(dtype))

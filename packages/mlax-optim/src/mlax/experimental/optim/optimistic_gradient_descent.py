@@ -41,41 +41,19 @@ import jax
 import jax.numpy as jnp
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import check_float_weights, check_gradients, check_state
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    check_range,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
-from mlax.experimental.optim._src.moments import (
-    increment,
-    init_buffers,
-    kept,
-    map_leaves,
-    moments_dtype_marker,
-    zero_count,
-)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, check_range, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
+from mlax.experimental.optim._src.moments import increment, kept, map_leaves
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["OptimisticGradientDescentState", "init", "step"]
 
-_NO_MOMENTS_DTYPE = moments_dtype_marker(None)
-
 
 class OptimisticGradientDescentState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.optimistic_gradient_descent`.
-
-    Attributes:
-      previous_gradient: :math:`g_{prev}`, one buffer per weight (its structure, shape and dtype;
-        zero before the first step, when it is not used).
-      count: the number of steps taken, a 0-d int32 array (0 marks the first step).
-      lr, alpha, beta: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-    """
+    """The state of :mod:`~mlax.experimental.optim.optimistic_gradient_descent`: the previous
+    gradient ``previous_gradient`` (:math:`g_{prev}`, in the weights' dtypes; zero before the first
+    step, when ``count`` is 0 and it is not used), and the fields every state has
+    (:ref:`optimizer-arguments`); it has no ``moments_dtype``."""
 
     previous_gradient: PyTree
     count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
@@ -91,55 +69,37 @@ def init(
     alpha: ScalarOrSchedule = 1.0,
     beta: ScalarOrSchedule = 1.0,
 ) -> OptimisticGradientDescentState:
-    """Returns the initial state for ``weights``.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``, which has no default).
       alpha: :math:`\\alpha`, the weight of the current gradient.
       beta: :math:`\\beta`, the optimism: the weight of the gradient's change.
-
-    Each may be a schedule of the step count (see :mod:`~mlax.experimental.optim.schedules`).
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path).
     """
-    # alpha and beta weigh the gradients, they are not decays: any finite number.
-    check_hyperparameters("optimistic_gradient_descent", lr=lr)
+    # alpha and beta weigh the gradients, they are not decays: any finite number (so they stay
+    # out of prepare, whose range table holds beta as a decay in [0, 1)).
     check_range("alpha", alpha, -float("inf"))
     check_range("beta", beta, -float("inf"))
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
+    p = prepare("optimistic_gradient_descent", weights, None, lr=lr)
     return OptimisticGradientDescentState(
-        previous_gradient=init_buffers(weights, _NO_MOMENTS_DTYPE),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        alpha=as_schedulable(alpha, dtype),
-        beta=as_schedulable(beta, dtype),
+        previous_gradient=p.zeros(),
+        count=p.count,
+        **p.hyperparameters,
+        alpha=p.hyperparameter(alpha),
+        beta=p.hyperparameter(beta),
     )
 
 
 def step(
     gradients: PyTree, state: OptimisticGradientDescentState, weights: PyTree | None = None
 ) -> tuple[PyTree, OptimisticGradientDescentState]:
-    r"""Returns ``(updates, new_state)``: :math:`u = \eta ((\alpha+\beta) g - \beta g_{prev})`.
-
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: accepted for the protocol; the method does not need them.
-
-    Raises:
-      TypeError: ``state`` is not an ``OptimisticGradientDescentState`` (e.g. another
-        optimizer's state).
-      ValueError, TypeError: ``gradients`` differ from the state's previous gradients in
-        structure, shape or dtype (the message names the key path).
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
+    :math:`u = \eta ((\alpha+\beta) g - \beta g_{prev})`. ``weights`` are not needed.
     """
-    check_state(state, OptimisticGradientDescentState, "optimistic_gradient_descent")
-    check_gradients(gradients, state.previous_gradient, "previous_gradient", _NO_MOMENTS_DTYPE)
-    state = evaluate_schedules(state)
+    state = begin_step(
+        gradients, state, OptimisticGradientDescentState, buffers="previous_gradient"
+    )
     first = state.count == 0
     lr, beta = value_of(state.lr), value_of(state.beta)
     # Summed in the hyperparameter dtype, like Optax's Python floats, then rounded once per leaf.

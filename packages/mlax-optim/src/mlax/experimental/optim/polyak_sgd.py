@@ -16,8 +16,8 @@ bound :math:`f^\star` (``f_min``) on the loss, a scaling :math:`s`, a largest st
 (:math:`\|g\|` the Euclidean norm over every leaf, :math:`\epsilon_{64}` float64's machine
 epsilon), which :func:`mlax.experimental.core.apply_gradients` subtracts from the weights. With
 ``variant="sps+"`` the gap :math:`f - f^\star` is replaced by :math:`\max(f - f^\star, 0)`. This is
-``optax.polyak_sgd`` with the sign flipped and Optax's names and defaults (it has no learning rate:
-:math:`s` is ``scaling`` and :math:`\gamma_{max}` is ``max_learning_rate``).
+``optax.polyak_sgd`` with the sign flipped and Optax's defaults (it has no learning rate:
+:math:`s` is ``scaling`` and :math:`\gamma_{max}` is ``max_lr``, Optax's ``max_learning_rate``).
 
 **The loss value (protocol extension).** ``step`` takes the loss at the current weights as the
 keyword-only argument ``value`` (a scalar array, as Optax's ``update(..., value=...)``)::
@@ -45,105 +45,126 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from typing_extensions import deprecated
 
-from mlax.experimental.core import PyTree, check_floating
-from mlax.experimental.optim._src.checks import check_float_weights, check_signature, check_state
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    Static,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
+from mlax.experimental.core import (
+    MlaxDeprecationWarning,
+    PyTree,
+    keep_old_keywords,
+    register_deprecation,
 )
-from mlax.experimental.optim._src.moments import Signature, increment, weights_signature, zero_count
+from mlax.experimental.optim._src.checks import check_signature, require_value
+from mlax.experimental.optim._src.deprecations_manifest import (
+    POLYAK_SGD_INIT_RENAMES,
+    POLYAK_SGD_STATE_MAX_LEARNING_RATE,
+)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, Static, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
+from mlax.experimental.optim._src.moments import Signature, increment, weights_signature
+from mlax.experimental.optim._src.polyak_sgd_arguments import CALL, check_variant
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["PolyakSgdState", "init", "step"]
 
-_VARIANTS = ("sps", "sps+")
-
 
 class PolyakSgdState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.polyak_sgd`.
-
-    Attributes:
-      signature: the weights' structure, shapes and dtypes (static, no leaves), to check the
-        gradients; Polyak SGD keeps no per-weight buffer.
-      count: the number of steps taken, a 0-d int32 array.
-      max_learning_rate, scaling, f_min, eps: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      variant: ``"sps"`` or ``"sps+"`` (static, no leaves: changing it recompiles).
-    """
+    """The state of :mod:`~mlax.experimental.optim.polyak_sgd`: no per-weight buffer, but the
+    weights' ``signature`` (structure, shapes and dtypes, static) to check the gradients, the static
+    ``variant``, and the fields every state has (:ref:`optimizer-arguments`)."""
 
     signature: Signature
     count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
-    max_learning_rate: Hyperparameter
+    max_lr: Hyperparameter
     scaling: Hyperparameter
     f_min: Hyperparameter
     eps: Hyperparameter
     variant: Static[str]
 
+    @property
+    @deprecated(
+        "mlax.experimental.optim.polyak_sgd.PolyakSgdState.max_learning_rate is deprecated since "
+        "mlax-optim 0.4.0 and will be removed in mlax-optim 0.6.0; use "
+        "mlax.experimental.optim.polyak_sgd.PolyakSgdState.max_lr instead.",
+        category=MlaxDeprecationWarning,
+    )
+    def max_learning_rate(self) -> Hyperparameter:
+        """The former name of ``max_lr`` (read-only).
 
+        .. deprecated:: 0.4.0
+           Read ``max_lr``; ``max_learning_rate`` is removed in mlax-optim 0.6.0.
+        """
+        return self.max_lr
+
+
+register_deprecation(
+    POLYAK_SGD_STATE_MAX_LEARNING_RATE, vars(PolyakSgdState)["max_learning_rate"].fget
+)
+register_deprecation(POLYAK_SGD_INIT_RENAMES)
+
+
+@overload
 def init(
     weights: PyTree,
     *,
-    max_learning_rate: ScalarOrSchedule = 1.0,
+    max_lr: ScalarOrSchedule = 1.0,
+    scaling: ScalarOrSchedule = 1.0,
+    f_min: ScalarOrSchedule = 0.0,
+    eps: ScalarOrSchedule = 0.0,
+    variant: str = "sps",
+) -> PolyakSgdState: ...
+
+
+@overload
+@deprecated(
+    "Passing max_learning_rate to mlax.experimental.optim.polyak_sgd.init is deprecated since "
+    "mlax-optim 0.4.0 and will be removed in mlax-optim 0.6.0; use max_lr= instead.",
+    category=MlaxDeprecationWarning,
+)
+def init(
+    weights: PyTree, *, max_learning_rate: ScalarOrSchedule, **hyperparameters: Any
+) -> PolyakSgdState: ...
+
+
+@keep_old_keywords(POLYAK_SGD_INIT_RENAMES)
+def init(
+    weights: PyTree,
+    *,
+    max_lr: ScalarOrSchedule = 1.0,
     scaling: ScalarOrSchedule = 1.0,
     f_min: ScalarOrSchedule = 0.0,
     eps: ScalarOrSchedule = 0.0,
     variant: str = "sps",
 ) -> PolyakSgdState:
-    """Returns the initial state for ``weights``.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
+
+    .. deprecated:: 0.4.0
+       ``max_learning_rate``: pass ``max_lr`` instead; the old name warns and is removed in
+       mlax-optim 0.6.0.
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
-      max_learning_rate: :math:`\\gamma_{max}`, the largest step size.
+      max_lr: :math:`\\gamma_{max}`, the largest step size (Optax's ``max_learning_rate``).
       scaling: :math:`s`, a global scaling of the step (Optax's ``scaling``), or a schedule.
       f_min: :math:`f^\\star`, a lower bound on the loss (0 for models that interpolate the data).
       eps: :math:`\\epsilon`, added to the denominator.
       variant: ``"sps"``, or ``"sps+"`` to use only the positive part of the gap.
 
     Raises:
-      ValueError: a hyperparameter is outside its range (``max_learning_rate``, ``eps``; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path).
       ValueError: ``variant`` is neither ``"sps"`` nor ``"sps+"``.
     """
-    check_hyperparameters("polyak_sgd", max_learning_rate=max_learning_rate, eps=eps)
-    check_float_weights(weights)
-    if variant not in _VARIANTS:
-        raise ValueError(f"polyak_sgd's variant must be 'sps' or 'sps+', got {variant!r}.")
-    dtype = hyperparameter_dtype(weights)
+    p = prepare("polyak_sgd", weights, None, max_lr=max_lr, scaling=scaling, f_min=f_min, eps=eps)
+    check_variant(variant)
     return PolyakSgdState(
         signature=weights_signature(weights),
-        count=zero_count(),
-        max_learning_rate=as_schedulable(max_learning_rate, dtype),
-        scaling=as_schedulable(scaling, dtype),
-        f_min=as_schedulable(f_min, dtype),
-        eps=as_schedulable(eps, dtype),
+        count=p.count,
+        **p.hyperparameters,
         variant=Static(variant),
     )
-
-
-def _check_value(value: Any) -> jax.Array:
-    if value is None:
-        raise TypeError(
-            "mlax.experimental.optim.polyak_sgd.step needs the loss at the current weights: call "
-            "polyak_sgd.step(gradients, state, weights, value=loss_value), e.g. with "
-            "value, gradients = jax.value_and_grad(loss)(weights)."
-        )
-    array = jnp.asarray(value)
-    check_floating(array, "value")
-    if array.ndim != 0:
-        raise ValueError(f"value must be the scalar loss, got an array of shape {array.shape}.")
-    return array
 
 
 def step(
@@ -153,26 +174,19 @@ def step(
     *,
     value: jax.Array | None = None,
 ) -> tuple[PyTree, PolyakSgdState]:
-    r"""Returns ``(updates, new_state)``: :math:`u = \gamma s g` (module docstring).
-
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: accepted for the protocol; Polyak SGD does not need them.
-      value: the loss :math:`f` at the current weights, a scalar float array (required,
-        keyword-only).
+    r"""Returns ``(updates, new_state)`` (:ref:`optimizer-arguments`): :math:`u = \gamma s g`
+    (module docstring). ``weights`` are not needed; ``value``, the loss :math:`f` at the current
+    weights (a scalar float array), is required.
 
     Raises:
-      TypeError: ``state`` is not a ``PolyakSgdState`` (e.g. another optimizer's state).
       TypeError: ``value`` is missing or not floating point.
       ValueError: ``value`` is not a scalar.
       ValueError, TypeError: ``gradients`` differ from the weights given to :func:`init` in
         structure, shape or dtype (the message names the key path).
     """
-    check_state(state, PolyakSgdState, "polyak_sgd")
-    loss = _check_value(value)
+    state = begin_step(gradients, state, PolyakSgdState, buffers=None)
+    loss = require_value(value, "polyak_sgd", CALL)
     check_signature(gradients, state.signature)
-    state = evaluate_schedules(state)
     scaling = value_of(state.scaling)
     dtype = scaling.dtype
     squared_norm = sum(
@@ -187,7 +201,7 @@ def step(
     step_size = jnp.where(
         denominator <= np.finfo(np.float64).eps,
         jnp.zeros((), dtype),
-        jnp.minimum(gap / denominator, value_of(state.max_learning_rate)),
+        jnp.minimum(gap / denominator, value_of(state.max_lr)),
     )
     factor = step_size * scaling
     updates = jax.tree.map(lambda g: factor.astype(g.dtype) * g, gradients)

@@ -29,7 +29,7 @@ sum run over every element of every weight, :math:`d_0` is ``estim_lr0``, :math:
 :func:`mlax.experimental.core.apply_gradients` subtracts :math:`u`.
 
 This is ``optax.contrib.prodigy`` with ``learning_rate`` named ``lr`` and the updates' sign flipped;
-``betas`` is given as in Optax and stored as ``b1``, ``b2``.
+Optax's ``betas=(b1, b2)`` is given as ``b1``, ``b2`` and its ``beta3`` as ``b3``.
 
 **Dtypes.** The per-weight buffers (and the copy :math:`w_0` of the initial weights) have each
 weight's dtype; :math:`d` and :math:`r` are 0-d arrays of the hyperparameter dtype (the widest float
@@ -56,41 +56,36 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple, overload
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import DTypeLike
+from typing_extensions import deprecated
 
-from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import (
-    check_float_weights,
-    check_gradients,
-    check_state,
-    require_weights,
+from mlax.experimental.core import (
+    MlaxDeprecationWarning,
+    PyTree,
+    keep_old_keywords,
+    register_deprecation,
 )
+from mlax.experimental.optim._src.deprecations_manifest import PRODIGY_INIT_RENAMES
 from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     as_hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
     value_of,
 )
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     complement,
     compute_dtype,
     debias,
     increment,
-    init_buffers,
     kept,
     map_leaves,
-    moments_dtype_marker,
-    zero_count,
 )
+from mlax.experimental.optim._src.prodigy_checks import refuse_float16_moments
 from mlax.experimental.optim._src.sharding import contract_all
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -98,22 +93,13 @@ __all__ = ["ProdigyState", "init", "step"]
 
 
 class ProdigyState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.prodigy`.
-
-    Attributes:
-      exp_avg: :math:`m`, one buffer per weight (the weights' structure and shapes; their dtypes
-        unless ``moments_dtype`` was given).
-      exp_avg_sq: :math:`v`, like ``exp_avg``.
-      grad_sum: :math:`s`, like ``exp_avg``.
-      params0: the initial weights :math:`w_0`, a copy in the weights' own dtypes.
-      estim_lr: the distance estimate :math:`d`, a 0-d array of the hyperparameter dtype.
-      numerator_weighted: :math:`r`, a 0-d array of the hyperparameter dtype.
-      count: the number of steps taken, a 0-d int32 array.
-      lr, b1, b2, beta3, eps, estim_lr0, estim_lr_coef, weight_decay: the hyperparameters, 0-d
-        arrays (``lr`` may be :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      safeguard_warmup: a 0-d boolean array.
-      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.prodigy`: the buffers ``exp_avg`` (:math:`m`),
+    ``exp_avg_sq`` (:math:`v`) and ``grad_sum`` (:math:`s`), in ``moments_dtype``; ``params0``, a
+    copy of the initial weights :math:`w_0` in their own dtypes; ``estim_lr`` (:math:`d`) and
+    ``numerator_weighted`` (:math:`r`), 0-d arrays of the hyperparameter dtype; the hyperparameters
+    ``b1``, ``b2``, ``beta3`` (:math:`\\beta_3`, ``init``'s ``b3``), ``eps``, ``estim_lr0``,
+    ``estim_lr_coef`` and ``weight_decay``, 0-d arrays (only ``lr`` may be scheduled); the flag
+    ``safeguard_warmup``; and the fields every state has (:ref:`optimizer-arguments`)."""
 
     exp_avg: PyTree
     exp_avg_sq: PyTree
@@ -134,12 +120,60 @@ class ProdigyState(NamedTuple):
     moments_dtype: MomentsDtype
 
 
+register_deprecation(PRODIGY_INIT_RENAMES)
+
+
+@overload
 def init(
     weights: PyTree,
     *,
     lr: ScalarOrSchedule = 1.0,
-    betas: tuple[float, float] = (0.9, 0.999),
+    b1: float = 0.9,
+    b2: float = 0.999,
+    b3: float | None = None,
+    eps: float = 1e-8,
+    estim_lr0: float = 1e-6,
+    estim_lr_coef: float = 1.0,
+    weight_decay: float = 0.0,
+    safeguard_warmup: bool = False,
+    moments_dtype: DTypeLike | None = None,
+) -> ProdigyState: ...
+
+
+@overload
+@deprecated(
+    "Passing beta3 or betas to mlax.experimental.optim.prodigy.init is deprecated since mlax-optim "
+    "0.4.0 and will be removed in mlax-optim 0.6.0; use b3= for beta3=, and b1=..., b2=... for "
+    "betas=(b1, b2) instead.",
+    category=MlaxDeprecationWarning,
+)
+def init(
+    weights: PyTree,
+    *,
+    betas: tuple[float, float],
     beta3: float | None = None,
+    **hyperparameters: Any,
+) -> ProdigyState: ...
+
+
+@overload
+@deprecated(
+    "Passing beta3 or betas to mlax.experimental.optim.prodigy.init is deprecated since mlax-optim "
+    "0.4.0 and will be removed in mlax-optim 0.6.0; use b3= for beta3=, and b1=..., b2=... for "
+    "betas=(b1, b2) instead.",
+    category=MlaxDeprecationWarning,
+)
+def init(weights: PyTree, *, beta3: float | None, **hyperparameters: Any) -> ProdigyState: ...
+
+
+@keep_old_keywords(PRODIGY_INIT_RENAMES)
+def init(
+    weights: PyTree,
+    *,
+    lr: ScalarOrSchedule = 1.0,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    b3: float | None = None,
     eps: float = 1e-8,
     estim_lr0: float = 1e-6,
     estim_lr_coef: float = 1.0,
@@ -147,15 +181,20 @@ def init(
     safeguard_warmup: bool = False,
     moments_dtype: DTypeLike | None = None,
 ) -> ProdigyState:
-    """Returns the initial state for ``weights``; it keeps a copy of them as :math:`w_0`.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`); it keeps a copy of them as :math:`w_0`.
+
+    .. deprecated:: 0.4.0
+       ``betas``: pass ``b1=..., b2=...`` for ``betas=(b1, b2)``; ``beta3``: pass ``b3``. The old
+       keywords warn and are removed in mlax-optim 0.6.0.
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the schedule multiplier :math:`\\eta` (Optax's ``learning_rate``), usually 1 or a
         schedule that starts at 1 (see :mod:`~mlax.experimental.optim.schedules`).
-      betas: :math:`(\\beta_1, \\beta_2)`, the Adam moments' decay rates.
-      beta3: :math:`\\beta_3`, the decay of :math:`s` and :math:`r`; ``None`` gives
-        :math:`\\sqrt{\\beta_2}`.
+      b1, b2: :math:`\\beta_1, \\beta_2`, the Adam moments' decay rates (Optax's ``betas``,
+        default ``(0.9, 0.999)``).
+      b3: :math:`\\beta_3`, the decay of :math:`s` and :math:`r` (Optax's ``beta3``); ``None``
+        gives :math:`\\sqrt{\\beta_2}`.
       eps: :math:`\\epsilon`.
       estim_lr0: the initial under-estimate :math:`d_0` of :math:`d`.
       estim_lr_coef: :math:`c`, which multiplies every new estimate.
@@ -165,79 +204,57 @@ def init(
         each weight's dtype. Updates are always in the weights' dtypes.
 
     Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``eps``, ``weight_decay``; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path),
-        ``moments_dtype`` is not a float dtype, or the moments would be float16 (float16 weights
-        without ``moments_dtype``, or ``moments_dtype=jnp.float16``).
+      TypeError: the moments would be float16 (float16 weights without ``moments_dtype``, or
+        ``moments_dtype=jnp.float16``).
     """
-    check_hyperparameters("prodigy", lr=lr, eps=eps, weight_decay=weight_decay)
-    check_float_weights(weights)
-    buffer_dtypes = {
-        np.dtype(leaf.dtype if moments_dtype is None else moments_dtype)
-        for leaf in jax.tree.leaves(weights)
-    }
-    if np.dtype(np.float16) in buffer_dtypes:
-        raise TypeError(
-            "prodigy cannot keep its moments in float16: while its estimate d is small (it starts "
-            "at estim_lr0=1e-6) d·g and its square underflow and the first step divides 0 by 0. "
-            "Pass moments_dtype=jnp.float32 (the updates stay float16)."
-        )
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
-    b1, b2 = betas
-    if beta3 is None:
-        beta3 = math.sqrt(float(b2))
+    # b1, b2 and b3 are checked (in [0, 1)) but stored as plain 0-d arrays: never scheduled.
+    decays = {"b1": b1, "b2": b2} if b3 is None else {"b1": b1, "b2": b2, "b3": b3}
+    p = prepare(
+        "prodigy", weights, moments_dtype, lr=lr, **decays, eps=eps, weight_decay=weight_decay
+    )
+    refuse_float16_moments(weights, moments_dtype)
+    if b3 is None:
+        b3 = math.sqrt(float(b2))
+
+    def scalar(value: float) -> jax.Array:
+        return as_hyperparameter(value, p.dtype)
+
     return ProdigyState(
-        exp_avg=init_buffers(weights, marker),
-        exp_avg_sq=init_buffers(weights, marker),
-        grad_sum=init_buffers(weights, marker),
+        exp_avg=p.zeros(),
+        exp_avg_sq=p.zeros(),
+        grad_sum=p.zeros(),
         # A distinct copy, so the weights and the state can both be donated to a jitted step.
         # A strongly typed copy: a weakly typed buffer would make a jitted step compile twice.
         params0=jax.tree.map(lambda leaf: jnp.array(leaf, dtype=leaf.dtype), weights),
-        estim_lr=as_hyperparameter(estim_lr0, dtype),
-        numerator_weighted=as_hyperparameter(0.0, dtype),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        b1=as_hyperparameter(b1, dtype),
-        b2=as_hyperparameter(b2, dtype),
-        beta3=as_hyperparameter(beta3, dtype),
-        eps=as_hyperparameter(eps, dtype),
-        estim_lr0=as_hyperparameter(estim_lr0, dtype),
-        estim_lr_coef=as_hyperparameter(estim_lr_coef, dtype),
-        weight_decay=as_hyperparameter(weight_decay, dtype),
-        safeguard_warmup=jnp.asarray(safeguard_warmup, dtype=bool),
-        moments_dtype=marker,
+        estim_lr=scalar(estim_lr0),
+        numerator_weighted=scalar(0.0),
+        count=p.count,
+        lr=p.hyperparameters["lr"],
+        b1=scalar(b1),
+        b2=scalar(b2),
+        beta3=scalar(b3),
+        eps=scalar(eps),
+        estim_lr0=scalar(estim_lr0),
+        estim_lr_coef=scalar(estim_lr_coef),
+        weight_decay=scalar(weight_decay),
+        safeguard_warmup=p.flag(safeguard_warmup),
+        moments_dtype=p.moments_dtype,
     )
 
 
 def step(
     gradients: PyTree, state: ProdigyState, weights: PyTree | None = None
 ) -> tuple[PyTree, ProdigyState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``.
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
 
     .. math::
 
         u = \hat\eta \left(\frac{m}{\sqrt{v} + d'\,\epsilon} + \lambda w\right)
 
     with :math:`\hat\eta`, :math:`m`, :math:`v` and the update of :math:`d` as in the module
-    docstring. ``updates`` have the gradients' structure, shapes and dtypes.
-
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: the current weights :math:`w` (required).
-
-    Raises:
-      TypeError: ``state`` is not a ``ProdigyState`` (e.g. another optimizer's state).
-      ValueError: ``weights`` is ``None``.
-      ValueError, TypeError: ``gradients`` differ from the weights or the state's buffers in
-        structure, shape or dtype (the message names the key path).
+    docstring. ``weights`` (:math:`w`) are required.
     """
-    check_state(state, ProdigyState, "prodigy")
-    check_gradients(gradients, state.exp_avg, "exp_avg", state.moments_dtype)
-    weights = require_weights(weights, gradients, "prodigy")
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, ProdigyState, buffers="exp_avg", weights=weights)
     count = increment(state.count)
     b1, b2, b3 = state.b1, state.b2, state.beta3
     d, d0 = state.estim_lr, state.estim_lr0

@@ -44,10 +44,16 @@ __all__ = [
 
 
 class InitFn(Protocol):
+    """The type of an :class:`Optimizer`'s ``init``: ``init(weights) -> state``, hyperparameters already
+    chosen."""
+
     def __call__(self, weights: PyTree, /) -> Any: ...
 
 
 class StepFn(Protocol):
+    """The type of an :class:`Optimizer`'s ``step``: ``step(gradients, state, weights=None) -> (updates,
+    state)``; an optimizer that needs more (the loss ``value=``) takes it as keyword arguments."""
+
     def __call__(
         self, gradients: PyTree, state: Any, weights: PyTree | None = None, /
     ) -> tuple[PyTree, Any]: ...

@@ -37,24 +37,14 @@ import jax.numpy as jnp
 from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import check_float_weights, check_gradients, check_state
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     adam_direction,
     debias,
     increment,
-    init_buffers,
     map_leaves,
-    moments_dtype_marker,
-    zero_count,
 )
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -62,17 +52,9 @@ __all__ = ["RadamState", "init", "step"]
 
 
 class RadamState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.radam`.
-
-    Attributes:
-      mu, nu: the first and second moments, one buffer per weight (the weights' structure and
-        shapes; their dtypes unless ``moments_dtype`` was given).
-      count: the number of steps taken, a 0-d int32 array.
-      lr, b1, b2, eps, eps_root, threshold: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      nesterov: whether the Nesterov look-ahead is on, a 0-d boolean array.
-      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.radam`: the moments ``mu`` (:math:`m`) and
+    ``nu`` (:math:`v`), the 0-d boolean ``nesterov``, and the fields every state has
+    (:ref:`optimizer-arguments`)."""
 
     mu: PyTree
     nu: PyTree
@@ -99,68 +81,50 @@ def init(
     nesterov: bool = False,
     moments_dtype: DTypeLike | None = None,
 ) -> RadamState:
-    """Returns the initial state for ``weights``.
-
-    Any float hyperparameter may be a schedule of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       b1, b2, eps, eps_root: as in :func:`mlax.experimental.optim.adam.init`.
       threshold: the :math:`\\rho_t` from which the adaptive step is used.
       nesterov: use Adam's Nesterov look-ahead.
-      moments_dtype: the dtype of ``mu`` and ``nu``; ``None`` keeps each weight's dtype. Updates
-        are always in the weights' dtypes.
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
+      moments_dtype: the dtype of ``mu`` and ``nu``; ``None`` keeps each weight's dtype.
     """
-    check_hyperparameters("radam", lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
+    p = prepare(
+        "radam",
+        weights,
+        moments_dtype,
+        lr=lr,
+        b1=b1,
+        b2=b2,
+        eps=eps,
+        eps_root=eps_root,
+        threshold=threshold,
+    )
     return RadamState(
-        mu=init_buffers(weights, marker),
-        nu=init_buffers(weights, marker),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        b1=as_schedulable(b1, dtype),
-        b2=as_schedulable(b2, dtype),
-        eps=as_schedulable(eps, dtype),
-        eps_root=as_schedulable(eps_root, dtype),
-        threshold=as_schedulable(threshold, dtype),
-        nesterov=jnp.asarray(nesterov, dtype=bool),
-        moments_dtype=marker,
+        mu=p.zeros(),
+        nu=p.zeros(),
+        count=p.count,
+        **p.hyperparameters,
+        nesterov=p.flag(nesterov),
+        moments_dtype=p.moments_dtype,
     )
 
 
 def step(
     gradients: PyTree, state: RadamState, weights: PyTree | None = None
 ) -> tuple[PyTree, RadamState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``.
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
 
     .. math::
 
         u = \eta\, r_t\, \hat m / (\sqrt{\hat v + \epsilon_{root}} + \epsilon) \text{ if }
         \rho_t \ge \text{threshold}, \text{ else } u = \eta\, \hat m
 
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: accepted for the protocol; RAdam does not need them.
-
-    Raises:
-      TypeError: ``state`` is not a ``RadamState`` (e.g. another optimizer's state).
-      ValueError, TypeError: ``gradients`` differ from the state's moments in structure, shape or
-        dtype (the message names the key path).
+    ``weights`` are not needed.
     """
-    check_state(state, RadamState, "radam")
-    check_gradients(gradients, state.mu, "mu", state.moments_dtype)
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, RadamState)
     count = increment(state.count)
     lr, b1, b2 = value_of(state.lr), value_of(state.b1), value_of(state.b2)
     debias1, debias2 = debias(b1, count), debias(b2, count)

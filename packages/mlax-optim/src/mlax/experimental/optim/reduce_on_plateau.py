@@ -50,9 +50,11 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import check_float_weights, check_signature, check_state
-from mlax.experimental.optim._src.hyperparameters import as_hyperparameter, hyperparameter_dtype
+from mlax.experimental.optim._src.checks import check_signature, require_value
+from mlax.experimental.optim._src.hyperparameters import as_hyperparameter
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import Signature, increment, weights_signature, zero_count
+from mlax.experimental.optim._src.reduce_on_plateau_checks import as_count, check_ranges
 
 __all__ = ["ReduceOnPlateauState", "init", "step"]
 
@@ -61,19 +63,14 @@ IS_TRANSFORM = True
 
 
 class ReduceOnPlateauState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.reduce_on_plateau`.
-
-    Attributes:
-      scale: the current scale :math:`s`, a 0-d array of the hyperparameter dtype.
-      best_value: the best average loss so far :math:`\\ell^*`.
-      plateau_count: :math:`p`, evaluations without improvement (0-d int32).
-      cooldown_count: evaluations left in the cooldown (0-d int32).
-      count: losses accumulated towards the next evaluation (0-d int32).
-      avg_value: the running average of those losses.
-      factor, rtol, atol, min_scale: the hyperparameters, 0-d arrays of the hyperparameter dtype.
-      patience, cooldown, accumulation_size: the hyperparameters, 0-d int32 arrays.
-      signature: the weights' structure, shapes and dtypes (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.reduce_on_plateau`: the scale ``scale``
+    (:math:`s`), the best average loss ``best_value`` (:math:`\\ell^*`) and the running average
+    ``avg_value`` (0-d arrays of the hyperparameter dtype); the 0-d int32 counts ``plateau_count``
+    (:math:`p`), ``cooldown_count`` (evaluations left in the cooldown) and ``count`` (losses
+    accumulated towards the next evaluation, not steps); ``patience``, ``cooldown`` and
+    ``accumulation_size`` as 0-d int32 arrays; the static ``signature`` (the weights' structure,
+    shapes and dtypes); and the fields every state has (:ref:`optimizer-arguments`), none of them
+    scheduled and no ``moments_dtype``."""
 
     scale: jax.Array
     best_value: jax.Array
@@ -91,12 +88,6 @@ class ReduceOnPlateauState(NamedTuple):
     signature: Signature
 
 
-def _count(value: int, name: str) -> jax.Array:
-    if int(value) != value or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value}.")
-    return jnp.asarray(value, jnp.int32)
-
-
 def init(
     weights: PyTree,
     *,
@@ -108,11 +99,11 @@ def init(
     accumulation_size: int = 1,
     min_scale: float = 0.0,
 ) -> ReduceOnPlateauState:
-    """Returns the initial state (scale 1) for updates shaped like ``weights``.
+    """Returns the initial state (scale 1) for updates shaped like ``weights`` (arguments every
+    optimizer shares: :ref:`optimizer-arguments`; only the weights' structure, shapes and dtypes are
+    kept).
 
     Args:
-      weights: the model's weights, a pytree of float arrays (only their structure, shapes and
-        dtypes are kept).
       factor: :math:`f \\in (0, 1)`, what the scale is multiplied by on a plateau.
       patience: evaluations without improvement before the scale drops.
       rtol, atol: the relative and absolute improvement :math:`r, a` that counts (non-negative,
@@ -122,36 +113,29 @@ def init(
         noisy mini-batch losses).
       min_scale: :math:`s_{min}`, the floor of the scale.
 
+    None of them may be a schedule.
+
     Raises:
-      TypeError: a weight is not floating point (the message names its key path).
       ValueError: a hyperparameter is out of its range (Optax's checks).
     """
-    check_float_weights(weights)
-    if not 0.0 < factor < 1.0:
-        raise ValueError(f"factor must be in the range (0, 1), got factor = {factor}.")
-    if rtol < 0.0 or atol < 0.0:
-        raise ValueError(f"rtol and atol must be non-negative, got rtol = {rtol}, atol = {atol}.")
-    if rtol == 0.0 and atol == 0.0:
-        raise ValueError("at least one of rtol and atol must be positive, got both 0.")
-    if rtol > 1.0:
-        raise ValueError(f"rtol must be at most 1, got rtol = {rtol}.")
-    if int(accumulation_size) < 1:
-        raise ValueError(f"accumulation_size must be at least 1, got {accumulation_size}.")
-    dtype = hyperparameter_dtype(weights)
+    # prepare checks the weights before Optax's checks below; it is given no hyperparameters, as
+    # none of these may be a schedule.
+    p = prepare("reduce_on_plateau", weights, None)
+    check_ranges(factor, rtol, atol, accumulation_size)
     return ReduceOnPlateauState(
-        scale=as_hyperparameter(1.0, dtype),
-        best_value=as_hyperparameter(jnp.inf, dtype),
+        scale=as_hyperparameter(1.0, p.dtype),
+        best_value=as_hyperparameter(jnp.inf, p.dtype),
         plateau_count=zero_count(),
         cooldown_count=zero_count(),
-        count=zero_count(),
-        avg_value=as_hyperparameter(0.0, dtype),
-        factor=as_hyperparameter(factor, dtype),
-        rtol=as_hyperparameter(rtol, dtype),
-        atol=as_hyperparameter(atol, dtype),
-        min_scale=as_hyperparameter(min_scale, dtype),
-        patience=_count(patience, "patience"),
-        cooldown=_count(cooldown, "cooldown"),
-        accumulation_size=_count(accumulation_size, "accumulation_size"),
+        count=p.count,
+        avg_value=as_hyperparameter(0.0, p.dtype),
+        factor=as_hyperparameter(factor, p.dtype),
+        rtol=as_hyperparameter(rtol, p.dtype),
+        atol=as_hyperparameter(atol, p.dtype),
+        min_scale=as_hyperparameter(min_scale, p.dtype),
+        patience=as_count(patience, "patience"),
+        cooldown=as_count(cooldown, "cooldown"),
+        accumulation_size=as_count(accumulation_size, "accumulation_size"),
         signature=weights_signature(weights),
     )
 
@@ -193,33 +177,21 @@ def step(
 
     where :math:`k` losses were accumulated before; when :math:`k + 1` reaches
     ``accumulation_size`` the plateau logic of the module docstring updates :math:`s` first (so the
-    returned updates already use the new scale).
+    returned updates already use the new scale). ``updates`` take the place of the gradients
+    (:ref:`optimizer-arguments`); ``weights`` are not needed.
 
     Args:
-      updates: the updates to scale, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: accepted for the protocol; not needed.
       value: the loss, a scalar (required, keyword-only).
 
     Raises:
-      TypeError: ``state`` is not a ``ReduceOnPlateauState`` (e.g. another optimizer's state).
-      TypeError: ``value`` is missing or not a floating-point scalar, or ``updates`` differ from
-        the weights in dtype.
-      ValueError: ``updates`` differ from the weights in structure or shape, or ``value`` is not a
-        scalar.
+      TypeError: ``value`` is missing or not a floating-point scalar.
+      ValueError: ``value`` is not a scalar.
     """
-    check_state(state, ReduceOnPlateauState, "reduce_on_plateau")
-    if value is None:
-        raise TypeError(
-            "mlax.experimental.optim.reduce_on_plateau.step needs the loss: call "
-            "reduce_on_plateau.step(updates, state, weights, value=loss)."
-        )
+    state = begin_step(updates, state, ReduceOnPlateauState, buffers=None)
+    loss = require_value(
+        value, "reduce_on_plateau", "reduce_on_plateau.step(updates, state, weights, value=loss)"
+    )
     check_signature(updates, state.signature)
-    loss = jnp.asarray(value)
-    if loss.ndim != 0:
-        raise ValueError(f"value must be a scalar loss, got an array of shape {loss.shape}.")
-    if not jnp.issubdtype(loss.dtype, jnp.floating) and not isinstance(value, (int, float)):
-        raise TypeError(f"value must be a floating-point loss, got dtype {loss.dtype}.")
     dtype = state.avg_value.dtype
     count = increment(state.count)
     average = (state.count.astype(dtype) * state.avg_value + loss.astype(dtype)) / count.astype(

@@ -44,26 +44,16 @@ import jax.numpy as jnp
 from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import check_float_weights, check_gradients, check_state
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     compute_dtype,
     debias,
     ema,
     increment,
-    init_buffers,
     kept,
     map_leaves,
-    moments_dtype_marker,
-    zero_count,
 )
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -71,25 +61,13 @@ __all__ = ["RmspropState", "init", "step"]
 
 
 class RmspropState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.rmsprop`.
-
-    ``centered`` and whether there is ``momentum`` decide which buffers exist, so they are not array
-    leaves: ``mu`` is ``None`` unless centered and ``velocities`` and ``momentum`` are ``None``
-    unless ``momentum`` was given (as in Optax, where ``momentum=None`` adds no buffer). Changing them
-    means a new :func:`init`.
-
-    Attributes:
-      nu: the second moment :math:`v`, one buffer per weight (the weights' structure and shapes;
-        their dtypes unless ``moments_dtype`` was given).
-      mu: the first moment :math:`m` when centered, else ``None``.
-      velocities: the velocity :math:`b` with momentum, else ``None``.
-      count: the number of steps taken, a 0-d int32 array.
-      lr, decay, eps: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      momentum: :math:`\\mu`, a 0-d array (or scheduled), or ``None``.
-      eps_in_sqrt, nesterov, bias_correction: 0-d boolean arrays.
-      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.rmsprop`: the second moment ``nu`` (:math:`v`),
+    the first moment ``mu`` (:math:`m`; ``None`` unless centered), the velocity ``velocities``
+    (:math:`b`) and ``momentum`` (:math:`\\mu`; both ``None`` without momentum, as in Optax, where
+    ``momentum=None`` adds no buffer), the 0-d booleans ``eps_in_sqrt``, ``nesterov`` and
+    ``bias_correction``, and the fields every state has (:ref:`optimizer-arguments`). ``centered``
+    and whether there is momentum decide which buffers exist, so they are not array leaves:
+    changing them means a new :func:`init`."""
 
     nu: PyTree
     mu: PyTree | None
@@ -119,13 +97,10 @@ def init(
     bias_correction: bool = False,
     moments_dtype: DTypeLike | None = None,
 ) -> RmspropState:
-    """Returns the initial state for ``weights``.
-
-    Any float hyperparameter may be a schedule of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       decay: :math:`\\rho`, the moments' decay rate.
       eps: :math:`\\epsilon`.
@@ -136,59 +111,40 @@ def init(
       nesterov: with momentum, use the Nesterov form.
       bias_correction: divide the moments by :math:`1-\\rho^t`.
       moments_dtype: the dtype of the buffers ``nu``, ``mu`` and ``velocities`` (Optax has no such
-        option); ``None`` keeps each weight's dtype. Updates are always in the weights' dtypes.
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``decay``, ``eps``, ...; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
+        option); ``None`` keeps each weight's dtype.
     """
-    check_hyperparameters("rmsprop", lr=lr, decay=decay, eps=eps, momentum=momentum)
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
+    # Without momentum there is no momentum hyperparameter to check or store.
+    given = {} if momentum is None else {"momentum": momentum}
+    p = prepare("rmsprop", weights, moments_dtype, lr=lr, decay=decay, eps=eps, **given)
     return RmspropState(
-        nu=init_buffers(weights, marker, initial_scale),
-        mu=init_buffers(weights, marker) if centered else None,
-        velocities=None if momentum is None else init_buffers(weights, marker),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        decay=as_schedulable(decay, dtype),
-        eps=as_schedulable(eps, dtype),
-        momentum=None if momentum is None else as_schedulable(momentum, dtype),
-        eps_in_sqrt=jnp.asarray(eps_in_sqrt, dtype=bool),
-        nesterov=jnp.asarray(nesterov, dtype=bool),
-        bias_correction=jnp.asarray(bias_correction, dtype=bool),
-        moments_dtype=marker,
+        nu=p.full(initial_scale),
+        mu=p.zeros() if centered else None,
+        velocities=None if momentum is None else p.zeros(),
+        count=p.count,
+        lr=p.hyperparameters["lr"],
+        decay=p.hyperparameters["decay"],
+        eps=p.hyperparameters["eps"],
+        momentum=p.hyperparameters.get("momentum"),
+        eps_in_sqrt=p.flag(eps_in_sqrt),
+        nesterov=p.flag(nesterov),
+        bias_correction=p.flag(bias_correction),
+        moments_dtype=p.moments_dtype,
     )
 
 
 def step(
     gradients: PyTree, state: RmspropState, weights: PyTree | None = None
 ) -> tuple[PyTree, RmspropState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``.
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
 
     .. math::
 
         u = \eta\, \frac{g}{\sqrt{s + \epsilon}} \quad\text{(no momentum, } \epsilon
         \text{ in the root)}, \qquad s = \hat v \text{ or } \hat v - \hat m^2
 
-    and the other variants of the module docstring.
-
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: accepted for the protocol; RMSProp does not need them.
-
-    Raises:
-      TypeError: ``state`` is not a ``RmspropState`` (e.g. another optimizer's state).
-      ValueError, TypeError: ``gradients`` differ from the state's buffers in structure, shape or
-        dtype (the message names the key path).
+    and the other variants of the module docstring. ``weights`` are not needed.
     """
-    check_state(state, RmspropState, "rmsprop")
-    check_gradients(gradients, state.nu, "nu", state.moments_dtype)
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, RmspropState, buffers="nu")
     count = increment(state.count)
     centered = state.mu is not None
     with_momentum = state.velocities is not None

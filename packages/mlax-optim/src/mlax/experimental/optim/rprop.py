@@ -45,40 +45,19 @@ import jax
 import jax.numpy as jnp
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import check_float_weights, check_gradients, check_state
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
-from mlax.experimental.optim._src.moments import (
-    increment,
-    init_buffers,
-    map_leaves,
-    moments_dtype_marker,
-    zero_count,
-)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
+from mlax.experimental.optim._src.moments import increment, map_leaves
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["RpropState", "init", "step"]
 
-_NO_MOMENTS_DTYPE = moments_dtype_marker(None)
-
 
 class RpropState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.rprop`.
-
-    Attributes:
-      step_sizes: :math:`s`, one buffer per weight (its structure, shape and dtype).
-      prev_updates: :math:`p`, the previous updates, like ``step_sizes``.
-      count: the number of steps taken, a 0-d int32 array.
-      eta_minus, eta_plus, min_step_size, max_step_size: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-    """
+    """The state of :mod:`~mlax.experimental.optim.rprop`: the step sizes ``step_sizes``
+    (:math:`s`) and the previous updates ``prev_updates`` (:math:`p`), both in the weights' dtypes,
+    and the fields every state has (:ref:`optimizer-arguments`); it has no ``moments_dtype``, and
+    ``lr`` is not kept."""
 
     step_sizes: PyTree
     prev_updates: PyTree
@@ -98,60 +77,51 @@ def init(
     min_step_size: ScalarOrSchedule = 1e-6,
     max_step_size: ScalarOrSchedule = 50.0,
 ) -> RpropState:
-    """Returns the initial state for ``weights``.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the initial step size of every element (Optax's ``learning_rate``, which has no
         default); a number, not a schedule.
       eta_minus: :math:`\\eta^{-}`, the factor that shrinks a step after a sign change.
       eta_plus: :math:`\\eta^{+}`, the factor that grows a step while the sign holds.
       min_step_size, max_step_size: :math:`s_{min}, s_{max}`, the bounds on a step size.
 
-    The last four may be schedules of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`).
+    The last four may be schedules of the step count.
 
     Raises:
-      ValueError: a hyperparameter is outside its range (``lr``; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or ``lr`` is
-        a schedule.
+      TypeError: ``lr`` is a schedule.
     """
-    check_hyperparameters("rprop", lr=lr)
-    check_float_weights(weights)
     if callable(lr):
         raise TypeError("rprop's lr is the initial step size, a number; it cannot be a schedule.")
-    dtype = hyperparameter_dtype(weights)
-    as_hyperparameter(lr, dtype)  # rejects a non-scalar lr with a clear message
+    p = prepare(
+        "rprop",
+        weights,
+        None,
+        lr=lr,
+        eta_minus=eta_minus,
+        eta_plus=eta_plus,
+        min_step_size=min_step_size,
+        max_step_size=max_step_size,
+    )
+    # lr is checked like any learning rate (range, scalar) but only fills the step sizes, from
+    # the number given, so it is not kept.
+    del p.hyperparameters["lr"]
     return RpropState(
-        step_sizes=init_buffers(weights, _NO_MOMENTS_DTYPE, lr),
-        prev_updates=init_buffers(weights, _NO_MOMENTS_DTYPE),
-        count=zero_count(),
-        eta_minus=as_schedulable(eta_minus, dtype),
-        eta_plus=as_schedulable(eta_plus, dtype),
-        min_step_size=as_schedulable(min_step_size, dtype),
-        max_step_size=as_schedulable(max_step_size, dtype),
+        step_sizes=p.full(lr),
+        prev_updates=p.zeros(),
+        count=p.count,
+        **p.hyperparameters,
     )
 
 
 def step(
     gradients: PyTree, state: RpropState, weights: PyTree | None = None
 ) -> tuple[PyTree, RpropState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (the formula of the module docstring).
-
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: accepted for the protocol; Rprop does not need them.
-
-    Raises:
-      TypeError: ``state`` is not a ``RpropState`` (e.g. another optimizer's state).
-      ValueError, TypeError: ``gradients`` differ from the state's step sizes in structure, shape
-        or dtype (the message names the key path).
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), by the
+    formula of the module docstring. ``weights`` are not needed.
     """
-    check_state(state, RpropState, "rprop")
-    check_gradients(gradients, state.step_sizes, "step_sizes", _NO_MOMENTS_DTYPE)
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, RpropState, buffers="step_sizes")
     scalars = [
         value_of(h)
         for h in (state.eta_minus, state.eta_plus, state.min_step_size, state.max_step_size)

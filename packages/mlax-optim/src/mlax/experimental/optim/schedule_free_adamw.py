@@ -42,28 +42,30 @@ Example:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple, overload
 
 import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
+from typing_extensions import deprecated
 
-from mlax.experimental.core import PyTree, tree_cast, tree_zeros_like
-from mlax.experimental.optim._src.checks import (
-    check_float_weights,
-    check_gradients,
-    check_state,
-    require_weights,
+from mlax.experimental.core import (
+    MlaxDeprecationWarning,
+    PyTree,
+    keep_old_keywords,
+    register_deprecation,
+    tree_zeros_like,
+)
+from mlax.experimental.optim._src.checks import check_gradients
+from mlax.experimental.optim._src.deprecations_manifest import (
+    SCHEDULE_FREE_ADAMW_INIT_RENAMES,
+    SCHEDULE_FREE_ADAMW_STATE_DTYPE,
 )
 from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
-    as_hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
     value_of,
 )
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     compute_dtype,
@@ -71,31 +73,27 @@ from mlax.experimental.optim._src.moments import (
     ema,
     increment,
     map_leaves,
-    moments_dtype_marker,
-    zero_count,
 )
-from mlax.experimental.optim._src.schedule_free import averaging_coefficient, interpolate
-from mlax.experimental.optim._src.schedule_free import eval_weights as _eval_weights
-from mlax.experimental.optim.schedule_free_sgd import check_b1, warmed_up
+from mlax.experimental.optim._src.schedule_free import (
+    average,
+    averaging_start,
+    check_b1,
+    eval_weights,
+    initial_z,
+    interpolate,
+    warmed_up,
+)
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["ScheduleFreeAdamwState", "eval_weights", "init", "step"]
 
 
 class ScheduleFreeAdamwState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.schedule_free_adamw`.
-
-    Attributes:
-      z: the base iterate :math:`z`, one buffer per weight (the weights' structure and shapes; their
-        dtypes unless ``state_dtype`` was given).
-      nu: the second moment :math:`v`, one buffer per weight in the weights' dtypes.
-      count: the number of steps taken, a 0-d int32 array.
-      lr, b1, b2, eps, weight_decay, weight_lr_power: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      weight_sum: :math:`\\sum_j \\eta_{max,j}^p`, a 0-d array of the hyperparameter dtype.
-      max_lr: :math:`\\eta_{max}`, a 0-d array of the hyperparameter dtype.
-      state_dtype: the ``state_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.schedule_free_adamw`: the base iterate ``z``
+    (:math:`z`, in ``moments_dtype``), the second moment ``nu`` (:math:`v`, always in the weights'
+    dtypes), ``weight_sum`` (:math:`\\sum_j \\eta_{max,j}^p`) and ``max_lr``
+    (:math:`\\eta_{max}`), 0-d arrays of the hyperparameter dtype, and the fields every state has
+    (:ref:`optimizer-arguments`)."""
 
     z: PyTree
     nu: PyTree
@@ -108,9 +106,31 @@ class ScheduleFreeAdamwState(NamedTuple):
     weight_lr_power: Hyperparameter
     weight_sum: jax.Array
     max_lr: jax.Array
-    state_dtype: MomentsDtype
+    moments_dtype: MomentsDtype
+
+    @property
+    @deprecated(
+        "mlax.experimental.optim.schedule_free_adamw.ScheduleFreeAdamwState.state_dtype is "
+        "deprecated since mlax-optim 0.4.0 and will be removed in mlax-optim 0.6.0; use "
+        "mlax.experimental.optim.schedule_free_adamw.ScheduleFreeAdamwState.moments_dtype instead.",
+        category=MlaxDeprecationWarning,
+    )
+    def state_dtype(self) -> MomentsDtype:
+        """The former name of ``moments_dtype`` (read-only).
+
+        .. deprecated:: 0.4.0
+           Read ``moments_dtype``; ``state_dtype`` is removed in mlax-optim 0.6.0.
+        """
+        return self.moments_dtype
 
 
+register_deprecation(
+    SCHEDULE_FREE_ADAMW_STATE_DTYPE, vars(ScheduleFreeAdamwState)["state_dtype"].fget
+)
+register_deprecation(SCHEDULE_FREE_ADAMW_INIT_RENAMES)
+
+
+@overload
 def init(
     weights: PyTree,
     *,
@@ -121,12 +141,42 @@ def init(
     eps: ScalarOrSchedule = 1e-8,
     weight_decay: ScalarOrSchedule = 0.0,
     weight_lr_power: ScalarOrSchedule = 2.0,
-    state_dtype: DTypeLike | None = None,
+    moments_dtype: DTypeLike | None = None,
+) -> ScheduleFreeAdamwState: ...
+
+
+@overload
+@deprecated(
+    "Passing state_dtype to mlax.experimental.optim.schedule_free_adamw.init is deprecated since "
+    "mlax-optim 0.4.0 and will be removed in mlax-optim 0.6.0; use moments_dtype= instead.",
+    category=MlaxDeprecationWarning,
+)
+def init(
+    weights: PyTree, *, state_dtype: DTypeLike | None, **hyperparameters: Any
+) -> ScheduleFreeAdamwState: ...
+
+
+@keep_old_keywords(SCHEDULE_FREE_ADAMW_INIT_RENAMES)
+def init(
+    weights: PyTree,
+    *,
+    lr: ScalarOrSchedule = 0.0025,
+    warmup_steps: int | None = None,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    weight_decay: ScalarOrSchedule = 0.0,
+    weight_lr_power: ScalarOrSchedule = 2.0,
+    moments_dtype: DTypeLike | None = None,
 ) -> ScheduleFreeAdamwState:
-    """Returns the initial state for ``weights``; :math:`z` starts as a copy of them.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`); :math:`z` starts as a copy of them.
+
+    .. deprecated:: 0.4.0
+       ``state_dtype``: pass ``moments_dtype`` instead (Optax's ``state_dtype``); the old name
+       warns and is removed in mlax-optim 0.6.0.
 
     Args:
-      weights: the model's weights :math:`y`, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``), a number or a schedule
         without decay (see :mod:`~mlax.experimental.optim.schedules`).
       warmup_steps: if given, warm ``lr`` up linearly from 0 over this many steps.
@@ -135,76 +185,53 @@ def init(
       eps: :math:`\\epsilon`, added to the root of the second moment.
       weight_decay: the decoupled decay rate :math:`\\lambda`, multiplied by :math:`\\eta`.
       weight_lr_power: :math:`p`, how strongly early steps are down-weighted in the average.
-      state_dtype: the dtype of :math:`z`; ``None`` keeps each weight's dtype. Updates are always
-        in the weights' dtypes.
+      moments_dtype: the dtype of :math:`z` (Optax's ``state_dtype``); ``None`` keeps each
+        weight's dtype. :math:`v` and the updates are always in the weights' dtypes.
 
     Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``state_dtype`` is not a float dtype.
-      ValueError: ``b1`` is a number that is not positive, or ``warmup_steps`` is given with a
-        schedule for ``lr``.
+      ValueError: ``b1`` is a number that is not positive.
+      TypeError: ``warmup_steps`` is given with a schedule for ``lr`` (a number is needed).
     """
-    check_hyperparameters(
-        "schedule_free_adamw", lr=lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay
+    p = prepare(
+        "schedule_free_adamw",
+        weights,
+        moments_dtype,
+        lr=lr,
+        b1=b1,
+        b2=b2,
+        eps=eps,
+        weight_decay=weight_decay,
+        weight_lr_power=weight_lr_power,
     )
-    check_float_weights(weights)
     check_b1(b1)
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(state_dtype)
-    z = weights if marker.value is None else tree_cast(weights, marker.value)
     return ScheduleFreeAdamwState(
-        # A distinct copy, so the weights and the state can both be donated to a jitted step.
-        # A strongly typed copy: a weakly typed buffer would make a jitted step compile twice.
-        z=jax.tree.map(lambda leaf: jnp.array(leaf, dtype=leaf.dtype), z),
+        z=initial_z(weights, p.moments_dtype),
         nu=tree_zeros_like(weights),
-        count=zero_count(),
-        lr=as_schedulable(warmed_up(lr, warmup_steps), dtype),
-        b1=as_schedulable(b1, dtype),
-        b2=as_schedulable(b2, dtype),
-        eps=as_schedulable(eps, dtype),
-        weight_decay=as_schedulable(weight_decay, dtype),
-        weight_lr_power=as_schedulable(weight_lr_power, dtype),
-        weight_sum=as_hyperparameter(0.0, dtype),
-        max_lr=as_hyperparameter(0.0, dtype),
-        state_dtype=marker,
+        count=p.count,
+        **{**p.hyperparameters, "lr": p.hyperparameter(warmed_up(lr, warmup_steps))},
+        **averaging_start(p.dtype),
+        moments_dtype=p.moments_dtype,
     )
 
 
 def step(
     gradients: PyTree, state: ScheduleFreeAdamwState, weights: PyTree | None = None
 ) -> tuple[PyTree, ScheduleFreeAdamwState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` taken at ``weights``.
+    r"""Returns ``(updates, new_state)`` for ``gradients`` taken at ``weights``
+    (:ref:`optimizer-arguments`):
 
     .. math::
 
         u = y - y', \qquad
         z' = z - \eta_{t-1} \left(\frac{g}{\sqrt{v / (1-\beta_2^t)} + \epsilon} + \lambda y\right)
 
-    with :math:`y'` as in the module docstring. ``updates`` have the weights' structure, shapes and
-    dtypes.
-
-    Args:
-      gradients: the loss gradients at ``weights``, matching them in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: the current training weights :math:`y` (required).
-
-    Raises:
-      TypeError: ``state`` is not a ``ScheduleFreeAdamwState`` (e.g. another optimizer's state).
-      ValueError: ``weights`` is ``None``.
-      ValueError, TypeError: ``gradients`` differ from the weights or the state's buffers in
-        structure, shape or dtype (the message names the key path).
+    with :math:`y'` as in the module docstring. ``weights`` (the training weights :math:`y`) are
+    required.
     """
-    check_state(state, ScheduleFreeAdamwState, "schedule_free_adamw")
-    weights = require_weights(weights, gradients, "schedule_free_adamw")
-    check_gradients(gradients, state.z, "z", state.state_dtype)
-    check_gradients(gradients, state.nu, "nu", moments_dtype_marker(None))
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, ScheduleFreeAdamwState, buffers="z", weights=weights)
+    check_gradients(gradients, state.nu, "nu", MomentsDtype(None))
     count = increment(state.count)
-    coefficient, max_lr, weight_sum = averaging_coefficient(
-        state.lr, state.count, state.max_lr, state.weight_sum, value_of(state.weight_lr_power)
-    )
+    coefficient, averages = average(state)
     lr, b1, b2 = value_of(state.lr), value_of(state.b1), value_of(state.b2)
     eps, decay = value_of(state.eps), value_of(state.weight_decay)
     debias2 = debias(b2, count)
@@ -221,22 +248,4 @@ def step(
         return update, new_z, new_nu.astype(nu.dtype)
 
     updates, z, nu = map_leaves(leaf_step, 3, gradients, state.z, state.nu, weights)
-    return updates, state._replace(z=z, nu=nu, count=count, max_lr=max_lr, weight_sum=weight_sum)
-
-
-def eval_weights(state: ScheduleFreeAdamwState, weights: PyTree) -> PyTree:
-    r"""The weights to evaluate the model at: :math:`x = (y - (1-\beta_1) z) / \beta_1`.
-
-    ``weights`` are the training weights :math:`y`; the result has their structure, shapes and
-    dtypes. Optax's ``optax.contrib.schedule_free_eval_params``.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from mlax.experimental.optim import schedule_free_adamw
-      >>> weights = {"w": jnp.array([1.0])}
-      >>> state = schedule_free_adamw.init(weights)
-      >>> schedule_free_adamw.eval_weights(state, weights)  # x = y = z before any step
-      {'w': Array([1.], dtype=float32)}
-    """
-    result: PyTree = _eval_weights(state, weights)
-    return result
+    return updates, state._replace(z=z, nu=nu, count=count, **averages)

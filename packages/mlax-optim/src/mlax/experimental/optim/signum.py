@@ -30,24 +30,14 @@ import jax.numpy as jnp
 from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import check_float_weights, check_gradients, check_state
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     compute_dtype,
     ema,
     increment,
-    init_buffers,
     map_leaves,
-    moments_dtype_marker,
-    zero_count,
 )
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -55,16 +45,8 @@ __all__ = ["SignumState", "init", "step"]
 
 
 class SignumState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.signum`.
-
-    Attributes:
-      mu: the moment :math:`m`, one buffer per weight (the weights' structure and shapes; their
-        dtypes unless ``moments_dtype`` was given).
-      count: the number of steps taken, a 0-d int32 array.
-      lr, beta: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.signum`: the moment ``mu`` (:math:`m`), and
+    the fields every state has (:ref:`optimizer-arguments`)."""
 
     mu: PyTree
     count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
@@ -80,56 +62,28 @@ def init(
     beta: ScalarOrSchedule = 0.9,
     moments_dtype: DTypeLike | None = None,
 ) -> SignumState:
-    """Returns the initial state for ``weights``.
-
-    Any float hyperparameter may be a schedule of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       beta: :math:`\\beta`, the moment's decay rate.
-      moments_dtype: the dtype of ``mu`` (Optax's ``accumulator_dtype``); ``None`` keeps each
-        weight's dtype. Updates are always in the weights' dtypes.
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``beta``; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
+      moments_dtype: the dtype of ``mu`` (Optax's ``accumulator_dtype``).
     """
-    check_hyperparameters("signum", lr=lr, beta=beta)
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
+    p = prepare("signum", weights, moments_dtype, lr=lr, beta=beta)
     return SignumState(
-        mu=init_buffers(weights, marker),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        beta=as_schedulable(beta, dtype),
-        moments_dtype=marker,
+        mu=p.zeros(), count=p.count, **p.hyperparameters, moments_dtype=p.moments_dtype
     )
 
 
 def step(
     gradients: PyTree, state: SignumState, weights: PyTree | None = None
 ) -> tuple[PyTree, SignumState]:
-    r"""Returns ``(updates, new_state)``: :math:`m \leftarrow \beta m + (1-\beta) g`,
-    :math:`u = \eta \operatorname{sign}(m)`.
-
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: accepted for the protocol; Signum does not need them.
-
-    Raises:
-      TypeError: ``state`` is not a ``SignumState`` (e.g. another optimizer's state).
-      ValueError, TypeError: ``gradients`` differ from the state's moment in structure, shape or
-        dtype (the message names the key path).
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
+    :math:`m \leftarrow \beta m + (1-\beta) g`, :math:`u = \eta \operatorname{sign}(m)`.
+    ``weights`` are not needed.
     """
-    check_state(state, SignumState, "signum")
-    check_gradients(gradients, state.mu, "mu", state.moments_dtype)
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, SignumState)
     lr, beta = value_of(state.lr), value_of(state.beta)
 
     def leaf_step(gradient: jax.Array, mu: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -44,43 +44,22 @@ import jax
 import jax.numpy as jnp
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import check_float_weights, check_gradients, check_state
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
-from mlax.experimental.optim._src.moments import (
-    ema,
-    increment,
-    init_buffers,
-    moments_dtype_marker,
-    zero_count,
-)
-from mlax.experimental.optim._src.sharding import reduced_zeros
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
+from mlax.experimental.optim._src.moments import ema, increment
+from mlax.experimental.optim._src.sm3_accumulators import axis_accumulators, expanded
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["Sm3State", "init", "step"]
 
-_NO_MOMENTS_DTYPE = moments_dtype_marker(None)
-
 
 class Sm3State(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.sm3`.
-
-    Attributes:
-      mu: per weight, a list of its axis accumulators :math:`\\mu_i` (a vector of length
-        :math:`d_i` per axis, in the weight's dtype, partitioned like that axis of a sharded weight;
-        a 1-element list with a 0-d array for a 0-d weight, and the per-element accumulator, with
-        the weight's sharding, for a vector).
-      nu: the momentum buffer :math:`b`, one buffer per weight (its structure, shape and dtype).
-      count: the number of steps taken, a 0-d int32 array.
-      lr, momentum, eps: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-    """
+    """The state of :mod:`~mlax.experimental.optim.sm3`: ``mu``, per weight a list of its axis
+    accumulators :math:`\\mu_i` (a vector of length :math:`d_i` per axis, in the weight's dtype,
+    partitioned like that axis of a sharded weight; a 1-element list with a 0-d array for a 0-d
+    weight, and the per-element accumulator, with the weight's sharding, for a vector), the
+    momentum buffer ``nu`` (:math:`b`, in the weights' dtypes), and the fields every state has
+    (:ref:`optimizer-arguments`); it has no ``moments_dtype``."""
 
     mu: PyTree
     nu: PyTree
@@ -90,18 +69,6 @@ class Sm3State(NamedTuple):
     eps: Hyperparameter
 
 
-def _axis_accumulators(weight: jax.Array) -> list[jax.Array]:
-    if weight.ndim < 2:
-        # Per element (Adagrad's sum of squares): the weight's own shape and sharding.
-        return [jnp.zeros_like(weight, dtype=weight.dtype)]  # explicit: strongly typed
-    # Accumulator i keeps the weight's partitioning of axis i (the layout of the step's max over
-    # the other axes), so a sharded weight's accumulators are sharded too.
-    return [
-        reduced_zeros(weight, tuple(a for a in range(weight.ndim) if a != i), weight.dtype)
-        for i in range(weight.ndim)
-    ]
-
-
 def init(
     weights: PyTree,
     *,
@@ -109,59 +76,30 @@ def init(
     momentum: ScalarOrSchedule = 0.9,
     eps: ScalarOrSchedule = 1e-8,
 ) -> Sm3State:
-    """Returns the initial state for ``weights``.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``, which has no default).
       momentum: :math:`\\beta`, the momentum buffer's decay rate; ``0`` disables momentum.
       eps: :math:`\\epsilon`, added under the inverse root.
-
-    Any of them may be a schedule of the step count (see :mod:`~mlax.experimental.optim.schedules`).
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``momentum``, ``eps``; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path).
     """
-    check_hyperparameters("sm3", lr=lr, momentum=momentum, eps=eps)
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
+    p = prepare("sm3", weights, None, lr=lr, momentum=momentum, eps=eps)
     return Sm3State(
-        mu=jax.tree.map(_axis_accumulators, weights),
-        nu=init_buffers(weights, _NO_MOMENTS_DTYPE),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        momentum=as_schedulable(momentum, dtype),
-        eps=as_schedulable(eps, dtype),
+        mu=jax.tree.map(axis_accumulators, weights),
+        nu=p.zeros(),
+        count=p.count,
+        **p.hyperparameters,
     )
-
-
-def _expanded(vector: jax.Array, axis: int, ndim: int) -> jax.Array:
-    """``vector`` reshaped to broadcast along ``axis`` of an ``ndim``-dimensional array."""
-    shape = [1] * ndim
-    shape[axis] = vector.shape[0]
-    return vector.reshape(shape)
 
 
 def step(
     gradients: PyTree, state: Sm3State, weights: PyTree | None = None
 ) -> tuple[PyTree, Sm3State]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``: :math:`u = \eta b` (module docstring).
-
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: accepted for the protocol; SM3 does not need them.
-
-    Raises:
-      TypeError: ``state`` is not a ``Sm3State`` (e.g. another optimizer's state).
-      ValueError, TypeError: ``gradients`` differ from the state's momentum buffer in structure,
-        shape or dtype (the message names the key path).
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
+    :math:`u = \eta b` (module docstring). ``weights`` are not needed.
     """
-    check_state(state, Sm3State, "sm3")
-    check_gradients(gradients, state.nu, "nu", _NO_MOMENTS_DTYPE)
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, Sm3State, buffers="nu")
     lr, momentum, eps = value_of(state.lr), value_of(state.momentum), value_of(state.eps)
 
     def leaf_step(
@@ -173,7 +111,7 @@ def step(
             history = mu[0]
         else:
             history = functools.reduce(
-                jnp.minimum, [_expanded(vector, i, ndim) for i, vector in enumerate(mu)]
+                jnp.minimum, [expanded(vector, i, ndim) for i, vector in enumerate(mu)]
             )
         accumulator = gradient * gradient + history
         scale = jnp.where(

@@ -146,13 +146,13 @@ def zero_nans() -> Optimizer:
         gradients: PyTree, state: ZeroNansState, weights: PyTree | None = None
     ) -> tuple[PyTree, ZeroNansState]:
         check_state(state, ZeroNansState, "zero_nans")
-        structure = jax.tree.structure(gradients)
-        if structure != jax.tree.structure(state.found_nan):  # type: ignore[operator]
-            raise ValueError(
-                "gradients and state.found_nan must have the same tree structure, got gradients "
-                f"{structure} and state.found_nan "
-                f"{jax.tree.structure(state.found_nan)}."
-            )
+        # found_nan holds one 0-d flag per gradient leaf: only the structures must match.
+        check_trees_match(
+            jax.tree.map(lambda _: 0, gradients),
+            jax.tree.map(lambda _: 0, state.found_nan),
+            "gradients",
+            "state.found_nan",
+        )
         if weights is not None:
             check_trees_match(gradients, weights, "gradients", "weights")
         found_nan = jax.tree.map(lambda gradient: jnp.any(jnp.isnan(gradient)), gradients)
@@ -232,6 +232,8 @@ def set_to_zero() -> Optimizer:
         gradients: PyTree, state: EmptyState, weights: PyTree | None = None
     ) -> tuple[PyTree, EmptyState]:
         check_state(state, EmptyState, "set_to_zero")
+        if weights is not None:
+            check_trees_match(gradients, weights, "gradients", "weights")
         return tree_zeros_like(gradients), state
 
     return Transform(init=init, step=step)

@@ -34,15 +34,8 @@ import jax.numpy as jnp
 from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.checks import check_float_weights, check_gradients, check_state
-from mlax.experimental.optim._src.hyperparameters import (
-    Hyperparameter,
-    as_schedulable,
-    check_hyperparameters,
-    evaluate_schedules,
-    hyperparameter_dtype,
-    value_of,
-)
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     complement,
@@ -50,10 +43,7 @@ from mlax.experimental.optim._src.moments import (
     debias,
     ema,
     increment,
-    init_buffers,
     map_leaves,
-    moments_dtype_marker,
-    zero_count,
 )
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -61,16 +51,8 @@ __all__ = ["YogiState", "init", "step"]
 
 
 class YogiState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.yogi`.
-
-    Attributes:
-      mu, nu: :math:`m` and :math:`v`, one buffer each per weight (the weights' structure and
-        shapes; their dtypes unless ``moments_dtype`` was given).
-      count: the number of steps taken, a 0-d int32 array.
-      lr, b1, b2, eps, eps_root: the hyperparameters, 0-d arrays (or
-        :class:`~mlax.experimental.optim.schedules.Scheduled`).
-      moments_dtype: the ``moments_dtype`` given to :func:`init` (static, no leaves).
-    """
+    """The state of :mod:`~mlax.experimental.optim.yogi`: the moments ``mu`` (:math:`m`) and
+    ``nu`` (:math:`v`), and the fields every state has (:ref:`optimizer-arguments`)."""
 
     mu: PyTree
     nu: PyTree
@@ -94,66 +76,39 @@ def init(
     initial_accumulator_value: float = 1e-6,
     moments_dtype: DTypeLike | None = None,
 ) -> YogiState:
-    """Returns the initial state for ``weights``.
-
-    Any float hyperparameter may be a schedule of the step count (see
-    :mod:`~mlax.experimental.optim.schedules`); ``float(state.lr)`` reads the current value.
+    """Returns the initial state for ``weights`` (arguments every optimizer shares:
+    :ref:`optimizer-arguments`).
 
     Args:
-      weights: the model's weights, a pytree of float arrays.
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       b1, b2: the decay rates of :math:`m` and :math:`v`.
       eps, eps_root: :math:`\\epsilon` after and :math:`\\epsilon_{root}` under the root.
       initial_accumulator_value: the initial :math:`m` and :math:`v` (used only here).
-      moments_dtype: the dtype of ``mu`` and ``nu``; ``None`` keeps each weight's dtype. Updates
-        are always in the weights' dtypes.
-
-    Raises:
-      ValueError: a hyperparameter is outside its range (``lr``, ``b1``, ``b2``, ...; the
-        message names it and the range).
-      TypeError: a weight is not floating point (the message names its key path), or
-        ``moments_dtype`` is not a float dtype.
+      moments_dtype: the dtype of ``mu`` and ``nu``; ``None`` keeps each weight's dtype.
     """
-    check_hyperparameters("yogi", lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
-    check_float_weights(weights)
-    dtype = hyperparameter_dtype(weights)
-    marker = moments_dtype_marker(moments_dtype, weights)
+    p = prepare("yogi", weights, moments_dtype, lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
     return YogiState(
-        mu=init_buffers(weights, marker, initial_accumulator_value),
-        nu=init_buffers(weights, marker, initial_accumulator_value),
-        count=zero_count(),
-        lr=as_schedulable(lr, dtype),
-        b1=as_schedulable(b1, dtype),
-        b2=as_schedulable(b2, dtype),
-        eps=as_schedulable(eps, dtype),
-        eps_root=as_schedulable(eps_root, dtype),
-        moments_dtype=marker,
+        mu=p.full(initial_accumulator_value),
+        nu=p.full(initial_accumulator_value),
+        count=p.count,
+        **p.hyperparameters,
+        moments_dtype=p.moments_dtype,
     )
 
 
 def step(
     gradients: PyTree, state: YogiState, weights: PyTree | None = None
 ) -> tuple[PyTree, YogiState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``.
+    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
 
     .. math::
 
         v \leftarrow v - (1-\beta_2) \operatorname{sign}(v - g^2)\, g^2, \qquad
         u = \eta \, \frac{\hat m}{\sqrt{\hat v + \epsilon_{root}} + \epsilon}
 
-    Args:
-      gradients: the loss gradients, matching the weights in structure, shapes and dtypes.
-      state: the state from :func:`init` or the previous ``step``.
-      weights: accepted for the protocol; Yogi does not need them.
-
-    Raises:
-      TypeError: ``state`` is not a ``YogiState`` (e.g. another optimizer's state).
-      ValueError, TypeError: ``gradients`` differ from the state's moments in structure, shape or
-        dtype (the message names the key path).
+    ``weights`` are not needed.
     """
-    check_state(state, YogiState, "yogi")
-    check_gradients(gradients, state.mu, "mu", state.moments_dtype)
-    state = evaluate_schedules(state)
+    state = begin_step(gradients, state, YogiState)
     count = increment(state.count)
     lr, b1, b2 = value_of(state.lr), value_of(state.b1), value_of(state.b2)
     eps, eps_root = value_of(state.eps), value_of(state.eps_root)

@@ -26,6 +26,7 @@ __all__ = [
     "check_gradients",
     "check_signature",
     "check_state",
+    "require_value",
     "require_weights",
 ]
 
@@ -112,7 +113,9 @@ def check_gradients(
                 raise TypeError(
                     f"gradients and weights differ in dtype at {jax.tree_util.keystr(path)}: "
                     f"gradients {leaf.dtype} and weights {weight_dtypes[index]} (moments_dtype "
-                    "sets only the buffers' dtype; gradients keep their weights' dtypes)."
+                    "sets only the buffers' dtype; gradients keep their weights' dtypes). To "
+                    "match them, cast the gradients: jax.tree.map(lambda g, w: "
+                    "g.astype(w.dtype), gradients, weights)."
                 )
 
 
@@ -120,3 +123,26 @@ def check_signature(gradients: PyTree, signature: Signature) -> None:
     """Raises (``ValueError``/``TypeError`` naming the key path) unless gradients fit the signature."""
     treedef, structs = signature.value
     check_trees_match(gradients, jax.tree.unflatten(treedef, structs), "gradients", "weights")
+
+
+def require_value(value: Any, who: str, call: str) -> jax.Array:
+    """Returns the loss ``value`` that ``who``'s ``step`` needs, as a 0-d floating-point array.
+
+    Args:
+      value: what ``step`` received as ``value=``.
+      who: the optimizer, for the message (``"polyak_sgd"``).
+      call: the call to show in the message when ``value`` is missing.
+
+    Raises:
+      TypeError: ``value`` is missing (the message shows ``call``), or is an array that is not
+        floating point (a Python ``int`` or ``float`` is accepted).
+      ValueError: ``value`` is not a scalar.
+    """
+    if value is None:
+        raise TypeError(f"mlax.experimental.optim.{who}.step needs the loss: call {call}.")
+    array = jnp.asarray(value)
+    if not jnp.issubdtype(array.dtype, jnp.floating) and not isinstance(value, (int, float)):
+        raise TypeError(f"value must be a floating-point loss, got dtype {array.dtype}.")
+    if array.ndim != 0:
+        raise ValueError(f"value must be the scalar loss, got an array of shape {array.shape}.")
+    return array

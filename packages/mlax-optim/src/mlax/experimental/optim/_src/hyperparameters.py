@@ -248,7 +248,7 @@ _NON_NEGATIVE = (0.0, float("inf"), True, False)
 HYPERPARAMETER_RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "lr": _NON_NEGATIVE,
     "adam_lr": _NON_NEGATIVE,
-    "max_learning_rate": _NON_NEGATIVE,
+    "max_lr": _NON_NEGATIVE,
     "b1": _UNIT,
     "b2": _UNIT,
     "b3": _UNIT,

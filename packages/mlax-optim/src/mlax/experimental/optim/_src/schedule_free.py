@@ -1,4 +1,4 @@
-r"""What ``schedule_free_sgd`` and ``schedule_free_adamw`` share: the averaging and interpolation.
+r"""What ``schedule_free_sgd`` and ``schedule_free_adamw`` share: init, averaging, interpolation.
 
 Schedule-Free learning (Defazio et al., 2024) keeps three sequences: the base optimizer's iterate
 :math:`z`, the running average :math:`x` (the weights to *evaluate*) and their interpolation
@@ -9,16 +9,41 @@ from the two by :func:`eval_weights`.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from mlax.experimental.core import PyTree, check_trees_match
-from mlax.experimental.optim._src.hyperparameters import Hyperparameter, Scheduled, value_of
-from mlax.experimental.optim._src.moments import complement, compute_dtype, increment
+from mlax.experimental.core import PyTree, check_trees_match, tree_cast
+from mlax.experimental.optim import schedules
+from mlax.experimental.optim._src.hyperparameters import (
+    Hyperparameter,
+    Scheduled,
+    as_hyperparameter,
+    value_of,
+)
+from mlax.experimental.optim._src.moments import (
+    MomentsDtype,
+    complement,
+    compute_dtype,
+    increment,
+)
+from mlax.experimental.optim.schedules import ScalarOrSchedule
 
-__all__ = ["ScheduleFreeLike", "averaging_coefficient", "eval_weights", "interpolate"]
+__all__ = [
+    "Averages",
+    "AveragingState",
+    "ScheduleFreeLike",
+    "average",
+    "averaging_coefficient",
+    "averaging_start",
+    "check_b1",
+    "eval_weights",
+    "initial_z",
+    "interpolate",
+    "warmed_up",
+]
 
 
 class ScheduleFreeLike(Protocol):
@@ -29,6 +54,31 @@ class ScheduleFreeLike(Protocol):
 
     @property
     def b1(self) -> Hyperparameter: ...
+
+
+def warmed_up(lr: ScalarOrSchedule, warmup_steps: int | None) -> ScalarOrSchedule:
+    """``lr``, or a linear warm-up from 0 to it over ``warmup_steps`` steps (Optax's rule)."""
+    if warmup_steps is None:
+        return lr
+    if callable(lr):
+        raise TypeError(
+            "warmup_steps needs a number for lr, not a schedule; put the warm-up in it."
+        )
+    return schedules.warmup_constant(0.0, float(lr), warmup_steps)  # type: ignore[arg-type]
+
+
+def check_b1(b1: ScalarOrSchedule) -> None:
+    """Raises ``ValueError`` for a numeric :math:`\\beta_1 \\le 0` (x is divided by it)."""
+    if not callable(b1) and not float(b1) > 0:  # type: ignore[arg-type]
+        raise ValueError(f"schedule-free optimizers need b1 > 0, got {b1}.")
+
+
+def initial_z(weights: PyTree, marker: MomentsDtype) -> PyTree:
+    """:math:`z` at ``init``: a copy of ``weights``, in ``moments_dtype`` if one was asked for."""
+    z = weights if marker.value is None else tree_cast(weights, marker.value)
+    # A distinct copy, so the weights and the state can both be donated to a jitted step.
+    # A strongly typed copy: a weakly typed buffer would make a jitted step compile twice.
+    return jax.tree.map(lambda leaf: jnp.array(leaf, dtype=leaf.dtype), z)
 
 
 def averaging_coefficient(
@@ -62,6 +112,45 @@ def averaging_coefficient(
         jnp.nan_to_num(weight / total, nan=0.0, posinf=jnp.inf),
     )
     return coefficient, new_max_lr, total
+
+
+class AveragingState(Protocol):
+    """A schedule-free state's averaging fields."""
+
+    @property
+    def lr(self) -> Hyperparameter: ...
+
+    @property
+    def count(self) -> jax.Array: ...
+
+    @property
+    def max_lr(self) -> jax.Array: ...
+
+    @property
+    def weight_sum(self) -> jax.Array: ...
+
+    @property
+    def weight_lr_power(self) -> Hyperparameter: ...
+
+
+class Averages(TypedDict):
+    """A schedule-free state's averaging fields, to splat into it."""
+
+    max_lr: jax.Array
+    weight_sum: jax.Array
+
+
+def averaging_start(dtype: np.dtype[Any]) -> Averages:
+    """The averaging fields of a fresh state: :math:`W = 0` and :math:`\\eta_{max} = 0`."""
+    return Averages(weight_sum=as_hyperparameter(0.0, dtype), max_lr=as_hyperparameter(0.0, dtype))
+
+
+def average(state: AveragingState) -> tuple[jax.Array, Averages]:
+    """:func:`averaging_coefficient` for ``state``'s next step: ``(c, new averaging fields)``."""
+    coefficient, max_lr, weight_sum = averaging_coefficient(
+        state.lr, state.count, state.max_lr, state.weight_sum, value_of(state.weight_lr_power)
+    )
+    return coefficient, Averages(max_lr=max_lr, weight_sum=weight_sum)
 
 
 def interpolate(
