@@ -312,15 +312,17 @@ def keep_prose_property_after_napoleon(
 def private_mlax_object(target: str) -> bool:
     """Whether ``target`` names an object defined in a private module of an mlax distribution.
 
-    Public signatures sometimes use such a type (``Hyperparameter``, a state field's marker type). It
-    has no page to link to, so it is shown unlinked; a name defined nowhere is still an error.
+    Public signatures sometimes use such a type (``Hyperparameter``, a state field's marker type, a
+    module's private type variable). It has no page to link to, so it is shown unlinked; a name
+    defined nowhere is still an error.
     """
     if "." in target:
         module_name, _, attribute = target.rpartition(".")
         module = sys.modules.get(module_name)
+        # A private module's object, or a public module's private one (a type variable).
         return (
             module is not None
-            and any(part.startswith("_") for part in module_name.split("."))
+            and any(part.startswith("_") for part in target.split("."))
             and module_name.startswith("mlax.experimental.")
             and hasattr(module, attribute)
         )

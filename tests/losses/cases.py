@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -81,6 +82,48 @@ def _ranking_inputs(rng: np.random.Generator) -> tuple[Any, ...]:
 
 def _dice_inputs(rng: np.random.Generator) -> tuple[Any, ...]:
     return rng.normal(size=(3, 3, 4)), _one_hot(rng, (3, 3, 4))
+
+
+def _mask(rng: np.random.Generator, shape: tuple[int, ...], empty_row: bool = True) -> Array:
+    """A ``where`` mask with a selected entry in every row but (if ``empty_row``) the second."""
+    mask = rng.random(shape) < 0.6
+    mask[..., 0] = True
+    if empty_row:
+        mask[1] = False
+    return mask
+
+
+def _integer_labels_where_inputs(rng: np.random.Generator) -> tuple[Any, ...]:
+    """Logits, labels and a mask that selects each selected row's label (Optax reads the label's
+    logit even where its class is not selected)."""
+    labels = _labels(rng, SHAPE[:1], SHAPE[1])
+    mask = _mask(rng, SHAPE)
+    mask[np.arange(SHAPE[0]), labels] = mask.any(axis=-1)
+    return 2 * rng.normal(size=SHAPE), labels, mask
+
+
+def _cosine_where_inputs(rng: np.random.Generator) -> tuple[Any, ...]:
+    # Every row keeps a component: Optax's gradient, the float64 one of the precision tests, is nan
+    # for a row with none (test_where.py checks those rows against Optax's value instead).
+    return rng.normal(size=SHAPE), rng.normal(size=SHAPE), _mask(rng, SHAPE, empty_row=False)
+
+
+def _where(loss: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
+    """The loss with its ``where`` keyword passed as the last positional input, so the contract
+    tests draw, cast, stack and differentiate it like any other input."""
+
+    def with_where(*args: Any) -> jax.Array:
+        return loss(*args[:-1], where=args[-1])
+
+    return with_where
+
+
+def _optax_convex_kl_divergence(*args: Any, **kwargs: Any) -> jax.Array:
+    """Optax 0.2.8's deprecated name, called without its DeprecationWarning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        loss: jax.Array = optax.losses.convex_kl_divergence(*args, **kwargs)
+        return loss
 
 
 SHAPE = (3, 4)
@@ -279,12 +322,146 @@ CASES: tuple[Case, ...] = (
         lambda lp, lt: optax.losses.kl_divergence_with_log_targets(lp, lt).sum(),
     ),
     Case(
+        "convex_kl_divergence",
+        "logits",
+        L.convex_kl_divergence,
+        R.generalized_kl_divergence,
+        lambda rng: (rng.normal(size=SHAPE), rng.uniform(0.1, 2.0, SHAPE)),
+        lambda lp, t: _optax_convex_kl_divergence(lp, t).sum(),
+    ),
+    Case(
         "generalized_kl_divergence",
         "logits",
         L.generalized_kl_divergence,
         R.generalized_kl_divergence,
         lambda rng: (rng.normal(size=SHAPE), rng.uniform(0.1, 2.0, SHAPE)),
         lambda lp, t: optax.losses.generalized_kl_divergence(lp, t).sum(),
+    ),
+    # logits and regression, with Optax's where= (an unselected row in every draw)
+    Case(
+        "softmax_cross_entropy_where",
+        "where",
+        _where(L.softmax_cross_entropy),
+        R.softmax_cross_entropy_where,
+        lambda rng: (2 * rng.normal(size=SHAPE), _probabilities(rng, SHAPE), _mask(rng, SHAPE)),
+        lambda x, t, w: optax.losses.softmax_cross_entropy(x, t, where=w).sum(),
+    ),
+    Case(
+        "softmax_cross_entropy_where_rows",
+        "where",
+        _where(L.softmax_cross_entropy),
+        R.softmax_cross_entropy_where,
+        lambda rng: (
+            2 * rng.normal(size=SHAPE),
+            _probabilities(rng, SHAPE),
+            np.array([True, False, True]),
+        ),
+        lambda x, t, w: optax.losses.softmax_cross_entropy(x, t, where=w).sum(),
+    ),
+    Case(
+        "softmax_cross_entropy_with_integer_labels_where",
+        "where",
+        _where(L.softmax_cross_entropy_with_integer_labels),
+        R.softmax_cross_entropy_with_integer_labels_where,
+        _integer_labels_where_inputs,
+        lambda x, y, w: optax.losses.softmax_cross_entropy_with_integer_labels(x, y, where=w).sum(),
+    ),
+    Case(
+        "poly_loss_cross_entropy_where",
+        "where",
+        _where(L.poly_loss_cross_entropy),
+        R.poly_loss_cross_entropy_where,
+        lambda rng: (2 * rng.normal(size=SHAPE), _probabilities(rng, SHAPE), _mask(rng, SHAPE)),
+        lambda x, t, w: optax.losses.poly_loss_cross_entropy(x, t, where=w).sum(),
+    ),
+    Case(
+        "kl_divergence_where",
+        "where",
+        _where(L.kl_divergence),
+        R.kl_divergence_where,
+        lambda rng: (
+            np.log(_probabilities(rng, SHAPE)),
+            _probabilities(rng, SHAPE),
+            _mask(rng, SHAPE),
+        ),
+        lambda lp, t, w: optax.losses.kl_divergence(lp, t, where=w).sum(),
+    ),
+    Case(
+        "kl_divergence_with_log_targets_where",
+        "where",
+        _where(L.kl_divergence_with_log_targets),
+        R.kl_divergence_with_log_targets_where,
+        lambda rng: (
+            np.log(_probabilities(rng, SHAPE)),
+            np.log(_probabilities(rng, SHAPE)),
+            _mask(rng, SHAPE),
+        ),
+        lambda lp, lt, w: optax.losses.kl_divergence_with_log_targets(lp, lt, where=w).sum(),
+    ),
+    Case(
+        "generalized_kl_divergence_where",
+        "where",
+        _where(L.generalized_kl_divergence),
+        R.generalized_kl_divergence_where,
+        lambda rng: (rng.normal(size=SHAPE), rng.uniform(0.1, 2.0, SHAPE), _mask(rng, SHAPE)),
+        lambda lp, t, w: optax.losses.generalized_kl_divergence(lp, t, where=w).sum(),
+    ),
+    Case(
+        "convex_kl_divergence_where",
+        "where",
+        _where(L.convex_kl_divergence),
+        R.generalized_kl_divergence_where,
+        lambda rng: (rng.normal(size=SHAPE), rng.uniform(0.1, 2.0, SHAPE), _mask(rng, SHAPE)),
+        lambda lp, t, w: _optax_convex_kl_divergence(lp, t, where=w).sum(),
+    ),
+    Case(
+        "cosine_similarity_where",
+        "where",
+        _where(L.cosine_similarity),
+        R.cosine_similarity_where,
+        _cosine_where_inputs,
+        lambda p, t, w: optax.losses.cosine_similarity(p, t, where=w).sum(),
+    ),
+    Case(
+        "cosine_distance_where",
+        "where",
+        _where(L.cosine_distance),
+        R.cosine_distance_where,
+        _cosine_where_inputs,
+        lambda p, t, w: optax.losses.cosine_distance(p, t, where=w).sum(),
+    ),
+    Case(
+        "l2_loss_without_targets",
+        "regression",
+        L.l2_loss,
+        lambda e: R.l2_loss(e, np.zeros_like(e)),
+        lambda rng: (rng.normal(size=SHAPE),),
+        lambda e: optax.losses.l2_loss(e).sum(),
+    ),
+    Case(
+        "squared_error_without_targets",
+        "regression",
+        L.squared_error,
+        lambda e: R.squared_error(e, np.zeros_like(e)),
+        lambda rng: (rng.normal(size=SHAPE),),
+        lambda e: optax.losses.squared_error(e).sum(),
+    ),
+    Case(
+        "huber_loss_without_targets",
+        "regression",
+        functools.partial(L.huber_loss, delta=0.7),
+        lambda e: R.huber_loss(e, np.zeros_like(e), delta=0.7),
+        lambda rng: (rng.normal(size=SHAPE),),
+        lambda e: optax.losses.huber_loss(e, delta=0.7).sum(),
+        smooth=False,
+    ),
+    Case(
+        "log_cosh_without_targets",
+        "regression",
+        L.log_cosh,
+        R.log_cosh_of_errors,
+        lambda rng: (rng.normal(size=SHAPE),),
+        lambda e: optax.losses.log_cosh(e).sum(),
     ),
     # margin
     Case(

@@ -305,3 +305,77 @@ def smooth_labels(y: Array, alpha: float) -> Array:
 
 def fenchel_young_logsumexp(s: Array, t: Array) -> float:
     return float(np.sum(special.logsumexp(s, axis=-1)) - np.sum(s * t))
+
+
+# Optax's ``where``: the selected entries only, written row by row over the selected classes (the
+# softmax family) or as a plain selection (the elementwise sums). ``rows`` masks have one axis fewer
+# than the inputs and select whole rows.
+
+
+def _rows(mask: Array, like: Array) -> Array:
+    mask = mask[..., None] if mask.ndim == like.ndim - 1 else mask
+    return np.broadcast_to(mask, like.shape).reshape(-1, like.shape[-1])
+
+
+def softmax_cross_entropy_where(x: Array, t: Array, where: Array) -> float:
+    total = 0.0
+    for row_x, row_t, keep in zip(
+        x.reshape(-1, x.shape[-1]), t.reshape(-1, x.shape[-1]), _rows(where, x), strict=True
+    ):
+        if keep.any():
+            total += float(np.sum(row_t[keep] * (special.logsumexp(row_x[keep]) - row_x[keep])))
+    return total
+
+
+def softmax_cross_entropy_with_integer_labels_where(x: Array, y: Array, where: Array) -> float:
+    total = 0.0
+    for row_x, label, keep in zip(
+        x.reshape(-1, x.shape[-1]), y.reshape(-1), _rows(where, x), strict=True
+    ):
+        if keep.any():
+            total += float(special.logsumexp(row_x[keep]) - row_x[label])
+    return total
+
+
+def poly_loss_cross_entropy_where(x: Array, t: Array, where: Array, epsilon: float = 2.0) -> float:
+    polynomial = 0.0
+    for row_x, row_t, keep in zip(
+        x.reshape(-1, x.shape[-1]), t.reshape(-1, x.shape[-1]), _rows(where, x), strict=True
+    ):
+        if keep.any():
+            polynomial += float(np.sum(row_t[keep] * (1 - special.softmax(row_x[keep]))))
+    return softmax_cross_entropy_where(x, t, where) + epsilon * polynomial
+
+
+def kl_divergence_where(lp: Array, t: Array, where: Array) -> float:
+    keep = np.broadcast_to(where, lp.shape)
+    return kl_divergence(lp[keep], t[keep])
+
+
+def kl_divergence_with_log_targets_where(lp: Array, lt: Array, where: Array) -> float:
+    keep = np.broadcast_to(where, lp.shape)
+    return kl_divergence_with_log_targets(lp[keep], lt[keep])
+
+
+def generalized_kl_divergence_where(lp: Array, t: Array, where: Array) -> float:
+    keep = np.broadcast_to(where, lp.shape)
+    return generalized_kl_divergence(lp[keep], t[keep])
+
+
+def cosine_similarity_where(p: Array, t: Array, where: Array) -> float:
+    total = 0.0
+    for row_p, row_t, keep in zip(
+        p.reshape(-1, p.shape[-1]), t.reshape(-1, p.shape[-1]), _rows(where, p), strict=True
+    ):
+        if keep.any():
+            total += cosine_similarity(row_p[keep], row_t[keep])
+    return total
+
+
+def cosine_distance_where(p: Array, t: Array, where: Array) -> float:
+    rows = int(np.prod(p.shape[:-1]))
+    return rows - cosine_similarity_where(p, t, where)
+
+
+def log_cosh_of_errors(e: Array) -> float:
+    return float(np.sum(np.log(np.cosh(e))))

@@ -71,6 +71,14 @@ ACCEPTS: dict[str, tuple[str, ...]] = {
     "ranking_softmax_loss": NONNEGATIVE,
     "dice_loss": NONNEGATIVE,
     "binary_dice_loss": NONNEGATIVE,
+    "convex_kl_divergence": NONNEGATIVE,
+    "softmax_cross_entropy_where": ALL_VARIANTS,
+    "softmax_cross_entropy_where_rows": ALL_VARIANTS,
+    "poly_loss_cross_entropy_where": ALL_VARIANTS,
+    "kl_divergence_with_log_targets_where": ALL_VARIANTS,
+    "kl_divergence_where": NONNEGATIVE,
+    "generalized_kl_divergence_where": NONNEGATIVE,
+    "convex_kl_divergence_where": NONNEGATIVE,
 }
 
 # Why the remaining (case, variant) pairs are not tested: one line each.
@@ -80,6 +88,15 @@ REJECTS: dict[str, str] = {
     "ranking_softmax_loss/signed_targets": "relevance labels are non-negative grades",
     "dice_loss/signed_targets": "the Dice denominator can vanish for signed targets",
     "binary_dice_loss/signed_targets": "the Dice denominator can vanish for signed targets",
+    **{
+        f"{name}/signed_targets": "t log t is undefined for t < 0"
+        for name in (
+            "convex_kl_divergence",
+            "kl_divergence_where",
+            "generalized_kl_divergence_where",
+            "convex_kl_divergence_where",
+        )
+    },
 }
 NO_OFF_DOMAIN_TARGETS: dict[str, str] = {
     **{
@@ -95,9 +112,15 @@ NO_OFF_DOMAIN_TARGETS: dict[str, str] = {
             "log_cosh",
             "cosine_similarity",
             "cosine_distance",
+            "cosine_similarity_where",
+            "cosine_distance_where",
             "gaussian_nll_loss",
         )
     },
+    "l2_loss_without_targets": "no target argument: the errors alone",
+    "squared_error_without_targets": "no target argument: the errors alone",
+    "huber_loss_without_targets": "no target argument: the errors alone",
+    "log_cosh_without_targets": "no target argument: the errors alone",
     "poisson_nll_loss": "counts; the Stirling switch at t = 1 is in the kink table instead",
     "poisson_nll_loss_rate_full": "counts; the Stirling switch at t = 1 is in the kink table instead",
     "sigmoid_focal_loss": "log(1 - p_t) mixes log-sigmoids with weights y and 1 - y: y in [0, 1]",
@@ -113,6 +136,7 @@ NO_OFF_DOMAIN_TARGETS: dict[str, str] = {
         for name in (
             "nll_loss",
             "softmax_cross_entropy_with_integer_labels",
+            "softmax_cross_entropy_with_integer_labels_where",
             "multiclass_hinge_loss",
             "multiclass_perceptron_loss",
             "multiclass_sparsemax_loss",

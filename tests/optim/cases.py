@@ -513,7 +513,7 @@ _CORE: tuple[Case, ...] = (
         optax.sgd,
         lr=0.05,
         facts=Facts(
-            Counterpart(optax.sgd),
+            Counterpart(optax.sgd, {"moments_dtype": "accumulator_dtype"}),
             deviations={
                 "momentum": Deviation(
                     0.0,
@@ -612,6 +612,17 @@ _CORE: tuple[Case, ...] = (
         first_steps=FirstSteps(
             {**_ADAM, "weight_decay": 0.3}, functools.partial(_adam_ref, nesterov=True)
         ),
+    ),
+    # Optax's nadam and nadamw are adam and adamw with nesterov=True, which may be turned off.
+    _case("nadam-plain", optim.nadam, optax.nadam, lr=0.05, nesterov=False),
+    _case(
+        "nadamw-plain",
+        optim.nadamw,
+        optax.nadamw,
+        lr=0.05,
+        weight_decay=0.1,
+        nesterov=False,
+        needs_weights=True,
     ),
     _case(
         "rmsprop",
@@ -1165,6 +1176,34 @@ _MORE: tuple[Case, ...] = (
         draw=MORE_DRAW,
         changed=("b2", 0.99),
     ),
+    Case(
+        "optimistic_adam_v2",
+        optim.optimistic_adam_v2,
+        dict(lr=0.05, alpha=0.5, beta=0.3),
+        lambda hp: optax.optimistic_adam_v2(0.05, alpha=0.5, beta=0.3),
+        "more",
+        draw=MORE_DRAW,
+        changed=("beta", 0.2),
+        facts=Facts(
+            Counterpart(optax.optimistic_adam_v2, MU_DTYPE),
+            deviations=_no_default_lr(1e-3, "default :math:`10^{-3}`; Optax has none"),
+            memoryless=ADAM_MEMORYLESS,
+            # beta weighs the direction's change, any finite number; the range table's beta is a
+            # decay in [0, 1).
+            unranged=frozenset({"beta"}),
+        ),
+    ),
+    Case(
+        "optimistic_adam_v2-plain",
+        optim.optimistic_adam_v2,
+        dict(lr=0.5, alpha=0.1, beta=0.2, nesterov=False, eps_root=1e-8, b1=0.8),
+        lambda hp: optax.optimistic_adam_v2(
+            0.5, alpha=0.1, beta=0.2, nesterov=False, eps_root=1e-8, b1=0.8
+        ),
+        "more",
+        draw=MORE_DRAW,
+        changed=("alpha", 0.2),
+    ),
 )
 
 
@@ -1191,6 +1230,67 @@ def _contrib(
 
 
 _CONTRIB: tuple[Case, ...] = (
+    _contrib(
+        "acprop",
+        optim.acprop,
+        dict(lr=0.05, weight_decay=0.1),
+        lambda hp: optax.contrib.acprop(
+            hp(0.05),
+            b1=hp(0.9),
+            b2=hp(0.999),
+            eps=hp(1e-16),
+            eps_root=hp(1e-16),
+            weight_decay=hp(0.1),
+        ),
+        facts=Facts(
+            Counterpart(optax.contrib.acprop),
+            deviations=_no_default_lr(1e-3, "default :math:`10^{-3}`; Optax has none"),
+            stated=_MOMENTS_KEEP_DTYPE,
+            keeps_memory=(
+                "the denominator is the second moment of g - m up to the step before, whose m is"
+                " the step before's: a gradient reaches the update two steps later, for any decays"
+            ),
+        ),
+        insensitive={"eps": "1e-16 -> 1e-15 next to sqrt(s) >= 1e-8 is below float64 resolution"},
+    ),
+    _contrib(
+        "madgrad",
+        optim.madgrad,
+        dict(lr=0.05, weight_decay=0.1),
+        lambda hp: optax.contrib.madgrad(
+            hp(0.05), momentum=hp(0.9), weight_decay=hp(0.1), eps=hp(1e-6)
+        ),
+        # Optax forms the step weight (lr + eps) sqrt(k + 1) in float32 even for float64 weights
+        # (jnp.sqrt of its int32 count), a relative error of up to 6e-8 per step; mlax forms it in
+        # float64.
+        float64_tolerance=1e-8,
+        facts=Facts(
+            Counterpart(optax.contrib.madgrad),
+            deviations=_no_default_lr(1e-2, "default :math:`10^{-2}`, the paper's; Optax has none"),
+            stated=_MOMENTS_KEEP_DTYPE,
+            keeps_memory="dual averaging: sums over all gradients and their squares, from w0",
+        ),
+    ),
+    _contrib(
+        "simplified_ademamix",
+        optim.simplified_ademamix,
+        dict(lr=0.005, alpha=2.0, weight_decay=0.1),
+        lambda hp: optax.contrib.simplified_ademamix(
+            hp(0.005),
+            b1=hp(0.99),
+            b2=hp(0.95),
+            alpha=hp(2.0),
+            eps=hp(1e-8),
+            eps_root=hp(0.0),
+            weight_decay=hp(0.1),
+        ),
+        facts=Facts(
+            Counterpart(optax.contrib.simplified_ademamix),
+            deviations=_no_default_lr(1e-3, "default :math:`10^{-3}`; Optax has none"),
+            stated=_MOMENTS_KEEP_DTYPE,
+            memoryless=dict(b1=0.0, b2=0.0),
+        ),
+    ),
     _contrib(
         "adopt",
         optim.adopt,
@@ -1298,6 +1398,124 @@ _CONTRIB: tuple[Case, ...] = (
         low_precision_kwargs={"float16": {"moments_dtype": jnp.float32}},
     ),
     _contrib(
+        "dadapt_adamw",
+        optim.dadapt_adamw,
+        dict(weight_decay=0.01),
+        lambda hp: optax.contrib.dadapt_adamw(
+            hp(1.0),
+            betas=(hp(0.9), hp(0.999)),
+            eps=hp(1e-8),
+            estim_lr0=hp(1e-6),
+            weight_decay=hp(0.01),
+        ),
+        # As for prodigy: d grows from ratios of sums of tiny steps, amplifying float32 rounding.
+        float32_tolerance=5e-4,
+        # dadapt_adamw's docstring: in float16 the sum s of the first steps underflows to 0, so the
+        # estimate divides 0 by 0; float16 weights need moments_dtype=float32.
+        low_precision_kwargs={"float16": {"moments_dtype": jnp.float32}},
+        facts=Facts(
+            Counterpart(optax.contrib.dadapt_adamw),
+            # Optax takes b1 and b2 as one tuple, ``betas``: no default of the same name.
+            stated={
+                **_MOMENTS_KEEP_DTYPE,
+                "b1": Stated(0.9, "Optax's ``betas``, default ``(0.9, 0.999)``"),
+                "b2": Stated(0.999, "Optax's ``betas``, default ``(0.9, 0.999)``"),
+            },
+            keeps_memory="the distance estimate d is a running maximum",
+        ),
+    ),
+    _contrib(
+        "dadapt_adamw-scheduled",
+        optim.dadapt_adamw,
+        dict(lr=optim.schedules.linear(1.0, 0.5, 64), b1=0.8, b2=0.99, estim_lr0=1e-4),
+        lambda hp: optax.contrib.dadapt_adamw(
+            optax.linear_schedule(1.0, 0.5, 64),
+            betas=(hp(0.8), hp(0.99)),
+            eps=hp(1e-8),
+            estim_lr0=hp(1e-4),
+        ),
+        float32_tolerance=5e-4,
+        # As for dadapt_adamw above.
+        low_precision_kwargs={"float16": {"moments_dtype": jnp.float32}},
+    ),
+    _contrib(
+        "cocob",
+        optim.cocob,
+        dict(alpha=50.0, weight_decay=0.01),
+        lambda hp: optax.contrib.cocob(
+            hp(1.0), alpha=hp(50.0), eps=hp(1e-8), weight_decay=hp(0.01)
+        ),
+        facts=Facts(
+            Counterpart(optax.contrib.cocob),
+            stated=_MOMENTS_KEEP_DTYPE,
+            keeps_memory="the wealth: sums of every gradient since the initial weights",
+        ),
+        insensitive={
+            "eps": "the initial L (1e-8), below every |gradient| of this problem",
+            # Scaling every gradient by a constant scales L, G, R and theta alike: the bet is
+            # unchanged. Only a schedule, which varies the scaling, changes the steps.
+            "lr": "a constant lr cancels in the bet theta (L + R) / (L max(G + L, alpha L))",
+        },
+    ),
+    _contrib(
+        "cocob-scheduled",
+        optim.cocob,
+        dict(lr=optim.schedules.linear(1.0, 0.5, 64)),
+        lambda hp: optax.contrib.cocob(
+            optax.linear_schedule(1.0, 0.5, 64), alpha=hp(100.0), eps=hp(1e-8)
+        ),
+        insensitive={"eps": "as cocob"},
+    ),
+    _contrib(
+        "dog",
+        optim.dog,
+        dict(weight_decay=0.01),
+        lambda hp: optax.contrib.dog(
+            hp(1.0), init_step=("heuristic", hp(1e-6)), eps=hp(1e-8), weight_decay=hp(0.01)
+        ),
+        facts=Facts(
+            Counterpart(optax.contrib.dog),
+            keeps_memory="the distance estimate is a running maximum; G sums every gradient norm",
+        ),
+        insensitive={
+            "eps": "1e-8 next to G of order 10 changes the step size by 1e-9 of steps of 1e-6"
+        },
+    ),
+    _contrib(
+        "dog-first-step-size",
+        optim.dog,
+        dict(lr=optim.schedules.linear(1.0, 0.5, 64), init_step=("learning_rate", 0.05)),
+        lambda hp: optax.contrib.dog(
+            optax.linear_schedule(1.0, 0.5, 64),
+            init_step=("learning_rate", hp(0.05)),
+            eps=hp(1e-8),
+        ),
+    ),
+    _contrib(
+        "dog-distance",
+        optim.dog,
+        dict(init_step=("distance", 0.1)),
+        lambda hp: optax.contrib.dog(hp(1.0), init_step=("distance", hp(0.1)), eps=hp(1e-8)),
+    ),
+    _contrib(
+        "dowg",
+        optim.dowg,
+        dict(weight_decay=0.01),
+        lambda hp: optax.contrib.dowg(hp(1.0), eps=hp(1e-4), weight_decay=hp(0.01)),
+        facts=Facts(
+            Counterpart(optax.contrib.dowg),
+            keeps_memory="the distance estimate is a running maximum; v sums every gradient norm",
+        ),
+    ),
+    _contrib(
+        "dowg-scheduled",
+        optim.dowg,
+        dict(lr=optim.schedules.linear(1.0, 0.5, 64), init_estim_sq_dist=0.01),
+        lambda hp: optax.contrib.dowg(
+            optax.linear_schedule(1.0, 0.5, 64), init_estim_sq_dist=hp(0.01), eps=hp(1e-4)
+        ),
+    ),
+    _contrib(
         "schedule_free_sgd",
         optim.schedule_free_sgd,
         # A peak and warm-up length whose warm-up values are exact in float32: Optax computes its
@@ -1384,6 +1602,67 @@ _CONTRIB: tuple[Case, ...] = (
         ),
         float32_tolerance=5e-5,
     ),
+    _contrib(
+        "momo",
+        optim.momo,
+        dict(lr=0.5, beta=0.8, lower_bound=-0.5, weight_decay=0.01),
+        lambda hp: optax.contrib.momo(
+            hp(0.5), beta=hp(0.8), lower_bound=hp(-0.5), weight_decay=hp(0.01)
+        ),
+        needs_value=True,
+        changed=("beta", 0.5),
+        facts=Facts(
+            Counterpart(optax.contrib.momo),
+            stated=_MOMENTS_KEEP_DTYPE,
+            step_kwargs=_value,
+            memoryless=dict(beta=0.0),
+        ),
+    ),
+    _contrib(
+        "momo-adapted-bound",
+        optim.momo,
+        # A bound far below the loss, so the on-the-fly estimate moves it.
+        dict(lower_bound=-10.0, adapt_lower_bound=True),
+        lambda hp: optax.contrib.momo(
+            hp(1.0), beta=hp(0.9), lower_bound=hp(-10.0), adapt_lower_bound=True
+        ),
+        needs_value=True,
+        changed=("lower_bound", -5.0),
+        insensitive={"lr": "the adapted bound keeps the Polyak step below the cap of 1"},
+    ),
+    _contrib(
+        "momo_adam",
+        optim.momo_adam,
+        dict(lr=0.05, weight_decay=0.01),
+        lambda hp: optax.contrib.momo_adam(
+            hp(0.05), b1=hp(0.9), b2=hp(0.999), eps=hp(1e-8), weight_decay=hp(0.01)
+        ),
+        needs_value=True,
+        changed=("b2", 0.99),
+        insensitive={"lower_bound": "the step is capped at lr / (1 - b1^t) on all 10 steps"},
+        facts=Facts(
+            Counterpart(optax.contrib.momo_adam),
+            stated=_MOMENTS_KEEP_DTYPE,
+            step_kwargs=_value,
+            memoryless=ADAM_MEMORYLESS,
+        ),
+    ),
+    _contrib(
+        "momo_adam-adapted-bound",
+        optim.momo_adam,
+        dict(lr=0.1, lower_bound=-10.0, adapt_lower_bound=True),
+        lambda hp: optax.contrib.momo_adam(
+            hp(0.1),
+            b1=hp(0.9),
+            b2=hp(0.999),
+            eps=hp(1e-8),
+            lower_bound=hp(-10.0),
+            adapt_lower_bound=True,
+        ),
+        needs_value=True,
+        changed=("lower_bound", -5.0),
+        insensitive={"lower_bound": "the adapted bound stays above this floor on all 10 steps"},
+    ),
 )
 
 
@@ -1432,6 +1711,19 @@ UNCASED: tuple[Uncased, ...] = (
             Counterpart(optax.contrib.reduce_on_plateau),
             step_kwargs=_value,
             keeps_memory="the best loss so far",
+        ),
+    ),
+    Uncased(
+        optim.sophia,
+        "its Hessian estimator needs the loss function (value_fn): test_sophia.py",
+        Facts(
+            Counterpart(optax.contrib.sophia, MU_DTYPE),
+            stated={
+                "key": Stated(0, "default 0, the key Optax's estimator uses when given none"),
+            },
+            init_kwargs=lambda: {"lr": 0.01},
+            step_kwargs=lambda: {"value_fn": float32_sum_of_squares},
+            memoryless=dict(b1=0.0, b2=0.0),
         ),
     ),
 )

@@ -54,6 +54,13 @@ OPTAX: dict[str, Counterpart] = {
     "partition": Counterpart(optax.partition),
     "set_to_zero": Counterpart(optax.set_to_zero),
     "zero_nans": Counterpart(optax.zero_nans),
+    "normalize": Counterpart(optax.contrib.normalize),
+    "sam": Counterpart(optax.contrib.sam),
+    "mechanize": Counterpart(optax.contrib.mechanize, {"optimizer": "base_optimizer"}),
+    "schedule_free": Counterpart(
+        optax.contrib.schedule_free, {"optimizer": "base_optimizer", "moments_dtype": "state_dtype"}
+    ),
+    "split_real_and_imaginary": Counterpart(optax.contrib.split_real_and_imaginary),
     "schedules.constant": Counterpart(optax.constant_schedule),
     "schedules.cosine_decay": Counterpart(optax.cosine_decay_schedule),
     "schedules.cosine_onecycle": Counterpart(optax.cosine_onecycle_schedule),
@@ -82,6 +89,8 @@ NO_OPTAX: dict[str, str] = {
     "from_optax": "wraps an Optax transformation as an mlax optimizer",
     "to_optax": "wraps an mlax optimizer as an Optax transformation",
     "schedules.value_of": "reads a stored hyperparameter; Optax keeps none in its state",
+    "get_hyperparameters": "reads a state's hyperparameters; Optax's live in inject_hyperparams",
+    "set_hyperparameters": "sets a state's hyperparameters; Optax's live in inject_hyperparams",
 }
 
 
@@ -123,6 +132,7 @@ STATED: dict[tuple[str, str], Stated] = {
     },
     ("ema", "decay"): Stated(0.999, None),
     ("ema", "dtype"): Stated(None, "``None`` keeps each weight's"),
+    ("set_hyperparameters", "values"): Stated(None, "``None`` sets nothing by path"),
     ("from_optax", "transform"): Stated(
         False, "Without it, such a transformation's output is negated"
     ),
@@ -338,6 +348,7 @@ _REQUIRED_ARGUMENTS: Final[dict[str, Any]] = {
     "weight_decay": 0.1,
     "inner": optim.configure(optim.sgd, lr=0.1),
     "optimizer": optim.configure(optim.sgd, lr=0.1),
+    "adv_optimizer": optim.configure(optim.sgd, lr=0.1),
     "every_k": 2,
     "init_value": 1.0,
     "end_value": 0.1,

@@ -77,10 +77,26 @@ WRAPPERS: dict[str, Callable[[], Optimizer]] = {
     "zero_nans": optim.zero_nans,
     "centralize": optim.centralize,
     "set_to_zero": optim.set_to_zero,
+    "normalize": optim.normalize,
+    "sam": lambda: optim.sam(
+        _adam(), optim.chain(optim.normalize(), configure(optim.sgd, lr=0.05))
+    ),
+    "mechanize": lambda: optim.mechanize(_adam()),
+    "schedule_free": lambda: optim.schedule_free(configure(optim.adam, b1=0.0), lr=0.1),
+    "split_real_and_imaginary": lambda: optim.split_real_and_imaginary(_adam()),
 }
 """Every public function returning an ``Optimizer``, each around ``adam`` where it wraps one."""
 
-NOT_WRAPPERS = frozenset({"configure", "from_optax", "to_optax", "schedule_free_eval_weights"})
+NOT_WRAPPERS = frozenset(
+    {
+        "configure",
+        "from_optax",
+        "to_optax",
+        "schedule_free_eval_weights",
+        "get_hyperparameters",
+        "set_hyperparameters",
+    }
+)
 
 
 def _optimizer(name: str) -> tuple[Optimizer, dict[str, Any]]:

@@ -88,6 +88,8 @@ NEEDS_VALUE: dict[str, tuple[dict[str, Any], str]] = {
     "polyak_sgd": ({}, r"polyak_sgd.step(gradients, state, weights, value=loss_value)"),
     "reduce_on_plateau": ({}, r"reduce_on_plateau.step(updates, state, weights, value=loss)"),
     "lbfgs": ({"value_fn": _loss}, r"lbfgs.step(gradients, state, weights, value=...)"),
+    "momo": ({}, r"momo.step(gradients, state, weights, value=loss_value)"),
+    "momo_adam": ({}, r"momo_adam.step(gradients, state, weights, value=loss_value)"),
 }
 
 
@@ -95,7 +97,7 @@ def test_the_loss_value_table_covers_every_optimizer_that_needs_it() -> None:
     assert {case.name for case in CASES if case.needs_value} <= set(NEEDS_VALUE)
 
 
-@pytest.mark.parametrize("name", ["polyak_sgd", "reduce_on_plateau"])
+@pytest.mark.parametrize("name", sorted(set(NEEDS_VALUE) - {"lbfgs"}))
 def test_a_step_without_the_loss_value_is_a_type_error_showing_the_call(name: str) -> None:
     module = MODULES[name]
     kwargs, call = NEEDS_VALUE[name]

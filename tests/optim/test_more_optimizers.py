@@ -64,6 +64,8 @@ QUADRATIC: dict[str, dict[str, Any]] = {
     "optimistic_gradient_descent": dict(lr=0.2),
     "optimistic_adam": dict(lr=0.02, optimism=0.02),
     "optimistic_adam-plain": dict(lr=0.02, nesterov=False),
+    "optimistic_adam_v2": dict(lr=0.02, alpha=0.5, beta=0.3),
+    "optimistic_adam_v2-plain": dict(lr=0.05, alpha=0.1, beta=0.2, nesterov=False),
 }
 QUADRATIC_STEPS = 2000
 QUADRATIC_TOLERANCE = {

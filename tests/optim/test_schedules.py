@@ -1,7 +1,10 @@
-"""Each schedule gives Optax's values over a range of counts, also under jit with a traced count."""
+"""Each schedule gives Optax's values over a range of counts, also under jit with a traced count;
+schedules and the states holding them pickle, print as the calls that made them and compare by value.
+"""
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +14,9 @@ import numpy as np
 import optax
 import pytest
 
+from mlax.experimental import optim
 from mlax.experimental.optim import schedules
+from tests.optim.cases import CASE_IDS, CASES, Case
 
 COUNTS = np.arange(0, 130)
 
@@ -163,3 +168,105 @@ def test_degenerate_transitions_are_constant_as_in_optax() -> None:
     ):
         values = [float(np.asarray(ours(jnp.asarray(t)))) for t in (0, 5, 50)]
         assert values == pytest.approx([0.7] * 3)
+
+
+# --- schedules are values: pickle, repr, equality ---------------------------------------------
+
+REPRS: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "constant": (schedules.constant(0.3), "constant(value=0.3)"),
+    "linear": (
+        schedules.linear(1.0, 0.1, 50),
+        "linear(init_value=1.0, end_value=0.1, transition_steps=50, transition_begin=0)",
+    ),
+    "piecewise_constant": (
+        schedules.piecewise_constant(1.0, {30: 0.5}),
+        "piecewise_constant(init_value=1.0, boundaries_and_scales={30: 0.5})",
+    ),
+    "warmup_cosine_decay": (
+        schedules.warmup_cosine_decay(0.0, 1.0, 20, 110),
+        "warmup_cosine_decay(init_value=0.0, peak_value=1.0, warmup_steps=20, decay_steps=110, "
+        "end_value=0.0, exponent=1.0)",
+    ),
+    "join_schedules-nests": (
+        schedules.join_schedules([schedules.constant(1.0), schedules.constant(0.5)], [10]),
+        "join_schedules(schedules=[constant(value=1.0), constant(value=0.5)], boundaries=[10])",
+    ),
+    "sgdr": (
+        schedules.sgdr([dict(init_value=0.0, peak_value=1.0, warmup_steps=5, decay_steps=40)]),
+        "sgdr(cosine_kwargs=[{'init_value': 0.0, 'peak_value': 1.0, 'warmup_steps': 5, "
+        "'decay_steps': 40}])",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REPRS))
+def test_a_schedule_reads_as_the_call_that_made_it(name: str) -> None:
+    schedule, expected = REPRS[name]
+    assert repr(schedule) == expected
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_a_schedule_survives_a_pickle_round_trip_with_the_same_values(name: str) -> None:
+    ours, _ = PAIRS[name]
+    loaded = pickle.loads(pickle.dumps(ours))
+    assert loaded == ours
+    assert hash(loaded) == hash(ours)
+    counts = jnp.asarray(COUNTS, jnp.int32)
+    np.testing.assert_array_equal(jax.vmap(loaded)(counts), jax.vmap(ours)(counts))
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "equal"),
+    [
+        (schedules.linear(1.0, 0.0, 10), schedules.linear(1.0, 0.0, 10), True),
+        (schedules.linear(1.0, 0.0, 10), schedules.linear(1.0, 0.0, 11), False),
+        # Equal numbers that a compiled program may compute differently are different schedules.
+        (schedules.constant(0.0), schedules.constant(-0.0), False),
+        (schedules.polynomial(1.0, 0.0, 2, 10), schedules.polynomial(1.0, 0.0, 2.0, 10), False),
+        (schedules.linear(1.0, 0.0, 10), schedules.polynomial(1.0, 0.0, 1, 10), False),
+        (
+            schedules.piecewise_constant(1.0, {5: 0.5, 9: 0.1}),
+            schedules.piecewise_constant(1.0, {9: 0.1, 5: 0.5}),
+            True,
+        ),
+    ],
+    ids=["same-call", "other-number", "signed-zero", "int-power", "other-factory", "dict-order"],
+)
+def test_schedules_are_equal_when_made_by_the_same_call(
+    first: Callable[[Any], Any], second: Callable[[Any], Any], equal: bool
+) -> None:
+    assert (first == second) is equal
+    if equal:
+        assert hash(first) == hash(second)
+
+
+def test_a_schedule_keeps_its_arguments_when_the_caller_changes_them() -> None:
+    boundaries_and_scales = {5: 0.5}
+    schedule = schedules.piecewise_constant(1.0, boundaries_and_scales)
+    boundaries_and_scales[5] = 0.1
+    assert float(jnp.asarray(schedule(jnp.asarray(5)))) == 0.5
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_every_optimizer_state_survives_a_pickle_round_trip(case: Case) -> None:
+    state = case.module.init(case.layout(0, jnp.float32), **case.kwargs)
+    loaded = pickle.loads(pickle.dumps(state))
+    assert jax.tree.structure(loaded) == jax.tree.structure(state)  # type: ignore[operator]
+    for ours, theirs in zip(jax.tree.leaves(loaded), jax.tree.leaves(state), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_a_state_holding_a_schedule_pickles_and_steps_without_recompiling(name: str) -> None:
+    ours, _ = PAIRS[name]
+    weights = {"w": jnp.ones(3)}
+    state = optim.adam.init(weights, lr=ours)
+    step = jax.jit(optim.adam.step)
+    _, state = step(weights, state)
+    loaded = pickle.loads(pickle.dumps(state))
+    assert repr(loaded.lr) == f"Scheduled(schedule={ours!r}, value={loaded.lr.value!r})"
+    compiled = step._cache_size()  # type: ignore[attr-defined]
+    _, after_loaded = step(weights, loaded)
+    _, after_original = step(weights, state)
+    assert step._cache_size() == compiled  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(after_loaded.lr.value, after_original.lr.value)

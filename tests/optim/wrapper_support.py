@@ -130,14 +130,26 @@ def optimizer_module_names() -> list[str]:
 
 
 # Values for hyperparameters that have no default (a random key for noisy methods).
-REQUIRED_HYPERPARAMETERS: dict[str, Callable[[], Any]] = {"key": lambda: jax.random.PRNGKey(0)}
+REQUIRED_HYPERPARAMETERS: dict[str, Callable[[], Any]] = {
+    "key": lambda: jax.random.PRNGKey(0),
+    "lr": lambda: 1e-3,  # sophia requires it, as Optax does
+}
 
 # Hyperparameters that keep an optimizer within the plain protocol (L-BFGS's line search would
 # need the loss function at every step).
 MODULE_HYPERPARAMETERS: dict[str, dict[str, Any]] = {"lbfgs": {"linesearch": False}}
 
-# Extra keyword arguments some optimizers' ``step`` takes (the loss value, for Polyak step sizes).
-STEP_ARGUMENTS: dict[str, Callable[[], Any]] = {"value": lambda: jnp.asarray(1.0, jnp.float32)}
+# Extra keyword arguments some optimizers' ``step`` takes (the loss value, for Polyak step sizes;
+# the loss function, for sophia).
+STEP_ARGUMENTS: dict[str, Callable[[], Any]] = {
+    "value": lambda: jnp.asarray(1.0, jnp.float32),
+    # The loss as a function of the weights (sophia's Hessian estimate differentiates it).
+    "value_fn": lambda: _sum_of_squares,
+}
+
+
+def _sum_of_squares(weights: PyTree) -> jax.Array:
+    return sum((jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(weights)), jnp.zeros(()))
 
 
 def configured(name: str) -> Optimizer:
@@ -189,8 +201,13 @@ def composite_optimizers() -> dict[str, Callable[[], Optimizer]]:
         ema,
         freeze,
         lookahead,
+        mechanize,
         multi_steps,
+        normalize,
+        sam,
+        schedule_free,
         sgd,
+        split_real_and_imaginary,
         zero_nans,
     )
 
@@ -207,4 +224,9 @@ def composite_optimizers() -> dict[str, Callable[[], Optimizer]]:
         "apply_if_finite": lambda: apply_if_finite(momentum(), 2),
         "ema": lambda: ema(momentum(), decay=0.9),
         "lookahead": lambda: lookahead(momentum(), sync_period=2),
+        "normalize": lambda: chain(normalize(), momentum()),
+        "sam": lambda: sam(momentum(), chain(normalize(), configure(sgd, lr=0.05))),
+        "mechanize": lambda: mechanize(momentum()),
+        "schedule_free": lambda: schedule_free(configure(sgd, lr=0.05), lr=0.05),
+        "split_real_and_imaginary": lambda: split_real_and_imaginary(momentum()),
     }

@@ -5,7 +5,6 @@ Everything runs against the built wheels in fresh virtual environments, never th
 
 from __future__ import annotations
 
-import itertools
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -101,7 +100,13 @@ def test_a_subset_installs_alone_and_works(
     _check(python, present, absent)
 
 
-@pytest.mark.parametrize("order", list(itertools.permutations(DISTRIBUTIONS)), ids="-then-".join)
+# Each distribution installed first, in the middle and last once (a Latin square of the six
+# orders): what one install can break depends on what is already there and what comes after, not on
+# the order of the other two; each leaf distribution is also uninstalled at least once.
+INSTALL_ORDERS = [DISTRIBUTIONS[i:] + DISTRIBUTIONS[:i] for i in range(len(DISTRIBUTIONS))]
+
+
+@pytest.mark.parametrize("order", INSTALL_ORDERS, ids="-then-".join)
 def test_any_install_order_then_uninstalling_one_keeps_the_others(
     built_distributions: dict[str, Built], tmp_path: Path, order: tuple[str, ...]
 ) -> None:

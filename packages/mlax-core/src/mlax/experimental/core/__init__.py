@@ -68,3 +68,8 @@ __all__ = [
     "tree_zeros_like",
     "warn_deprecated",
 ]
+
+
+def __dir__() -> list[str]:
+    # dir() and tab completion show the public names, not the private modules.
+    return sorted(__all__)

@@ -57,6 +57,12 @@ from mlax.experimental.core._upgrade_check import Finding, apply_edits, scan_sou
 
 __all__ = ["main"]
 
+
+def __dir__() -> list[str]:
+    # dir() and tab completion show the public names, not the private helpers and imports.
+    return sorted(__all__)
+
+
 _TARGET = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*(\d+\.\d+\.\d+)\s*$")
 _SKIPPED_DIRECTORIES = {"__pycache__", "node_modules", "site-packages"}
 

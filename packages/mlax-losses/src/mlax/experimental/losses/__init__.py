@@ -13,6 +13,7 @@ from mlax.experimental.losses._batching import batched
 from mlax.experimental.losses._contrastive import ntxent
 from mlax.experimental.losses._ctc import ctc_loss, ctc_loss_with_forward_probs
 from mlax.experimental.losses._logits import (
+    convex_kl_divergence,
     generalized_kl_divergence,
     kl_divergence,
     kl_divergence_with_log_targets,
@@ -81,6 +82,7 @@ __all__ = [
     "categorical_crossentropy",
     "nll_loss",
     # logits (stable)
+    "convex_kl_divergence",
     "generalized_kl_divergence",
     "kl_divergence",
     "kl_divergence_with_log_targets",
@@ -114,3 +116,8 @@ __all__ = [
     "make_fenchel_young_loss",
     "smooth_labels",
 ]
+
+
+def __dir__() -> list[str]:
+    # dir() and tab completion show the public names, not the private modules.
+    return sorted(__all__)

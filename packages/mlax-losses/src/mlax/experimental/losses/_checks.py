@@ -66,6 +66,33 @@ def check_logits_integer_labels(
     return logits, labels
 
 
+def check_where(where: ArrayLike, like: jax.Array, *, rows: bool = False) -> jax.Array:
+    """Validates Optax's ``where`` mask against the array ``like`` and returns it in ``like``'s shape.
+
+    The mask must be boolean and broadcast to ``like``'s shape (numpy's rules, as Optax's reductions
+    apply them). With ``rows``, a mask of one axis fewer than ``like`` selects whole rows of the last
+    axis, as Optax's softmax cross-entropies read a ``where`` of shape ``[batch]``.
+
+    Raises:
+      TypeError: ``where`` is not boolean.
+      ValueError: ``where`` does not broadcast to ``like``'s shape (both shapes are named).
+    """
+    where = jnp.asarray(where)
+    if where.dtype != jnp.bool_:
+        raise TypeError(f"where must be boolean, got {where.dtype}.")
+    given = where.shape
+    if rows and where.ndim == like.ndim - 1:
+        where = where[..., None]
+    try:
+        shape = jnp.broadcast_shapes(where.shape, like.shape)
+    except ValueError:
+        shape = None
+    if shape != like.shape:
+        expected = f"{like.shape} or {like.shape[:-1]}" if rows and like.ndim else f"{like.shape}"
+        raise ValueError(f"where must have a shape that broadcasts to {expected}, got {given}.")
+    return jnp.broadcast_to(where, like.shape)
+
+
 def check_has_class_axis(value: jax.Array, name: str) -> None:
     """Raises ``ValueError`` for a scalar where a last (class or feature) axis is needed."""
     if value.ndim < 1:

@@ -13,7 +13,7 @@ gradients are as exact as Optax's in every dtype, and in float16 and bfloat16 mo
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -25,9 +25,12 @@ from mlax.experimental.losses._checks import (
     check_logits_integer_labels,
     check_nonempty_class_axis,
     check_predictions_targets,
+    check_where,
+    nan_unless,
 )
 
 __all__ = [
+    "convex_kl_divergence",
     "generalized_kl_divergence",
     "kl_divergence",
     "kl_divergence_with_log_targets",
@@ -110,7 +113,55 @@ def _widened(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array
     return logits.astype(compute), labels.astype(compute)
 
 
-def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
+class _MaskedSoftmax(NamedTuple):
+    """The softmax of the selected classes of each row, in the shifted logits."""
+
+    shift: jax.Array
+    """The row maximum over the selected classes (``0`` for a row with none), keepdims."""
+    shifted: jax.Array
+    """``x - shift`` where selected, ``0`` elsewhere."""
+    probabilities: jax.Array
+    """The softmax over the selected classes; ``0`` at the others and in a row with none."""
+    log_total: jax.Array
+    """``log Σ exp(shifted)`` over the selected classes (``0`` for a row with none), keepdims."""
+
+
+def _masked_softmax(logits: jax.Array, mask: jax.Array) -> _MaskedSoftmax:
+    """Softmax parts over the classes ``mask`` selects, left to autodiff.
+
+    Each excluded entry is replaced before any arithmetic touches it (the double-``where``): an
+    excluded ``-inf`` or ``nan`` logit then reaches neither the value nor, through a ``0 · inf``,
+    the gradient, and a row with no selected class has finite parts and a zero gradient.
+    """
+    any_selected = jnp.any(mask, axis=-1, keepdims=True)
+    lowest = jnp.full_like(logits, -jnp.inf)
+    shift = jax.lax.stop_gradient(jnp.max(jnp.where(mask, logits, lowest), axis=-1, keepdims=True))
+    shift = jnp.where(any_selected, shift, jnp.zeros_like(shift))
+    zeros = jnp.zeros_like(logits)
+    shifted = jnp.where(mask, logits - shift, zeros)
+    exponentials = jnp.where(mask, jnp.exp(shifted), zeros)
+    total = jnp.sum(exponentials, axis=-1, keepdims=True)
+    total = jnp.where(any_selected, total, jnp.ones_like(total))
+    return _MaskedSoftmax(shift, shifted, exponentials / total, jnp.log(total))
+
+
+def _masked_cross_entropy_terms(
+    softmax: _MaskedSoftmax, labels: jax.Array, mask: jax.Array
+) -> jax.Array:
+    # The labels are zeroed before the product as well: an excluded nan label times the zero
+    # cotangent of its term would otherwise reach the log-sum-exp's gradient as nan.
+    labels = jnp.where(mask, labels, jnp.zeros_like(labels))
+    terms = labels * (softmax.log_total - softmax.shifted)
+    return jnp.where(mask, terms, jnp.zeros_like(terms))
+
+
+def _class_mask(where: ArrayLike | None, logits: jax.Array) -> jax.Array | None:
+    return None if where is None else check_where(where, logits, rows=True)
+
+
+def softmax_cross_entropy(
+    logits: ArrayLike, labels: ArrayLike, *, where: ArrayLike | None = None
+) -> jax.Array:
     r"""Cross-entropy of target probabilities against the softmax of logits; stable.
 
     .. math::
@@ -119,8 +170,11 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
                    = \sum_r \Bigl(\bigl(\textstyle\sum_k y_{r,k}\bigr)
                      \operatorname{logsumexp}(x_r) - \sum_k y_{r,k} x_{r,k}\Bigr)
 
-    Classes lie along the last axis; leading axes index rows :math:`r`, which are summed. Equals
-    ``optax.losses.softmax_cross_entropy(x, y).sum()``, including its ``nan`` for a ``-inf`` logit
+    Classes lie along the last axis; leading axes index rows :math:`r`, which are summed. With
+    ``where``, the sums over :math:`k` (the label sum and the log-sum-exp alike) run over the
+    selected classes only, so a row with none selected contributes ``0``, with a zero gradient,
+    whatever its logits and labels hold (``nan`` included). Equals
+    ``optax.losses.softmax_cross_entropy(x, y, where=where).sum()``, including its ``nan`` for a ``-inf`` logit
     against a zero label (see :func:`safe_softmax_cross_entropy`). It is evaluated as
     :math:`\sum_{r,k} y_{r,k}\bigl(\log \sum_j e^{z_{r,j}} - z_{r,k}\bigr)` with
     :math:`z_r = x_r - \max_j x_{r,j}`, a sum of non-negative terms for non-negative labels, in float32
@@ -132,24 +186,34 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
     Args:
       logits: ``x``, unnormalised log-probabilities, shape ``[..., classes]``.
       labels: ``y``, target probabilities (e.g. one-hot), the same shape and dtype.
+      where: optional boolean mask of the classes to include: of the logits' shape (or one that
+        broadcasts to it), or of their shape without the class axis to select whole rows.
 
     Returns:
       A scalar of the inputs' dtype.
 
     Raises:
-      TypeError: the dtypes differ or are not floating point.
-      ValueError: the shapes differ, the inputs are scalars, or their last (class) axis has zero
-        size (a distribution over no classes does not exist).
+      TypeError: the dtypes differ or are not floating point, or ``where`` is not boolean.
+      ValueError: the shapes differ, the inputs are scalars, their last (class) axis has zero
+        size (a distribution over no classes does not exist), or ``where`` does not fit.
 
     Example:
       >>> import jax.numpy as jnp
       >>> from mlax.experimental.losses import softmax_cross_entropy
       >>> softmax_cross_entropy(jnp.array([0.0, 0.0]), jnp.array([1.0, 0.0]))
       Array(0.6931472, dtype=float32)
+      >>> softmax_cross_entropy(jnp.array([0.0, 0.0, 9.0]), jnp.array([1.0, 0.0, 0.0]),
+      ...                       where=jnp.array([True, True, False]))
+      Array(0.6931472, dtype=float32)
     """
     logits, labels = check_predictions_targets(logits, labels, "logits", "labels")
     check_nonempty_class_axis(logits, "logits")
-    return _cross_entropy(*_widened(logits, labels), False).astype(logits.dtype)
+    mask = _class_mask(where, logits)
+    x, y = _widened(logits, labels)
+    if mask is None:
+        return _cross_entropy(x, y, False).astype(logits.dtype)
+    terms = _masked_cross_entropy_terms(_masked_softmax(x, mask), y, mask)
+    return jnp.sum(terms).astype(logits.dtype)
 
 
 def safe_softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
@@ -241,7 +305,9 @@ def _integer_cross_entropy_jvp(
     return value, jnp.sum((exponentials * inverse_total - one_hot) * d_logits)
 
 
-def softmax_cross_entropy_with_integer_labels(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
+def softmax_cross_entropy_with_integer_labels(
+    logits: ArrayLike, labels: ArrayLike, *, where: ArrayLike | None = None
+) -> jax.Array:
     r"""Softmax cross-entropy against integer class labels; stable.
 
     .. math::
@@ -257,17 +323,26 @@ def softmax_cross_entropy_with_integer_labels(logits: ArrayLike, labels: ArrayLi
     for float16 and bfloat16 logits (rounded once). The gradient,
     :math:`\operatorname{softmax}(x_r) - \operatorname{onehot}(y_r)`, is computed in closed form.
 
+    With ``where``, the log-sum-exp runs over the selected classes of each row only, and a row with
+    none selected contributes ``0`` with a zero gradient whatever its label (padding rows may carry
+    any label, ``-1`` included): this equals
+    ``optax.losses.softmax_cross_entropy_with_integer_labels(x, y, where=where).sum()``. As in
+    Optax, the label's own logit counts even where its class is not selected.
+
     Args:
       logits: ``x``, shape ``[..., classes]``, float.
       labels: ``y``, integer class indices, shape ``[...]``.
+      where: optional boolean mask of the classes to include: of the logits' shape (or one that
+        broadcasts to it), or of the labels' shape to select whole rows.
 
     Returns:
       A scalar of the logits' dtype.
 
     Raises:
-      TypeError: the logits are not floating point or the labels are not integers.
-      ValueError: the logits are a scalar or have zero classes (a zero-size last axis), or the
-        labels' shape is not the logits' shape without the last axis.
+      TypeError: the logits are not floating point, the labels are not integers, or ``where`` is
+        not boolean.
+      ValueError: the logits are a scalar or have zero classes (a zero-size last axis), the
+        labels' shape is not the logits' shape without the last axis, or ``where`` does not fit.
 
     Example:
       >>> import jax.numpy as jnp
@@ -276,8 +351,21 @@ def softmax_cross_entropy_with_integer_labels(logits: ArrayLike, labels: ArrayLi
       Array(0.6931472, dtype=float32)
     """
     logits, labels = check_logits_integer_labels(logits, labels)
-    compute = _compute_dtype(logits.dtype)
-    return _integer_cross_entropy(logits.astype(compute), labels).astype(logits.dtype)
+    mask = _class_mask(where, logits)
+    x = logits.astype(_compute_dtype(logits.dtype))
+    if mask is None:
+        return _integer_cross_entropy(x, labels).astype(logits.dtype)
+    softmax = _masked_softmax(x, mask)
+    selected_row = jnp.any(mask, axis=-1)
+    in_range = _valid_labels(labels, x.shape[-1])
+    # A row's label is read only where it is in range and the row counts; elsewhere class 0 stands
+    # in, so an unselected row's label never reaches the gather.
+    index = jnp.where(in_range & selected_row, labels, jnp.zeros_like(labels))
+    picked = jnp.take_along_axis(x, index[..., None], axis=-1)[..., 0] - softmax.shift[..., 0]
+    per_row = softmax.log_total[..., 0] - picked
+    per_row = jnp.where(selected_row, per_row, jnp.zeros_like(per_row))
+    per_row = nan_unless(in_range | ~selected_row, per_row, (x,))
+    return jnp.sum(per_row).astype(logits.dtype)
 
 
 def sigmoid_binary_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
@@ -369,7 +457,11 @@ def sigmoid_focal_loss(
 
 
 def poly_loss_cross_entropy(
-    logits: ArrayLike, labels: ArrayLike, *, epsilon: ArrayLike = 2.0
+    logits: ArrayLike,
+    labels: ArrayLike,
+    *,
+    epsilon: ArrayLike = 2.0,
+    where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Poly-1 loss: softmax cross-entropy plus a first-order polynomial term; stable.
 
@@ -378,23 +470,26 @@ def poly_loss_cross_entropy(
         \ell(x, y) = \sum_r \Bigl(\mathrm{CE}(x_r, y_r)
             + \epsilon \sum_k y_{r,k}\bigl(1 - \operatorname{softmax}(x_r)_k\bigr)\Bigr)
 
-    with :math:`\mathrm{CE}` as in :func:`softmax_cross_entropy`. Equals
-    ``optax.losses.poly_loss_cross_entropy(x, y, epsilon=epsilon).sum()``. float16 and bfloat16
-    inputs are computed in float32 (``epsilon`` included) and the result is rounded once.
+    with :math:`\mathrm{CE}` as in :func:`softmax_cross_entropy`. With ``where``, the softmax and
+    the sums over :math:`k` run over the selected classes only; a row with none selected contributes
+    ``0`` with a zero gradient. Equals
+    ``optax.losses.poly_loss_cross_entropy(x, y, epsilon=epsilon, where=where).sum()``. float16 and
+    bfloat16 inputs are computed in float32 (``epsilon`` included) and the result is rounded once.
 
     Args:
       logits: ``x``, shape ``[..., classes]``.
       labels: ``y``, target probabilities, the same shape and dtype.
       epsilon: coefficient of the polynomial term, cast to the compute dtype (float32 for float16
         and bfloat16 inputs, else theirs).
+      where: optional boolean mask of the classes to include, as in :func:`softmax_cross_entropy`.
 
     Returns:
       A scalar of the inputs' dtype.
 
     Raises:
-      TypeError: the dtypes differ or are not floating point.
-      ValueError: the shapes differ, the inputs are scalars, or their last (class) axis has zero
-        size (a distribution over no classes does not exist).
+      TypeError: the dtypes differ or are not floating point, or ``where`` is not boolean.
+      ValueError: the shapes differ, the inputs are scalars, their last (class) axis has zero
+        size (a distribution over no classes does not exist), or ``where`` does not fit.
 
     Example:
       >>> import jax.numpy as jnp
@@ -404,36 +499,75 @@ def poly_loss_cross_entropy(
     """
     logits, labels = check_predictions_targets(logits, labels, "logits", "labels")
     check_nonempty_class_axis(logits, "logits")
+    mask = _class_mask(where, logits)
     x, y = _widened(logits, labels)
-    probabilities = jax.nn.softmax(x, axis=-1)
-    one_minus_p_t = jnp.sum(y * (jnp.ones_like(probabilities) - probabilities))
+    if mask is None:
+        probabilities = jax.nn.softmax(x, axis=-1)
+        one_minus_p_t = jnp.sum(y * (jnp.ones_like(probabilities) - probabilities))
+        cross_entropy = _cross_entropy(x, y, False)
+    else:
+        softmax = _masked_softmax(x, mask)
+        y = jnp.where(mask, y, jnp.zeros_like(y))
+        polynomial = y * (jnp.ones_like(x) - softmax.probabilities)
+        one_minus_p_t = jnp.sum(jnp.where(mask, polynomial, jnp.zeros_like(polynomial)))
+        cross_entropy = jnp.sum(_masked_cross_entropy_terms(softmax, y, mask))
     # epsilon is rounded to the compute dtype, at least float32, like every derived quantity here.
-    value = _cross_entropy(x, y, False) + cast_like(epsilon, x) * one_minus_p_t
+    value = cross_entropy + cast_like(epsilon, x) * one_minus_p_t
     return value.astype(logits.dtype)
 
 
-def kl_divergence(log_predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
+def _elementwise_mask(where: ArrayLike | None, log_predictions: jax.Array) -> jax.Array | None:
+    return None if where is None else check_where(where, log_predictions)
+
+
+def _kl_terms(log_predictions: jax.Array, targets: jax.Array) -> jax.Array:
+    zero = targets == 0
+    # log(1) = 0 where the target is zero, so the unselected log 0 never reaches the gradient.
+    log_targets = jnp.log(jnp.where(zero, jnp.ones_like(targets), targets))
+    return targets * (log_targets - log_predictions)
+
+
+def _excluded_as_zero(
+    mask: jax.Array | None, log_predictions: jax.Array, targets: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """Both inputs with ``0`` at the excluded entries: a zero target contributes nothing to a KL
+    term, and an excluded ``-inf``, ``nan`` or negative entry reaches no logarithm or gradient."""
+    if mask is None:
+        return log_predictions, targets
+    return (
+        jnp.where(mask, log_predictions, jnp.zeros_like(log_predictions)),
+        jnp.where(mask, targets, jnp.zeros_like(targets)),
+    )
+
+
+def kl_divergence(
+    log_predictions: ArrayLike, targets: ArrayLike, *, where: ArrayLike | None = None
+) -> jax.Array:
     r"""Kullback-Leibler divergence of predictions (given as logs) from targets; stable.
 
     .. math::
 
-        \ell(\log p, t) = \sum_i t_i (\log t_i - \log p_i), \qquad 0 \log 0 = 0
+        \ell(\log p, t) = \sum_{i \in W} t_i (\log t_i - \log p_i), \qquad 0 \log 0 = 0
 
-    The predictions are log-probabilities (e.g. ``log_softmax`` output), the targets plain
-    probabilities. Equals ``optax.losses.kl_divergence(log_p, t).sum()``. Finite for zero targets;
-    its gradient with respect to the targets is :math:`\log t_i + 1 - \log p_i`, infinite at
-    :math:`t_i = 0` as the mathematics says.
+    over the entries :math:`W` that ``where`` selects (all by default; none selected gives ``0``, as
+    in Optax). The predictions are log-probabilities (e.g. ``log_softmax`` output), the targets plain
+    probabilities. Equals ``optax.losses.kl_divergence(log_p, t, where=where).sum()``. Finite for
+    zero targets; its gradient with respect to the targets is :math:`\log t_i + 1 - \log p_i`,
+    infinite at :math:`t_i = 0` as the mathematics says. Excluded entries have a zero gradient,
+    whatever they hold (``-inf`` and ``nan`` included).
 
     Args:
       log_predictions: ``log p``, any shape (one sample).
       targets: ``t``, probabilities, the same shape and dtype.
+      where: optional boolean mask of the entries to include, of a shape that broadcasts to the
+        inputs'.
 
     Returns:
       A scalar of the inputs' dtype.
 
     Raises:
-      TypeError: the dtypes differ or are not floating point.
-      ValueError: the shapes differ.
+      TypeError: the dtypes differ or are not floating point, or ``where`` is not boolean.
+      ValueError: the shapes differ, or ``where`` does not broadcast to them.
 
     Example:
       >>> import jax.numpy as jnp
@@ -444,34 +578,38 @@ def kl_divergence(log_predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
     log_predictions, targets = check_predictions_targets(
         log_predictions, targets, "log_predictions", "targets"
     )
-    zero = targets == 0
-    # log(1) = 0 where the target is zero, so the unselected log 0 never reaches the gradient.
-    log_targets = jnp.log(jnp.where(zero, jnp.ones_like(targets), targets))
-    return jnp.sum(targets * (log_targets - log_predictions))
+    mask = _elementwise_mask(where, log_predictions)
+    return jnp.sum(_kl_terms(*_excluded_as_zero(mask, log_predictions, targets)))
 
 
-def kl_divergence_with_log_targets(log_predictions: ArrayLike, log_targets: ArrayLike) -> jax.Array:
+def kl_divergence_with_log_targets(
+    log_predictions: ArrayLike, log_targets: ArrayLike, *, where: ArrayLike | None = None
+) -> jax.Array:
     r"""Kullback-Leibler divergence with both distributions given as logs; stable.
 
     .. math::
 
-        \ell(\log p, \log t) = \sum_i e^{\log t_i} (\log t_i - \log p_i),
+        \ell(\log p, \log t) = \sum_{i \in W} e^{\log t_i} (\log t_i - \log p_i),
         \qquad 0 \log 0 = 0
 
-    Equals ``optax.losses.kl_divergence_with_log_targets(log_p, log_t).sum()`` wherever the targets
-    are positive; a zero target (``log t = -inf``) contributes ``0`` here, with a zero gradient,
-    where Optax computes ``0 · (-inf) = nan``.
+    over the entries :math:`W` that ``where`` selects (all by default; none selected gives ``0``, as
+    in Optax). Equals ``optax.losses.kl_divergence_with_log_targets(log_p, log_t, where=where).sum()``
+    wherever the selected targets are positive; a zero target (``log t = -inf``) contributes ``0``
+    here, with a zero gradient, where Optax computes ``0 · (-inf) = nan``. Excluded entries have a
+    zero gradient, whatever they hold.
 
     Args:
       log_predictions: ``log p``, any shape (one sample).
       log_targets: ``log t``, the same shape and dtype.
+      where: optional boolean mask of the entries to include, of a shape that broadcasts to the
+        inputs'.
 
     Returns:
       A scalar of the inputs' dtype.
 
     Raises:
-      TypeError: the dtypes differ or are not floating point.
-      ValueError: the shapes differ.
+      TypeError: the dtypes differ or are not floating point, or ``where`` is not boolean.
+      ValueError: the shapes differ, or ``where`` does not broadcast to them.
 
     Example:
       >>> import jax.numpy as jnp
@@ -482,6 +620,11 @@ def kl_divergence_with_log_targets(log_predictions: ArrayLike, log_targets: Arra
     log_predictions, log_targets = check_predictions_targets(
         log_predictions, log_targets, "log_predictions", "log_targets"
     )
+    mask = _elementwise_mask(where, log_predictions)
+    if mask is not None:
+        # An excluded entry becomes a zero target (log t = -inf, handled below) against log p = 0.
+        log_predictions = jnp.where(mask, log_predictions, jnp.zeros_like(log_predictions))
+        log_targets = jnp.where(mask, log_targets, jnp.full_like(log_targets, -jnp.inf))
     # exp(-inf) = 0 multiplies a finite stand-in (the dtype's lowest value), so neither the value
     # nor the gradient sees inf; a max is cheaper here than isneginf + where.
     finfo = jnp.finfo(log_targets.dtype)  # type: ignore[no-untyped-call]
@@ -490,27 +633,44 @@ def kl_divergence_with_log_targets(log_predictions: ArrayLike, log_targets: Arra
     return jnp.sum(jnp.exp(log_targets) * (finite_log_targets - log_predictions))
 
 
-def generalized_kl_divergence(log_predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
+def _generalized_kl(
+    log_predictions: jax.Array, targets: jax.Array, mask: jax.Array | None
+) -> jax.Array:
+    log_predictions, targets = _excluded_as_zero(mask, log_predictions, targets)
+    # exp(0) - 0 = 1 at an excluded entry: the mass term needs the mask as well.
+    mass = jnp.exp(log_predictions) - targets
+    if mask is not None:
+        mass = jnp.where(mask, mass, jnp.zeros_like(mass))
+    return jnp.sum(_kl_terms(log_predictions, targets)) + jnp.sum(mass)
+
+
+def generalized_kl_divergence(
+    log_predictions: ArrayLike, targets: ArrayLike, *, where: ArrayLike | None = None
+) -> jax.Array:
     r"""Generalised KL divergence between unnormalised measures; stable.
 
     .. math::
 
-        \ell(\log p, t) = \sum_i \bigl(t_i (\log t_i - \log p_i) - t_i + p_i\bigr),
+        \ell(\log p, t) = \sum_{i \in W} \bigl(t_i (\log t_i - \log p_i) - t_i + p_i\bigr),
         \qquad 0 \log 0 = 0
 
-    The Bregman divergence of :math:`x \log x - x`; it equals :func:`kl_divergence` when both
-    sum to one. Equals ``optax.losses.generalized_kl_divergence(log_p, t).sum()``.
+    over the entries :math:`W` that ``where`` selects (all by default; none selected gives ``0``, as
+    in Optax). The Bregman divergence of :math:`x \log x - x`; it equals :func:`kl_divergence` when
+    both sum to one. Equals ``optax.losses.generalized_kl_divergence(log_p, t, where=where).sum()``.
+    Excluded entries have a zero gradient, whatever they hold.
 
     Args:
       log_predictions: ``log p``, any shape (one sample).
       targets: ``t``, non-negative, the same shape and dtype.
+      where: optional boolean mask of the entries to include, of a shape that broadcasts to the
+        inputs'.
 
     Returns:
       A scalar of the inputs' dtype.
 
     Raises:
-      TypeError: the dtypes differ or are not floating point.
-      ValueError: the shapes differ.
+      TypeError: the dtypes differ or are not floating point, or ``where`` is not boolean.
+      ValueError: the shapes differ, or ``where`` does not broadcast to them.
 
     Example:
       >>> import jax.numpy as jnp
@@ -521,4 +681,45 @@ def generalized_kl_divergence(log_predictions: ArrayLike, targets: ArrayLike) ->
     log_predictions, targets = check_predictions_targets(
         log_predictions, targets, "log_predictions", "targets"
     )
-    return kl_divergence(log_predictions, targets) + jnp.sum(jnp.exp(log_predictions) - targets)
+    return _generalized_kl(log_predictions, targets, _elementwise_mask(where, log_predictions))
+
+
+def convex_kl_divergence(
+    log_predictions: ArrayLike, targets: ArrayLike, *, where: ArrayLike | None = None
+) -> jax.Array:
+    r"""Optax's older name of :func:`generalized_kl_divergence`, the same loss; stable.
+
+    .. math::
+
+        \ell(\log p, t) = \sum_{i \in W} \bigl(t_i (\log t_i - \log p_i) - t_i + p_i\bigr),
+        \qquad 0 \log 0 = 0
+
+    the KL divergence plus :math:`\sum_i (e^{\log p_i} - t_i)`, over the entries :math:`W` that
+    ``where`` selects (all by default; none selected gives ``0``). Equals
+    ``optax.losses.convex_kl_divergence(log_p, t, where=where).sum()``. Optax 0.2.8 deprecates this
+    name in favour of ``generalized_kl_divergence`` (calling it there warns); it is here so that code
+    ported from Optax runs unchanged, and new code should call :func:`generalized_kl_divergence`.
+
+    Args:
+      log_predictions: ``log p``, any shape (one sample).
+      targets: ``t``, non-negative, the same shape and dtype.
+      where: optional boolean mask of the entries to include, of a shape that broadcasts to the
+        inputs'.
+
+    Returns:
+      A scalar of the inputs' dtype.
+
+    Raises:
+      TypeError: the dtypes differ or are not floating point, or ``where`` is not boolean.
+      ValueError: the shapes differ, or ``where`` does not broadcast to them.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from mlax.experimental.losses import convex_kl_divergence
+      >>> convex_kl_divergence(jnp.array([0.0]), jnp.array([2.0]))
+      Array(0.38629436, dtype=float32)
+    """
+    log_predictions, targets = check_predictions_targets(
+        log_predictions, targets, "log_predictions", "targets"
+    )
+    return _generalized_kl(log_predictions, targets, _elementwise_mask(where, log_predictions))

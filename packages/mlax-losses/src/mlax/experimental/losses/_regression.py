@@ -12,12 +12,13 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from mlax.experimental.core import cast_like
+from mlax.experimental.core import cast_like, check_floating
 from mlax.experimental.losses._checks import (
     check_has_class_axis,
     check_hyperparameter,
     check_like,
     check_predictions_targets,
+    check_where,
 )
 
 __all__ = [
@@ -36,12 +37,17 @@ __all__ = [
 ]
 
 
-def _errors(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
+def _errors(predictions: ArrayLike, targets: ArrayLike | None) -> jax.Array:
+    # targets=None stands for zeros (Optax's default): the predictions are the errors.
+    if targets is None:
+        errors = jnp.asarray(predictions)
+        check_floating(errors, "predictions")
+        return errors
     predictions, targets = check_predictions_targets(predictions, targets)
     return predictions - targets
 
 
-def l2_loss(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
+def l2_loss(predictions: ArrayLike, targets: ArrayLike | None = None) -> jax.Array:
     r"""Half the squared error, summed over all elements of one sample.
 
     .. math::
@@ -52,7 +58,8 @@ def l2_loss(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
 
     Args:
       predictions: ``p``, a float array of any shape (one sample).
-      targets: ``t``, the same shape and dtype as ``predictions``.
+      targets: ``t``, the same shape and dtype as ``predictions``, or ``None`` for zeros (Optax's
+        default): the predictions are then the errors.
 
     Returns:
       A scalar of the inputs' dtype.
@@ -72,7 +79,7 @@ def l2_loss(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
     return jnp.sum(jnp.asarray(0.5, errors.dtype) * jnp.square(errors))
 
 
-def squared_error(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
+def squared_error(predictions: ArrayLike, targets: ArrayLike | None = None) -> jax.Array:
     r"""Squared error summed over all elements of one sample.
 
     .. math::
@@ -83,7 +90,7 @@ def squared_error(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
 
     Args:
       predictions: ``p``, a float array of any shape (one sample).
-      targets: ``t``, the same shape and dtype.
+      targets: ``t``, the same shape and dtype, or ``None`` for zeros (Optax's default).
 
     Returns:
       A scalar of the inputs' dtype.
@@ -190,7 +197,9 @@ def mean_absolute_error(predictions: ArrayLike, targets: ArrayLike) -> jax.Array
     return jnp.mean(jnp.abs(_errors(predictions, targets)))
 
 
-def huber_loss(predictions: ArrayLike, targets: ArrayLike, *, delta: ArrayLike = 1.0) -> jax.Array:
+def huber_loss(
+    predictions: ArrayLike, targets: ArrayLike | None = None, *, delta: ArrayLike = 1.0
+) -> jax.Array:
     r"""Huber loss: quadratic near zero, linear beyond ``delta``, summed over one sample.
 
     .. math::
@@ -205,7 +214,7 @@ def huber_loss(predictions: ArrayLike, targets: ArrayLike, *, delta: ArrayLike =
 
     Args:
       predictions: ``p``, a float array of any shape (one sample).
-      targets: ``t``, the same shape and dtype.
+      targets: ``t``, the same shape and dtype, or ``None`` for zeros (Optax's default).
       delta: :math:`\delta > 0`, cast to the inputs' dtype.
 
     Returns:
@@ -281,7 +290,7 @@ def smooth_l1_loss(
     return jnp.sum(jnp.where(inside, quadratic, linear))
 
 
-def log_cosh(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
+def log_cosh(predictions: ArrayLike, targets: ArrayLike | None = None) -> jax.Array:
     r"""Logarithm of the hyperbolic cosine of the error, summed over one sample.
 
     .. math::
@@ -289,12 +298,13 @@ def log_cosh(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
         \ell(p, t) = \sum_i \log\cosh(p_i - t_i)
 
     Computed as :math:`\operatorname{logaddexp}(e, -e) - \log 2`, which does not overflow for large
-    errors. Equals ``optax.losses.log_cosh(p, t).sum()``. Smooth everywhere (gradient
+    errors. Equals ``optax.losses.log_cosh(p, t).sum()``, and, as there, ``targets=None`` stands
+    for zeros, so ``log_cosh(e)`` is the loss of the errors ``e``. Smooth everywhere (gradient
     :math:`\tanh e`).
 
     Args:
       predictions: ``p``, a float array of any shape (one sample).
-      targets: ``t``, the same shape and dtype.
+      targets: ``t``, the same shape and dtype, or ``None`` for zeros.
 
     Returns:
       A scalar of the inputs' dtype.
@@ -314,13 +324,27 @@ def log_cosh(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
     return jnp.sum(jnp.logaddexp(errors, -errors) - log_two)
 
 
-def _cosine_rows(predictions: ArrayLike, targets: ArrayLike, epsilon: ArrayLike) -> jax.Array:
+def _cosine_rows(
+    predictions: ArrayLike, targets: ArrayLike, epsilon: ArrayLike, where: ArrayLike | None
+) -> jax.Array:
     predictions, targets = check_predictions_targets(predictions, targets)
     check_has_class_axis(predictions, "predictions")
     check_hyperparameter(epsilon, "epsilon", low=0.0)
     epsilon = cast_like(epsilon, predictions)
-    # Normalising each vector first (as Optax does) keeps the products in range in low precision.
-    return jnp.sum(unit_rows(predictions, epsilon) * unit_rows(targets, epsilon), axis=-1)
+    if where is None:
+        # Normalising each vector first (as Optax does) keeps the products in range in low
+        # precision.
+        return jnp.sum(unit_rows(predictions, epsilon) * unit_rows(targets, epsilon), axis=-1)
+    mask = check_where(where, predictions)
+    any_selected = jnp.any(mask, axis=-1, keepdims=True)
+    # Excluded components count as 0 in the norms and the dot product. A row with none selected
+    # gets ones instead, a stand-in with a finite cosine (0/0 would send nan into the gradient
+    # through the outer where); the row's cosine is then replaced by Optax's 0.
+    stand_in = jnp.where(any_selected, jnp.zeros_like(predictions), jnp.ones_like(predictions))
+    predictions = jnp.where(mask, predictions, stand_in)
+    targets = jnp.where(mask, targets, stand_in)
+    rows = jnp.sum(unit_rows(predictions, epsilon) * unit_rows(targets, epsilon), axis=-1)
+    return jnp.where(any_selected[..., 0], rows, jnp.zeros_like(rows))
 
 
 def unit_rows(vectors: jax.Array, epsilon: jax.Array) -> jax.Array:
@@ -351,7 +375,11 @@ def unit_rows(vectors: jax.Array, epsilon: jax.Array) -> jax.Array:
 
 
 def cosine_similarity(
-    predictions: ArrayLike, targets: ArrayLike, *, epsilon: ArrayLike = 0.0
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    epsilon: ArrayLike = 0.0,
+    where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Cosine of the angle between predicted and target vectors (a similarity, not a loss).
 
@@ -360,8 +388,10 @@ def cosine_similarity(
         s(p, t) = \sum_{r} \frac{p_r \cdot t_r}
             {\sqrt{\max(\|p_r\|^2, \epsilon)}\,\sqrt{\max(\|t_r\|^2, \epsilon)}}
 
-    The vectors lie along the last axis; leading axes index rows :math:`r` that are summed. Equals
-    ``optax.losses.cosine_similarity(p, t, epsilon=epsilon).sum()``. With the default
+    The vectors lie along the last axis; leading axes index rows :math:`r` that are summed. With
+    ``where``, the norms and the dot product run over the selected components only, and a row with
+    none selected has similarity ``0`` (so distance ``1``) with a zero gradient, as Optax returns.
+    Equals ``optax.losses.cosine_similarity(p, t, epsilon=epsilon, where=where).sum()``. With the default
     ``epsilon = 0`` a zero vector gives ``nan`` (0/0), as in Optax. Each vector is scaled by the
     power of two nearest its largest component before its norm is taken (exactly, so nothing is
     rounded on the way), so components of ``1e30`` in float32 do not overflow, and a vector with
@@ -371,14 +401,17 @@ def cosine_similarity(
       predictions: ``p``, shape ``[..., dim]``.
       targets: ``t``, the same shape and dtype.
       epsilon: lower bound on each squared norm, cast to the inputs' dtype.
+      where: optional boolean mask of the components to include, of a shape that broadcasts to
+        the inputs' (``m[..., None]`` selects whole rows).
 
     Returns:
       A scalar of the inputs' dtype.
 
     Raises:
-      TypeError: the dtypes differ or are not floating point, or ``epsilon`` is not a real number.
-      ValueError: the shapes differ, the inputs are scalars, or ``epsilon`` is not a finite number
-        ``≥ 0``.
+      TypeError: the dtypes differ or are not floating point, ``epsilon`` is not a real number, or
+        ``where`` is not boolean.
+      ValueError: the shapes differ, the inputs are scalars, ``epsilon`` is not a finite number
+        ``≥ 0``, or ``where`` does not broadcast to the inputs' shape.
 
     Example:
       >>> import jax.numpy as jnp
@@ -386,11 +419,15 @@ def cosine_similarity(
       >>> cosine_similarity(jnp.array([1.0, 0.0]), jnp.array([1.0, 1.0]))
       Array(0.70710677, dtype=float32)
     """
-    return jnp.sum(_cosine_rows(predictions, targets, epsilon))
+    return jnp.sum(_cosine_rows(predictions, targets, epsilon, where))
 
 
 def cosine_distance(
-    predictions: ArrayLike, targets: ArrayLike, *, epsilon: ArrayLike = 0.0
+    predictions: ArrayLike,
+    targets: ArrayLike,
+    *,
+    epsilon: ArrayLike = 0.0,
+    where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""One minus the cosine similarity, summed over the rows of one sample.
 
@@ -398,21 +435,25 @@ def cosine_distance(
 
         \ell(p, t) = \sum_r \bigl(1 - s(p_r, t_r)\bigr)
 
-    with :math:`s` as in :func:`cosine_similarity`. Equals
-    ``optax.losses.cosine_distance(p, t, epsilon=epsilon).sum()``.
+    with :math:`s` as in :func:`cosine_similarity`, ``where`` included: a row with no component
+    selected has distance ``1``, as in Optax. Equals
+    ``optax.losses.cosine_distance(p, t, epsilon=epsilon, where=where).sum()``.
 
     Args:
       predictions: ``p``, shape ``[..., dim]``.
       targets: ``t``, the same shape and dtype.
       epsilon: lower bound on each squared norm, cast to the inputs' dtype.
+      where: optional boolean mask of the components to include, of a shape that broadcasts to
+        the inputs' (``m[..., None]`` selects whole rows).
 
     Returns:
       A scalar of the inputs' dtype.
 
     Raises:
-      TypeError: the dtypes differ or are not floating point, or ``epsilon`` is not a real number.
-      ValueError: the shapes differ, the inputs are scalars, or ``epsilon`` is not a finite number
-        ``≥ 0``.
+      TypeError: the dtypes differ or are not floating point, ``epsilon`` is not a real number, or
+        ``where`` is not boolean.
+      ValueError: the shapes differ, the inputs are scalars, ``epsilon`` is not a finite number
+        ``≥ 0``, or ``where`` does not broadcast to the inputs' shape.
 
     Example:
       >>> import jax.numpy as jnp
@@ -420,7 +461,7 @@ def cosine_distance(
       >>> cosine_distance(jnp.array([1.0, 0.0]), jnp.array([0.0, 2.0]))
       Array(1., dtype=float32)
     """
-    rows = _cosine_rows(predictions, targets, epsilon)
+    rows = _cosine_rows(predictions, targets, epsilon, where)
     return jnp.sum(jnp.ones_like(rows) - rows)
 
 

@@ -83,7 +83,9 @@ def dice_loss(
     and the loss is the mean (or sum) over classes of :math:`w_c d_c`, without class 0 if
     ``ignore_background``. With :math:`\alpha = \beta = \tfrac{1}{2}` it is the Dice loss. This is
     ``optax.losses.dice_loss(x[None], t[None], ...)[0]`` (Optax takes a batch first); Optax's
-    ``reduction="none"`` (per-class values) is not offered, as a loss returns a scalar. With
+    ``reduction="none"`` (per-class values) is not offered, as a loss returns a scalar, nor is its
+    ``axis`` (which spatial axes to sum): every axis but the last is summed here, which is Optax's
+    default for one sample. With
     ``apply_softmax=False`` the predictions are used as probabilities without Optax's eager check,
     so it works under ``jit``.
 

@@ -10,7 +10,11 @@ changing one between steps never recompiles a jitted step.
    ``MlaxDeprecationWarning``.
 """
 
+import functools
+import sys
+
 from mlax.experimental.optim import (
+    acprop,
     adabelief,
     adadelta,
     adafactor,
@@ -23,17 +27,25 @@ from mlax.experimental.optim import (
     ademamix,
     adopt,
     amsgrad,
+    cocob,
+    dadapt_adamw,
+    dog,
+    dowg,
     fromage,
     lamb,
     lars,
     lbfgs,
     lion,
+    madgrad,
+    momo,
+    momo_adam,
     muon,
     nadam,
     nadamw,
     noisy_sgd,
     novograd,
     optimistic_adam,
+    optimistic_adam_v2,
     optimistic_gradient_descent,
     polyak_sgd,
     prodigy,
@@ -47,7 +59,9 @@ from mlax.experimental.optim import (
     sgd,
     sign_sgd,
     signum,
+    simplified_ademamix,
     sm3,
+    sophia,
     yogi,
 )
 from mlax.experimental.optim._src.schedule_free import eval_weights as schedule_free_eval_weights
@@ -61,6 +75,7 @@ from mlax.experimental.optim.clipping import (
     clip_by_global_norm,
 )
 from mlax.experimental.optim.composition import MaskedNode, PartitionState, chain, freeze, partition
+from mlax.experimental.optim.hyperparameters import get_hyperparameters, set_hyperparameters
 from mlax.experimental.optim.optax_interop import from_optax, to_optax
 from mlax.experimental.optim.protocol import (
     EmptyState,
@@ -76,6 +91,7 @@ from mlax.experimental.optim.transforms import (
     ZeroNansState,
     add_decayed_weights,
     centralize,
+    normalize,
     set_to_zero,
     zero_nans,
 )
@@ -83,16 +99,36 @@ from mlax.experimental.optim.wrappers import (
     ApplyIfFiniteState,
     EmaState,
     LookaheadState,
+    MechanizeState,
     MultiStepsState,
+    SamState,
+    ScheduleFreeState,
+    SplitRealAndImaginaryArrays,
+    SplitRealAndImaginaryState,
     apply_if_finite,
     ema,
     lookahead,
+    mechanize,
     multi_steps,
+    sam,
+    schedule_free,
+    split_real_and_imaginary,
 )
 
 __all__ = [
+    "cocob",
+    "dadapt_adamw",
+    "dog",
+    "dowg",
+    "acprop",
+    "madgrad",
+    "optimistic_adam_v2",
+    "simplified_ademamix",
     "ademamix",
     "adopt",
+    "momo",
+    "momo_adam",
+    "sophia",
     "muon",
     "prodigy",
     "reduce_on_plateau",
@@ -126,6 +162,8 @@ __all__ = [
     "radam",
     "rmsprop",
     "schedules",
+    "get_hyperparameters",
+    "set_hyperparameters",
     "sign_sgd",
     "signum",
     "yogi",
@@ -155,6 +193,16 @@ __all__ = [
     "partition",
     "set_to_zero",
     "zero_nans",
+    "MechanizeState",
+    "SamState",
+    "ScheduleFreeState",
+    "SplitRealAndImaginaryArrays",
+    "SplitRealAndImaginaryState",
+    "mechanize",
+    "normalize",
+    "sam",
+    "schedule_free",
+    "split_real_and_imaginary",
     "Optimizer",
     "OptimizerModule",
     "InitFn",
@@ -166,3 +214,14 @@ __all__ = [
     "to_optax",
     "sgd",
 ]
+
+
+def __dir__() -> list[str]:
+    # dir() and tab completion show the public names, not the private modules.
+    return sorted(__all__)
+
+
+# dir() and tab completion of each public module show its public names, not what it imports.
+for _name, _module in list(sys.modules.items()):
+    if _name.startswith(f"{__name__}.") and "._" not in _name:
+        vars(_module)["__dir__"] = functools.partial(sorted, _module.__all__)

@@ -79,8 +79,7 @@ def init(
     nesterov: bool = False,
     moments_dtype: DTypeLike | None = None,
 ) -> AdaBeliefState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
@@ -106,15 +105,8 @@ def init(
 def step(
     gradients: PyTree, state: AdaBeliefState, weights: PyTree | None = None
 ) -> tuple[PyTree, AdaBeliefState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients``.
-
-    .. math::
-
-        s \leftarrow \beta_2 s + (1-\beta_2) (g - m)^2 + \epsilon_{root}, \qquad
-        u = \eta \, \hat m / \left(\sqrt{s / (1-\beta_2^t)} + \epsilon\right)
-
-    with :math:`\hat m` of the module docstring. ``weights`` are not needed.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` are not needed."""
     state = begin_step(gradients, state, AdaBeliefState)
     count = increment(state.count)
     b1_, b2_ = value_of(state.b1), value_of(state.b2)

@@ -75,8 +75,7 @@ def init(
     weight_decay: ScalarOrSchedule = 0.0,
     moments_dtype: DTypeLike | None = None,
 ) -> AdadeltaState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``, whose default differs: see
@@ -101,16 +100,9 @@ def init(
 def step(
     gradients: PyTree, state: AdadeltaState, weights: PyTree | None = None
 ) -> tuple[PyTree, AdadeltaState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        u = \eta \, \frac{\sqrt{E_x + \epsilon}}{\sqrt{E_g + \epsilon}}\, (g + \lambda w)
-
-    with :math:`E_g` already updated and :math:`E_x` from before the step.
-
-    ``weights`` (:math:`w`) are required, for the weight decay, as in Optax.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` (:math:`w`) are required, for the weight decay, as
+    in Optax."""
     state = begin_step(gradients, state, AdadeltaState, buffers="e_g", weights=weights)
     lr, rho, eps = value_of(state.lr), value_of(state.rho), value_of(state.eps)
     decay = value_of(state.weight_decay)

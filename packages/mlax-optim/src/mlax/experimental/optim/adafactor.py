@@ -66,6 +66,7 @@ from mlax.experimental.core import (
 from mlax.experimental.optim._src.adafactor_factoring import factored_dims, second_moments
 from mlax.experimental.optim._src.deprecations_manifest import ADAFACTOR_INIT_RENAMES
 from mlax.experimental.optim._src.hyperparameters import Hyperparameter, Static, value_of
+from mlax.experimental.optim._src.masks import LeafMask, MaskOrFn, leaf_flags, resolve_mask
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import MomentsDtype, compute_dtype, ema, increment
 from mlax.experimental.optim.schedules import ScalarOrSchedule
@@ -101,6 +102,7 @@ class AdafactorState(NamedTuple):
     clipping_threshold: Hyperparameter
     momentum: Hyperparameter | None
     weight_decay_rate: Hyperparameter
+    weight_decay_mask: LeafMask
     eps: Hyperparameter
     multiply_by_parameter_scale: jax.Array
     factored: Static[bool]
@@ -123,6 +125,7 @@ def init(
     clipping_threshold: ScalarOrSchedule | None = 1.0,
     momentum: ScalarOrSchedule | None = None,
     weight_decay: ScalarOrSchedule | None = None,
+    weight_decay_mask: MaskOrFn = None,
     eps: ScalarOrSchedule = 1e-30,
     factored: bool = True,
     moments_dtype: DTypeLike | None = None,
@@ -152,12 +155,12 @@ def init(
     clipping_threshold: ScalarOrSchedule | None = 1.0,
     momentum: ScalarOrSchedule | None = None,
     weight_decay: ScalarOrSchedule | None = None,
+    weight_decay_mask: MaskOrFn = None,
     eps: ScalarOrSchedule = 1e-30,
     factored: bool = True,
     moments_dtype: DTypeLike | None = None,
 ) -> AdafactorState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     .. deprecated:: 0.4.0
        ``weight_decay_rate``: pass ``weight_decay`` instead; the old name warns and is removed in
@@ -173,10 +176,13 @@ def init(
         disables clipping.
       momentum: :math:`\\mu`; ``None`` keeps no momentum buffer.
       weight_decay: :math:`\\lambda` (Optax's ``weight_decay_rate``); ``None`` means 0.
+      weight_decay_mask: which weights are decayed, as in Optax: a tree of booleans with the
+        weights' structure (or a prefix of it), or a function of the weights returning one,
+        called once here; a weight marked ``False`` gets no
+        :math:`\\lambda w` term. ``None`` decays every weight.
       eps: :math:`\\epsilon`, added to :math:`g^2`. In float16 and bfloat16 ``1e-30`` rounds to 0.
       factored: factor the second moments of large matrices.
-      moments_dtype: the dtype of every buffer (Optax's ``dtype_momentum`` for ``mu``); ``None``
-        keeps each weight's dtype. Updates are always in the weights' dtypes.
+      moments_dtype: the dtype of every buffer (Optax's ``dtype_momentum`` for ``mu``).
     """
     with_momentum = {} if momentum is None else {"momentum": momentum}
     p = prepare(
@@ -203,6 +209,9 @@ def init(
         ),
         momentum=p.hyperparameters.get("momentum"),
         weight_decay_rate=p.hyperparameters["weight_decay"],
+        weight_decay_mask=resolve_mask(
+            "adafactor", "weight_decay_mask", weight_decay_mask, weights
+        ),
         eps=p.hyperparameters["eps"],
         multiply_by_parameter_scale=p.flag(multiply_by_parameter_scale),
         factored=Static(factored),
@@ -218,17 +227,9 @@ def _rms(x: jax.Array) -> jax.Array:
 def step(
     gradients: PyTree, state: AdafactorState, weights: PyTree | None = None
 ) -> tuple[PyTree, AdafactorState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        u = \eta\, \frac{\operatorname{clip}_\tau(g / \sqrt{\hat V})}{1}\,
-        \max(\operatorname{rms}(w), 10^{-3}) + \lambda w
-
-    with :math:`\hat V` the (factored) second moment, the optional momentum applied before the
-    decay, as in the module docstring. ``weights`` (:math:`w`, for the parameter scale and the
-    decay) are required.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` (:math:`w`) are required, for the parameter scale
+    and the decay."""
     state = begin_step(gradients, state, AdafactorState, buffers=None, weights=weights)
     factored, min_size = state.factored.value, state.min_dim_size_to_factor.value
     lr, eps = value_of(state.lr), value_of(state.eps)
@@ -245,6 +246,7 @@ def step(
         v_col: jax.Array,
         v: jax.Array,
         weight: jax.Array,
+        decays: bool,
         *mu: jax.Array,
     ) -> tuple[jax.Array, ...]:
         dtype = compute_dtype(gradient, v_row)
@@ -275,10 +277,16 @@ def step(
         if momentum is not None:
             direction = ema(direction, mu[0].astype(dtype), momentum)
             new_mu = (direction.astype(mu[0].dtype),)
-        update = direction + decay.astype(dtype) * w
+        update = direction + decay.astype(dtype) * w if decays else direction
         return (update.astype(gradient.dtype), new_row, new_col, new_v, *new_mu)
 
-    trees = [state.v_row, state.v_col, state.v, weights]
+    trees = [
+        state.v_row,
+        state.v_col,
+        state.v,
+        weights,
+        leaf_flags(state.weight_decay_mask, gradients),
+    ]
     if state.mu is not None:
         trees.append(state.mu)
     size = 4 + (state.mu is not None)

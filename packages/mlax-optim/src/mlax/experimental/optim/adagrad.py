@@ -63,15 +63,14 @@ def init(
     eps: ScalarOrSchedule = 1e-7,
     moments_dtype: DTypeLike | None = None,
 ) -> AdagradState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       initial_accumulator_value: the initial :math:`a` (used only here, so not kept in the state).
       eps: :math:`\\epsilon`, added under the square root.
-      moments_dtype: the dtype of ``sum_of_squares`` (Optax has no such option); ``None`` keeps
-        each weight's dtype.
+      moments_dtype: the dtype of ``sum_of_squares`` (Optax has no such option); ``None`` keeps each
+        weight's dtype.
     """
     p = prepare("adagrad", weights, moments_dtype, lr=lr, eps=eps)
     return AdagradState(
@@ -85,14 +84,8 @@ def init(
 def step(
     gradients: PyTree, state: AdagradState, weights: PyTree | None = None
 ) -> tuple[PyTree, AdagradState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        a \leftarrow a + g^2, \qquad u = \eta \, g / \sqrt{a + \epsilon}
-
-    ``weights`` are not needed.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` are not needed."""
     state = begin_step(gradients, state, AdagradState, buffers="sum_of_squares")
     lr, eps = value_of(state.lr), value_of(state.eps)
 

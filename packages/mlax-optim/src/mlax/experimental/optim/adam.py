@@ -75,8 +75,7 @@ def init(
     nesterov: bool = False,
     moments_dtype: DTypeLike | None = None,
 ) -> AdamState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
@@ -101,14 +100,8 @@ def init(
 def step(
     gradients: PyTree, state: AdamState, weights: PyTree | None = None
 ) -> tuple[PyTree, AdamState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        u = \eta \, \frac{\hat m}{\sqrt{\hat v + \epsilon_{root}} + \epsilon}
-
-    with the moments of the module docstring. ``weights`` are not needed.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` are not needed."""
     state = begin_step(gradients, state, AdamState)
     updates, mu, nu, count = adam_updates(
         gradients,

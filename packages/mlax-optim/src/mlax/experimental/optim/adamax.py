@@ -64,15 +64,14 @@ def init(
     eps: ScalarOrSchedule = 1e-8,
     moments_dtype: DTypeLike | None = None,
 ) -> AdamaxState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       b1, b2: the decay rates of :math:`m` and :math:`v`.
       eps: :math:`\\epsilon`, added to :math:`|g|`.
-      moments_dtype: the dtype of ``mu`` and ``nu`` (Optax has no such option); ``None`` keeps
-        each weight's dtype.
+      moments_dtype: the dtype of ``mu`` and ``nu`` (Optax has no such option); ``None`` keeps each
+        weight's dtype.
     """
     p = prepare("adamax", weights, moments_dtype, lr=lr, b1=b1, b2=b2, eps=eps)
     return AdamaxState(
@@ -87,14 +86,8 @@ def init(
 def step(
     gradients: PyTree, state: AdamaxState, weights: PyTree | None = None
 ) -> tuple[PyTree, AdamaxState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        u = \eta \, \frac{m}{(1-\beta_1^t) \max(|g| + \epsilon, \beta_2 v)}
-
-    ``weights`` are not needed.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` are not needed."""
     state = begin_step(gradients, state, AdamaxState)
     updates, mu, nu, count = adamax_updates(
         gradients,

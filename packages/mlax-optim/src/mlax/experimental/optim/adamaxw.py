@@ -8,8 +8,8 @@ returns
     u = \eta \left( \frac{m}{(1-\beta_1^t)\, v} + \lambda w \right)
 
 which :func:`mlax.experimental.core.apply_gradients` subtracts from the weights. This is
-``optax.adamaxw`` with ``learning_rate`` named ``lr`` and the sign flipped; Optax's ``mask`` is not
-a keyword here (use the partition wrappers).
+``optax.adamaxw`` with ``learning_rate`` named ``lr`` and the sign flipped; ``mask`` (Optax's)
+limits the decay to some weights (:math:`\lambda m_i w_i`, :math:`m_i \in \{0, 1\}`).
 
 Example:
   >>> import jax.numpy as jnp
@@ -32,6 +32,7 @@ from jax.typing import DTypeLike
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._src.adamax_family import adamax_updates
 from mlax.experimental.optim._src.hyperparameters import Hyperparameter
+from mlax.experimental.optim._src.masks import LeafMask, MaskOrFn, leaf_flags, resolve_mask
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import MomentsDtype
 from mlax.experimental.optim.schedules import ScalarOrSchedule
@@ -52,6 +53,7 @@ class AdamaxWState(NamedTuple):
     b2: Hyperparameter
     eps: Hyperparameter
     weight_decay: Hyperparameter
+    mask: LeafMask
     moments_dtype: MomentsDtype
 
 
@@ -63,15 +65,19 @@ def init(
     b2: ScalarOrSchedule = 0.999,
     eps: ScalarOrSchedule = 1e-8,
     weight_decay: ScalarOrSchedule = 1e-4,
+    mask: MaskOrFn = None,
     moments_dtype: DTypeLike | None = None,
 ) -> AdamaxWState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       b1, b2, eps: as in :func:`mlax.experimental.optim.adamax.init`.
       weight_decay: the decoupled decay rate :math:`\\lambda`.
+      mask: which weights are decayed, as in Optax: a tree of booleans with the weights'
+        structure (or a prefix of it), or a function of the weights returning one, called once
+        here. A weight marked ``False`` (:math:`m_i = 0`) gets no decay term
+        :math:`\\lambda m_i w_i`; ``None`` decays every weight.
       moments_dtype: the dtype of ``mu`` and ``nu``; ``None`` keeps each weight's dtype.
     """
     p = prepare(
@@ -82,6 +88,7 @@ def init(
         nu=p.zeros(),
         count=p.count,
         **p.hyperparameters,
+        mask=resolve_mask("adamaxw", "mask", mask, weights),
         moments_dtype=p.moments_dtype,
     )
 
@@ -89,14 +96,8 @@ def init(
 def step(
     gradients: PyTree, state: AdamaxWState, weights: PyTree | None = None
 ) -> tuple[PyTree, AdamaxWState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        u = \eta \left( \frac{m}{(1-\beta_1^t) \max(|g| + \epsilon, \beta_2 v)} + \lambda w \right)
-
-    ``weights`` (:math:`w`) are required, for the weight decay.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` (:math:`w`) are required, for the weight decay."""
     state = begin_step(gradients, state, AdamaxWState, weights=weights)
     updates, mu, nu, count = adamax_updates(
         gradients,
@@ -109,5 +110,6 @@ def step(
         eps=state.eps,
         weights=weights,
         weight_decay=state.weight_decay,
+        decay_mask=leaf_flags(state.mask, gradients),
     )
     return updates, state._replace(mu=mu, nu=nu, count=count)

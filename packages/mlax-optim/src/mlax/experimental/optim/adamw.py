@@ -9,8 +9,8 @@ With the moments :math:`\hat m, \hat v` of :mod:`~mlax.experimental.optim.adam` 
 
 which :func:`mlax.experimental.core.apply_gradients` subtracts from the weights. The decay
 :math:`\lambda` is scaled by the learning rate, as in Optax (and PyTorch). This is ``optax.adamw``
-with ``learning_rate`` named ``lr`` and the sign flipped; Optax's ``mask`` is not a keyword here: use
-the partition wrappers to decay only some weights.
+with ``learning_rate`` named ``lr`` and the sign flipped; ``mask`` (Optax's) limits the
+decay to some weights: :math:`\lambda m_i w_i` with :math:`m_i \in \{0, 1\}` per weight.
 
 Example:
   >>> import jax.numpy as jnp
@@ -33,6 +33,7 @@ from jax.typing import DTypeLike
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._src.adam_family import adam_updates
 from mlax.experimental.optim._src.hyperparameters import Hyperparameter
+from mlax.experimental.optim._src.masks import LeafMask, MaskOrFn, leaf_flags, resolve_mask
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import MomentsDtype
 from mlax.experimental.optim.schedules import ScalarOrSchedule
@@ -54,6 +55,7 @@ class AdamWState(NamedTuple):
     eps: Hyperparameter
     eps_root: Hyperparameter
     weight_decay: Hyperparameter
+    mask: LeafMask
     nesterov: jax.Array
     moments_dtype: MomentsDtype
 
@@ -67,16 +69,20 @@ def init(
     eps: ScalarOrSchedule = 1e-8,
     eps_root: ScalarOrSchedule = 0.0,
     weight_decay: ScalarOrSchedule = 1e-4,
+    mask: MaskOrFn = None,
     nesterov: bool = False,
     moments_dtype: DTypeLike | None = None,
 ) -> AdamWState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       b1, b2, eps, eps_root: as in :func:`mlax.experimental.optim.adam.init`.
       weight_decay: the decoupled decay rate :math:`\\lambda`.
+      mask: which weights are decayed, as in Optax: a tree of booleans with the weights'
+        structure (or a prefix of it), or a function of the weights returning one, called once
+        here. A weight marked ``False`` (:math:`m_i = 0`) gets no decay term
+        :math:`\\lambda m_i w_i`; ``None`` decays every weight.
       nesterov: use the Nesterov look-ahead (NAdamW).
       moments_dtype: the dtype of ``mu`` and ``nu`` (Optax's ``mu_dtype``, applied to both).
     """
@@ -96,6 +102,7 @@ def init(
         nu=p.zeros(),
         count=p.count,
         **p.hyperparameters,
+        mask=resolve_mask("adamw", "mask", mask, weights),
         nesterov=p.flag(nesterov),
         moments_dtype=p.moments_dtype,
     )
@@ -104,15 +111,8 @@ def init(
 def step(
     gradients: PyTree, state: AdamWState, weights: PyTree | None = None
 ) -> tuple[PyTree, AdamWState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        u = \eta \left( \frac{\hat m}{\sqrt{\hat v + \epsilon_{root}} + \epsilon} + \lambda w \right)
-
-    with the moments of :mod:`~mlax.experimental.optim.adam`. ``weights`` (:math:`w`) are required,
-    for the weight decay.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` (:math:`w`) are required, for the weight decay."""
     state = begin_step(gradients, state, AdamWState, weights=weights)
     updates, mu, nu, count = adam_updates(
         gradients,
@@ -127,5 +127,6 @@ def step(
         nesterov=state.nesterov,
         weights=weights,
         weight_decay=state.weight_decay,
+        decay_mask=leaf_flags(state.mask, gradients),
     )
     return updates, state._replace(mu=mu, nu=nu, count=count)

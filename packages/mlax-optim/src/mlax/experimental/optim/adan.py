@@ -21,7 +21,8 @@ with the bias-corrected :math:`\hat m = m / (1-\beta_1^t)`, :math:`\hat v = v / 
 :func:`mlax.experimental.core.apply_gradients` subtracts from the weights. This is ``optax.adan``
 (whose code, like this module, weights the *old* moment by :math:`\beta`) with ``learning_rate``
 named ``lr`` and the sign flipped; every other hyperparameter has Optax's name and default. The
-decoupled weight decay :math:`\lambda w` needs the weights, so ``step`` requires them.
+decoupled weight decay :math:`\lambda m_i w_i` (:math:`m_i \in \{0, 1\}` from Optax's ``mask``,
+1 for every weight by default) needs the weights, so ``step`` requires them.
 
 Example:
   >>> import jax.numpy as jnp
@@ -43,6 +44,7 @@ import jax.numpy as jnp
 
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.masks import LeafMask, MaskOrFn, leaf_flags, resolve_mask
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     complement,
@@ -75,6 +77,7 @@ class AdanState(NamedTuple):
     eps: Hyperparameter
     eps_root: Hyperparameter
     weight_decay: Hyperparameter
+    mask: LeafMask
 
 
 def init(
@@ -87,9 +90,9 @@ def init(
     eps: ScalarOrSchedule = 1e-8,
     eps_root: ScalarOrSchedule = 1e-8,
     weight_decay: ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
 ) -> AdanState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``, which has no default).
@@ -99,6 +102,10 @@ def init(
       eps: :math:`\\epsilon`, added to the root.
       eps_root: :math:`\\epsilon_{root}`, added under the root.
       weight_decay: the decoupled decay rate :math:`\\lambda`.
+      mask: which weights are decayed, as in Optax: a tree of booleans with the weights'
+        structure (or a prefix of it), or a function of the weights returning one, called once
+        here. A weight marked ``False`` (:math:`m_i = 0`) gets no decay term
+        :math:`\\lambda m_i w_i`; ``None`` decays every weight.
     """
     p = prepare(
         "adan",
@@ -113,23 +120,21 @@ def init(
         weight_decay=weight_decay,
     )
     return AdanState(
-        m=p.zeros(), v=p.zeros(), n=p.zeros(), g=p.zeros(), count=p.count, **p.hyperparameters
+        m=p.zeros(),
+        v=p.zeros(),
+        n=p.zeros(),
+        g=p.zeros(),
+        count=p.count,
+        **p.hyperparameters,
+        mask=resolve_mask("adan", "mask", mask, weights),
     )
 
 
 def step(
     gradients: PyTree, state: AdanState, weights: PyTree | None = None
 ) -> tuple[PyTree, AdanState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        u = \eta \left( \frac{\hat m + (1-\beta_2) \hat v}{\sqrt{\hat n + \epsilon_{root}} +
-        \epsilon} + \lambda w \right)
-
-    with the moments of the module docstring. ``weights`` (:math:`w`) are required, for the weight
-    decay.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` (:math:`w`) are required, for the weight decay."""
     state = begin_step(gradients, state, AdanState, buffers="m", weights=weights)
     new_count = increment(state.count)
     first = state.count == 0
@@ -145,6 +150,7 @@ def step(
         n: jax.Array,
         previous: jax.Array,
         weight: jax.Array,
+        decays: bool,
     ) -> tuple[jax.Array, ...]:
         dtype = compute_dtype(gradient, m)
         g = gradient.astype(dtype)
@@ -160,7 +166,8 @@ def step(
         direction = (m_hat + one_minus_b2 * v_hat) / (
             jnp.sqrt(n_hat + eps_root.astype(dtype)) + eps.astype(dtype)
         )
-        direction = direction + decay.astype(dtype) * weight.astype(dtype)
+        if decays:
+            direction = direction + decay.astype(dtype) * weight.astype(dtype)
         update = lr.astype(dtype) * direction
         return (
             update.astype(gradient.dtype),
@@ -171,6 +178,14 @@ def step(
         )
 
     updates, m, v, n, g = map_leaves(
-        leaf_step, 5, gradients, state.m, state.v, state.n, state.g, weights
+        leaf_step,
+        5,
+        gradients,
+        state.m,
+        state.v,
+        state.n,
+        state.g,
+        weights,
+        leaf_flags(state.mask, gradients),
     )
     return updates, state._replace(m=m, v=v, n=n, g=g, count=new_count)

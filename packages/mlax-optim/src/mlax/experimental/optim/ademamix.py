@@ -22,8 +22,8 @@ weights. The slow average :math:`m_2` is deliberately not bias-corrected. The pa
 at count :math:`t-1`, as Optax does.
 
 This is ``optax.contrib.ademamix`` with ``learning_rate`` named ``lr`` (default :math:`10^{-3}`;
-Optax has none) and the updates' sign flipped. Optax's ``mask`` (which leaves are decayed) is not
-an argument: use :func:`~mlax.experimental.optim.partition` for per-group weight decay.
+Optax has none) and the updates' sign flipped. ``mask`` is Optax's:
+only the weights it marks are decayed (:math:`\lambda m_i w_i`, :math:`m_i \in \{0, 1\}`).
 
 Example:
   >>> import jax.numpy as jnp
@@ -46,6 +46,7 @@ from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.masks import LeafMask, MaskOrFn, leaf_flags, resolve_mask
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
@@ -77,6 +78,7 @@ class AdemamixState(NamedTuple):
     eps: Hyperparameter
     eps_root: Hyperparameter
     weight_decay: Hyperparameter
+    mask: LeafMask
     moments_dtype: MomentsDtype
 
 
@@ -91,10 +93,10 @@ def init(
     eps: ScalarOrSchedule = 1e-8,
     eps_root: ScalarOrSchedule = 0.0,
     weight_decay: ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
     moments_dtype: DTypeLike | None = None,
 ) -> AdemamixState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
@@ -105,6 +107,10 @@ def init(
       eps: :math:`\\epsilon`, added to the root of the second moment.
       eps_root: :math:`\\epsilon_{root}`, added under the root.
       weight_decay: the decoupled decay rate :math:`\\lambda`, multiplied by :math:`\\eta`.
+      mask: which weights are decayed, as in Optax: a tree of booleans with the weights'
+        structure (or a prefix of it), or a function of the weights returning one, called once
+        here. A weight marked ``False`` (:math:`m_i = 0`) gets no decay term
+        :math:`\\lambda m_i w_i`; ``None`` decays every weight.
       moments_dtype: the dtype of ``m1``, ``m2`` and ``nu`` (Optax's ``mu_dtype``).
     """
     p = prepare(
@@ -126,6 +132,7 @@ def init(
         nu=p.zeros(),
         count=p.count,
         **p.hyperparameters,
+        mask=resolve_mask("ademamix", "mask", mask, weights),
         moments_dtype=p.moments_dtype,
     )
 
@@ -133,16 +140,8 @@ def init(
 def step(
     gradients: PyTree, state: AdemamixState, weights: PyTree | None = None
 ) -> tuple[PyTree, AdemamixState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        u = \eta \left(\frac{m_1 / (1-\beta_1^t) + \alpha\, m_2}
-        {\sqrt{v / (1-\beta_2^t) + \epsilon_{root}} + \epsilon} + \lambda w\right)
-
-    with the averages of the module docstring. ``weights`` (:math:`w`) are required, for the weight
-    decay.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` (:math:`w`) are required, for the weight decay."""
     state = begin_step(gradients, state, AdemamixState, buffers="m1", weights=weights)
     count = increment(state.count)
     b1, b2, b3 = value_of(state.b1), value_of(state.b2), value_of(state.b3)
@@ -151,7 +150,12 @@ def step(
     eps, eps_root = value_of(state.eps), value_of(state.eps_root)
 
     def leaf_step(
-        gradient: jax.Array, m1: jax.Array, m2: jax.Array, nu: jax.Array, weight: jax.Array
+        gradient: jax.Array,
+        m1: jax.Array,
+        m2: jax.Array,
+        nu: jax.Array,
+        weight: jax.Array,
+        decays: bool,
     ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
         dtype = compute_dtype(gradient, m1, m2, nu)
         g = gradient.astype(dtype)
@@ -163,7 +167,8 @@ def step(
         direction = (m1_hat + alpha.astype(dtype) * new_m2) / (
             jnp.sqrt(nu_hat + eps_root.astype(dtype)) + eps.astype(dtype)
         )
-        direction = direction + decay.astype(dtype) * weight.astype(dtype)
+        if decays:
+            direction = direction + decay.astype(dtype) * weight.astype(dtype)
         update = lr.astype(dtype) * direction
         return (
             update.astype(gradient.dtype),
@@ -172,5 +177,14 @@ def step(
             new_nu.astype(nu.dtype),
         )
 
-    updates, m1, m2, nu = map_leaves(leaf_step, 4, gradients, state.m1, state.m2, state.nu, weights)
+    updates, m1, m2, nu = map_leaves(
+        leaf_step,
+        4,
+        gradients,
+        state.m1,
+        state.m2,
+        state.nu,
+        weights,
+        leaf_flags(state.mask, gradients),
+    )
     return updates, state._replace(m1=m1, m2=m2, nu=nu, count=count)

@@ -21,14 +21,6 @@ so its update is zero. :func:`mlax.experimental.core.apply_gradients` subtracts 
 This is ``optax.contrib.adopt`` with ``learning_rate`` named ``lr`` (default :math:`10^{-3}`; Optax
 has none) and the updates' sign flipped.
 
-**Performance.** :math:`m` is updated from the *old* :math:`v`, while the new :math:`v` overwrites
-its (donated) buffer, and the old :math:`v` cannot be recovered from the new one without
-cancellation (:math:`v = (v' - (1-\beta_2) g^2)/\beta_2`, which also divides by zero on the first
-step, where :math:`\beta_2 = 0`). XLA:CPU computes :math:`m` and :math:`v` in separate loops and
-cannot prove that the loop reading the old :math:`v` runs before the one overwriting it, so it copies
-:math:`v` once per step (see the contributor notes on performance); an optimization barrier
-between the two did not remove the copy. Optax's ADOPT has the same copy.
-
 Example:
   >>> import jax.numpy as jnp
   >>> from mlax.experimental.core import apply_gradients
@@ -105,8 +97,7 @@ def init(
     clip_value_fn: Callable[[jax.Array], ArrayLike] = default_clip_value,
     moments_dtype: DTypeLike | None = None,
 ) -> AdoptState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
@@ -136,15 +127,8 @@ def init(
 def step(
     gradients: PyTree, state: AdoptState, weights: PyTree | None = None
 ) -> tuple[PyTree, AdoptState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        u = \eta\, m, \qquad m \leftarrow \beta_1 m + (1-\beta_1)
-        \operatorname{clip}\!\left(\frac{g}{\max(\sqrt{v_{old}}, \epsilon)}, -c_k, c_k\right)
-
-    with the moments of the module docstring. ``weights`` are not needed.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` are not needed."""
     state = begin_step(gradients, state, AdoptState)
     lr_, eps_ = value_of(state.lr), value_of(state.eps)
     started = state.count > 0
@@ -168,7 +152,9 @@ def step(
         normalised = jax.lax.select_n(
             started, jnp.zeros_like(g), jnp.clip(normalised, -bound, bound)
         )
-        # m reads the old v, which the new v overwrites: XLA:CPU copies v (module docstring).
+        # m reads the old v, which the new v overwrites, so XLA:CPU copies v every step (as for
+        # Optax's ADOPT; an optimization barrier did not help). The old v cannot be recovered from
+        # the new one: (v' - (1-b2) g^2) / b2 cancels, and divides by b2 = 0 on the first step.
         new_mu = ema(normalised, mu.astype(dtype), b1)
         new_nu = ema(g * g, old_nu, b2)
         direction = jax.lax.select_n(state.nesterov, new_mu, ema(normalised, new_mu, b1))

@@ -82,8 +82,7 @@ def init(
     bias_correction_nu: bool = True,
     moments_dtype: DTypeLike | None = None,
 ) -> AmsgradState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
@@ -107,15 +106,8 @@ def init(
 def step(
     gradients: PyTree, state: AmsgradState, weights: PyTree | None = None
 ) -> tuple[PyTree, AmsgradState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        \tilde v \leftarrow \max(\tilde v, \hat v), \qquad
-        u = \eta \, \frac{\hat m}{\sqrt{\tilde v + \epsilon_{root}} + \epsilon}
-
-    ``weights`` are not needed.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` are not needed."""
     state = begin_step(gradients, state, AmsgradState)
     count = increment(state.count)
     lr, b1, b2 = value_of(state.lr), value_of(state.b1), value_of(state.b2)

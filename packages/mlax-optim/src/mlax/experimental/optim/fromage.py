@@ -61,8 +61,7 @@ class FromageState(NamedTuple):
 def init(
     weights: PyTree, *, lr: ScalarOrSchedule = 1e-2, min_norm: ScalarOrSchedule = 1e-6
 ) -> FromageState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``, which has no default; the

@@ -10,8 +10,9 @@ With :math:`\hat m, \hat v` as in :mod:`~mlax.experimental.optim.adam` and weigh
 
 (the trust ratio is 1 where :math:`\|w\| = 0` or :math:`\|r\| = 0`) and returns :math:`u`, which
 :func:`mlax.experimental.core.apply_gradients` subtracts from the weights. This is ``optax.lamb``
-with ``learning_rate`` named ``lr`` and the sign flipped; Optax's ``mask`` is not a keyword here
-(use the partition wrappers).
+with ``learning_rate`` named ``lr`` and the sign flipped; ``mask`` (Optax's)
+limits the decay to some weights (:math:`\lambda m_i w_i`, :math:`m_i \in \{0, 1\}`); the trust
+ratio applies to every weight, as in Optax.
 
 Example:
   >>> import jax.numpy as jnp
@@ -34,6 +35,7 @@ from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.masks import LeafMask, MaskOrFn, leaf_flags, resolve_mask
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
@@ -61,6 +63,7 @@ class LambState(NamedTuple):
     eps: Hyperparameter
     eps_root: Hyperparameter
     weight_decay: Hyperparameter
+    mask: LeafMask
     moments_dtype: MomentsDtype
 
 
@@ -73,16 +76,20 @@ def init(
     eps: ScalarOrSchedule = 1e-6,
     eps_root: ScalarOrSchedule = 0.0,
     weight_decay: ScalarOrSchedule = 0.0,
+    mask: MaskOrFn = None,
     moments_dtype: DTypeLike | None = None,
 ) -> LambState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       b1, b2, eps, eps_root: as in :func:`mlax.experimental.optim.adam.init` (``eps`` defaults to
         ``1e-6`` as in Optax's LAMB).
       weight_decay: the decay rate :math:`\\lambda`, added before the trust ratio.
+      mask: which weights are decayed, as in Optax: a tree of booleans with the weights'
+        structure (or a prefix of it), or a function of the weights returning one, called once
+        here. A weight marked ``False`` (:math:`m_i = 0`) gets no decay term
+        :math:`\\lambda m_i w_i`; ``None`` decays every weight.
       moments_dtype: the dtype of ``mu`` and ``nu``; ``None`` keeps each weight's dtype.
     """
     p = prepare(
@@ -101,6 +108,7 @@ def init(
         nu=p.zeros(),
         count=p.count,
         **p.hyperparameters,
+        mask=resolve_mask("lamb", "mask", mask, weights),
         moments_dtype=p.moments_dtype,
     )
 
@@ -108,15 +116,9 @@ def init(
 def step(
     gradients: PyTree, state: LambState, weights: PyTree | None = None
 ) -> tuple[PyTree, LambState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        r = \frac{\hat m}{\sqrt{\hat v + \epsilon_{root}} + \epsilon} + \lambda w, \qquad
-        u = \eta \, \frac{\|w\|}{\|r\|}\, r \quad\text{per leaf}
-
-    ``weights`` (:math:`w`) are required: the trust ratio needs them.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` (:math:`w`) are required: the trust ratio needs
+    them."""
     state = begin_step(gradients, state, LambState, weights=weights)
     count = increment(state.count)
     b1, b2 = value_of(state.b1), value_of(state.b2)
@@ -134,14 +136,17 @@ def step(
     one, zero = jnp.ones((), lr.dtype), jnp.zeros((), lr.dtype)
 
     def leaf_step(
-        gradient: jax.Array, mu: jax.Array, nu: jax.Array, weight: jax.Array
+        gradient: jax.Array, mu: jax.Array, nu: jax.Array, weight: jax.Array, decays: bool
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
         direction, _, new_mu, new_nu = adam_direction(gradient, mu, nu, **scalars)
         dtype = direction.dtype
-        direction = direction + decay.astype(dtype) * weight.astype(dtype)
+        if decays:
+            direction = direction + decay.astype(dtype) * weight.astype(dtype)
         scaled = direction * trust_ratio(weight, direction, one, zero)
         update = lr.astype(dtype) * scaled
         return update.astype(gradient.dtype), new_mu.astype(mu.dtype), new_nu.astype(nu.dtype)
 
-    updates, mu, nu = map_leaves(leaf_step, 3, gradients, state.mu, state.nu, weights)
+    updates, mu, nu = map_leaves(
+        leaf_step, 3, gradients, state.mu, state.nu, weights, leaf_flags(state.mask, gradients)
+    )
     return updates, state._replace(mu=mu, nu=nu, count=count)

@@ -12,8 +12,9 @@ computes for each leaf (a layer's weight block)
 
 (the trust ratio is 1 where :math:`\|w\| = 0` or :math:`\|r\| = 0`) and returns :math:`u`, which
 :func:`mlax.experimental.core.apply_gradients` subtracts from the weights. This is ``optax.lars``
-with ``learning_rate`` named ``lr`` and the sign flipped; Optax's ``weight_decay_mask`` and
-``trust_ratio_mask`` are not keywords here (use the partition wrappers).
+with ``learning_rate`` named ``lr`` and the sign flipped; ``weight_decay_mask`` and
+``trust_ratio_mask`` are Optax's: a weight outside the first has :math:`r = g`, one outside the
+second :math:`d = \eta r`.
 
 Example:
   >>> import jax.numpy as jnp
@@ -36,6 +37,7 @@ from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.masks import LeafMask, MaskOrFn, leaf_flags, resolve_mask
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
@@ -58,8 +60,10 @@ class LarsState(NamedTuple):
     count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
     lr: Hyperparameter
     weight_decay: Hyperparameter
+    weight_decay_mask: LeafMask
     trust_coefficient: Hyperparameter
     eps: Hyperparameter
+    trust_ratio_mask: LeafMask
     momentum: Hyperparameter
     nesterov: jax.Array
     moments_dtype: MomentsDtype
@@ -70,21 +74,30 @@ def init(
     *,
     lr: ScalarOrSchedule = 1.0,
     weight_decay: ScalarOrSchedule = 0.0,
+    weight_decay_mask: MaskOrFn = True,
     trust_coefficient: ScalarOrSchedule = 0.001,
     eps: ScalarOrSchedule = 0.0,
+    trust_ratio_mask: MaskOrFn = True,
     momentum: ScalarOrSchedule = 0.9,
     nesterov: bool = False,
     moments_dtype: DTypeLike | None = None,
 ) -> LarsState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``). The trust ratio already
         scales steps by :math:`c \\|w\\|`, hence the default of 1.
       weight_decay: :math:`\\lambda`, added to the gradient before the trust ratio.
+      weight_decay_mask: which weights are decayed, as in Optax: a tree of booleans with the
+        weights' structure (or a prefix of it), or a function of the weights returning one,
+        called once here; a weight marked ``False`` has :math:`r = g`. ``True`` (Optax's
+        default) decays every weight.
       trust_coefficient: :math:`c`.
       eps: :math:`\\epsilon`, added to :math:`\\|r\\|`.
+      trust_ratio_mask: which weights the trust ratio scales, as in Optax: a tree of booleans with the
+        weights' structure (or a prefix of it), or a function of the weights returning one,
+        called once here; a weight marked ``False`` has :math:`d = \\eta r`. ``True``
+        (Optax's default) scales every weight.
       momentum: :math:`\\mu`.
       nesterov: use the Nesterov form.
       moments_dtype: the dtype of ``velocities``; ``None`` keeps each weight's dtype.
@@ -103,6 +116,8 @@ def init(
         velocities=p.zeros(),
         count=p.count,
         **p.hyperparameters,
+        weight_decay_mask=resolve_mask("lars", "weight_decay_mask", weight_decay_mask, weights),
+        trust_ratio_mask=resolve_mask("lars", "trust_ratio_mask", trust_ratio_mask, weights),
         nesterov=p.flag(nesterov),
         moments_dtype=p.moments_dtype,
     )
@@ -111,31 +126,34 @@ def init(
 def step(
     gradients: PyTree, state: LarsState, weights: PyTree | None = None
 ) -> tuple[PyTree, LarsState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        d = \eta \, \frac{c \|w\|}{\|g + \lambda w\| + \epsilon} (g + \lambda w), \qquad
-        b \leftarrow d + \mu b, \qquad u = b \;\text{or}\; d + \mu b
-
-    ``weights`` (:math:`w`) are required: the trust ratio needs them.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` (:math:`w`) are required: the trust ratio needs
+    them."""
     state = begin_step(gradients, state, LarsState, buffers="velocities", weights=weights)
     lr, decay, momentum = value_of(state.lr), value_of(state.weight_decay), value_of(state.momentum)
     coefficient, eps = value_of(state.trust_coefficient), value_of(state.eps)
 
     def leaf_step(
-        gradient: jax.Array, velocity: jax.Array, weight: jax.Array
+        gradient: jax.Array, velocity: jax.Array, weight: jax.Array, decays: bool, scales: bool
     ) -> tuple[jax.Array, jax.Array]:
         dtype = jnp.result_type(gradient, velocity)
         g = gradient.astype(dtype)
-        direction = g + decay.astype(dtype) * weight.astype(dtype)
-        direction = direction * trust_ratio(weight, direction, coefficient, eps)
+        direction = g + decay.astype(dtype) * weight.astype(dtype) if decays else g
+        if scales:
+            direction = direction * trust_ratio(weight, direction, coefficient, eps)
         scaled = lr.astype(dtype) * direction
         momentum_ = momentum.astype(dtype)
         new_velocity = scaled + kept(momentum_, velocity.astype(dtype))
         update = jnp.where(state.nesterov, scaled + momentum_ * new_velocity, new_velocity)
         return update.astype(gradient.dtype), new_velocity.astype(velocity.dtype)
 
-    updates, velocities = map_leaves(leaf_step, 2, gradients, state.velocities, weights)
+    updates, velocities = map_leaves(
+        leaf_step,
+        2,
+        gradients,
+        state.velocities,
+        weights,
+        leaf_flags(state.weight_decay_mask, gradients),
+        leaf_flags(state.trust_ratio_mask, gradients),
+    )
     return updates, state._replace(velocities=velocities, count=increment(state.count))

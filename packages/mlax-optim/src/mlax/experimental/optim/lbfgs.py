@@ -131,7 +131,7 @@ class LinesearchInfo(NamedTuple):
 
 class LbfgsState(NamedTuple):
     """The state of :mod:`~mlax.experimental.optim.lbfgs` (no ``moments_dtype``: the buffers keep
-    the weights' dtypes), and the fields every state has (:ref:`optimizer-arguments`).
+    the weights' dtypes).
 
     Attributes:
       previous_weights, previous_gradients: the weights and gradients given to the last step (the
@@ -143,15 +143,10 @@ class LbfgsState(NamedTuple):
       value, grad: the loss and gradients at the weights the last line search ended at (``inf``
         and zeros before any); see :func:`value_and_grad_from_state`.
       info: :class:`LinesearchInfo` of the last line search.
-      lr: :math:`\\alpha`, or ``None`` for 1.
-      scale_init_precond: whether :math:`\\gamma_k` scales the initial inverse Hessian, a 0-d
-        boolean array.
-      max_linesearch_steps, tol, increase_factor, slope_rtol, curv_rtol, stepsize_precision: the
-        line search's settings, 0-d arrays.
-      max_lr, approx_dec_rtol: line search settings, 0-d arrays or ``None`` (off).
-      linesearch: whether the line search runs (static, no leaves).
-      initial_guess_strategy: ``"one"`` or ``"keep"`` (static): the line search's first trial step
-        is 1, or the previous accepted step.
+
+    The settings of :func:`init` follow, under its keywords; ``lr``, ``max_lr`` and
+    ``approx_dec_rtol`` are ``None`` when not given, ``linesearch`` and ``initial_guess_strategy``
+    are static.
     """
 
     count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
@@ -244,8 +239,7 @@ def init(
     stepsize_precision: float = 1e-5,
     initial_guess_strategy: str = "one",
 ) -> LbfgsState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     .. deprecated:: 0.4.0
        ``max_learning_rate``: pass ``max_lr`` instead; the old name warns and is removed in

@@ -9,14 +9,13 @@ computes
     u = \eta \left(\operatorname{sign}(c) + \lambda w\right)
 
 and returns :math:`u`, which :func:`mlax.experimental.core.apply_gradients` subtracts from the
-weights. This is ``optax.lion`` with ``learning_rate`` named ``lr`` and the sign flipped.
+weights. This is ``optax.lion`` with ``learning_rate`` named ``lr`` and the sign flipped;
+``mask`` (Optax's) limits the decay to some weights (:math:`\lambda m_i w_i`, :math:`m_i \in \{0, 1\}`).
 
-**Why the code reads only the new moment.** :math:`c` is computed from the *updated* moment,
-:math:`c = \frac{\beta_1}{\beta_2} m_{new} + \left(1 - \frac{\beta_1}{\beta_2}\right) g`, which is the
-same number mathematically. Reading the old :math:`m` after the new one overwrites its (donated)
-buffer makes XLA:CPU copy the whole moment every step, which made a Lion step about 4× slower than
-this form. The two forms can round differently, which changes :math:`\operatorname{sign}(c)` only
-where :math:`c` is within a rounding error of 0. It requires :math:`\beta_2 > 0`.
+:math:`c` is computed from the updated moment, :math:`c = \frac{\beta_1}{\beta_2} m_{new} +
+\left(1 - \frac{\beta_1}{\beta_2}\right) g` (the same number, which needs :math:`\beta_2 > 0`); it
+may round differently, which changes :math:`\operatorname{sign}(c)` only where :math:`c` is within a
+rounding error of 0.
 
 Example:
   >>> import jax.numpy as jnp
@@ -39,6 +38,7 @@ from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
+from mlax.experimental.optim._src.masks import LeafMask, MaskOrFn, leaf_flags, resolve_mask
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
@@ -64,6 +64,7 @@ class LionState(NamedTuple):
     b1: Hyperparameter
     b2: Hyperparameter
     weight_decay: Hyperparameter
+    mask: LeafMask
     moments_dtype: MomentsDtype
 
 
@@ -74,10 +75,10 @@ def init(
     b1: ScalarOrSchedule = 0.9,
     b2: ScalarOrSchedule = 0.99,
     weight_decay: ScalarOrSchedule = 1e-3,
+    mask: MaskOrFn = None,
     moments_dtype: DTypeLike | None = None,
 ) -> LionState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``); Lion's steps have unit size
@@ -85,6 +86,10 @@ def init(
       b1: :math:`\\beta_1`, the interpolation that gives the update's sign.
       b2: :math:`\\beta_2 > 0`, the moment's decay rate.
       weight_decay: the decoupled decay rate :math:`\\lambda`.
+      mask: which weights are decayed, as in Optax: a tree of booleans with the weights'
+        structure (or a prefix of it), or a function of the weights returning one, called once
+        here. A weight marked ``False`` (:math:`m_i = 0`) gets no decay term
+        :math:`\\lambda m_i w_i`; ``None`` decays every weight.
       moments_dtype: the dtype of ``mu`` (Optax's ``mu_dtype``).
 
     Raises:
@@ -94,36 +99,38 @@ def init(
     if not callable(b2) and not float(b2) > 0:  # type: ignore[arg-type]
         raise ValueError(f"lion needs b2 > 0, got {b2}.")
     return LionState(
-        mu=p.zeros(), count=p.count, **p.hyperparameters, moments_dtype=p.moments_dtype
+        mu=p.zeros(),
+        count=p.count,
+        **p.hyperparameters,
+        mask=resolve_mask("lion", "mask", mask, weights),
+        moments_dtype=p.moments_dtype,
     )
 
 
 def step(
     gradients: PyTree, state: LionState, weights: PyTree | None = None
 ) -> tuple[PyTree, LionState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        m \leftarrow \beta_2 m + (1-\beta_2) g, \qquad
-        u = \eta \left(\operatorname{sign}\left(\tfrac{\beta_1}{\beta_2} m +
-        \left(1 - \tfrac{\beta_1}{\beta_2}\right) g\right) + \lambda w\right)
-
-    ``weights`` (:math:`w`) are required.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` (:math:`w`) are required."""
     state = begin_step(gradients, state, LionState, weights=weights)
     lr, b2, decay = value_of(state.lr), value_of(state.b2), value_of(state.weight_decay)
     ratio = value_of(state.b1) / b2
 
     def leaf_step(
-        gradient: jax.Array, mu: jax.Array, weight: jax.Array
+        gradient: jax.Array, mu: jax.Array, weight: jax.Array, decays: bool
     ) -> tuple[jax.Array, jax.Array]:
         dtype = compute_dtype(gradient, mu)
         g = gradient.astype(dtype)
         new_mu = ema(g, mu.astype(dtype), b2)
+        # c from the new moment: reading the old one after its donated buffer is overwritten makes
+        # XLA:CPU copy it every step (about 4x slower; docs/contributing/performance.rst).
         direction = jnp.sign(kept(ratio.astype(dtype), new_mu) + complement(ratio, dtype) * g)
-        update = lr.astype(dtype) * (direction + decay.astype(dtype) * weight.astype(dtype))
+        if decays:
+            direction = direction + decay.astype(dtype) * weight.astype(dtype)
+        update = lr.astype(dtype) * direction
         return update.astype(gradient.dtype), new_mu.astype(mu.dtype)
 
-    updates, mu = map_leaves(leaf_step, 2, gradients, state.mu, weights)
+    updates, mu = map_leaves(
+        leaf_step, 2, gradients, state.mu, weights, leaf_flags(state.mask, gradients)
+    )
     return updates, state._replace(mu=mu, count=increment(state.count))

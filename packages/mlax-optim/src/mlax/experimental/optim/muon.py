@@ -30,8 +30,8 @@ gets ``optax.adamw`` with ``adam_b1``, ``adam_b2``, ``eps``, ``adam_eps_root``,
 
 This is ``optax.contrib.muon`` with ``learning_rate`` named ``lr`` (default 0.02, the Muon
 reference value; Optax has none), ``adam_learning_rate`` named ``adam_lr``, ``mu_dtype`` named
-``moments_dtype`` and the updates' sign flipped. Optax's ``weight_decay_mask`` is not an argument:
-use :func:`~mlax.experimental.optim.partition` for per-group weight decay.
+``moments_dtype`` and the updates' sign flipped. ``weight_decay_mask`` is Optax's: it
+selects the Muon weights that get :math:`\lambda w`.
 
 **Dtypes.** The Newton–Schulz iteration runs in each leaf's dtype (matrix products included), so
 float16 and bfloat16 matrices are orthogonalised in low precision, like Optax does.
@@ -66,6 +66,7 @@ from mlax.experimental.optim._src.hyperparameters import (
     as_hyperparameter,
     value_of,
 )
+from mlax.experimental.optim._src.masks import LeafMask, MaskOrFn, leaf_flags, resolve_mask
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
@@ -119,6 +120,7 @@ class MuonState(NamedTuple):
     beta: Hyperparameter
     eps: Hyperparameter
     weight_decay: Hyperparameter
+    weight_decay_mask: LeafMask
     adam_b1: Hyperparameter
     adam_b2: Hyperparameter
     adam_eps_root: Hyperparameter
@@ -142,6 +144,7 @@ def init(
     beta: ScalarOrSchedule = 0.95,
     eps: ScalarOrSchedule = 1e-8,
     weight_decay: ScalarOrSchedule = 0.0,
+    weight_decay_mask: MaskOrFn = None,
     moments_dtype: DTypeLike | None = None,
     nesterov: bool = True,
     adaptive: bool = False,
@@ -166,6 +169,12 @@ def init(
       beta: the momentum's decay rate :math:`\\beta`.
       eps: :math:`\\epsilon` of the normalisation, also AdamW's :math:`\\epsilon`.
       weight_decay: the Muon weights' decay :math:`\\lambda`, multiplied by :math:`\\eta`.
+      weight_decay_mask: which weights of the Muon weights are decayed, as in Optax: a tree of booleans with the
+        weights' structure (or a prefix of it), or a function of the weights returning one,
+        called once here; a Muon weight marked ``False``
+        gets no :math:`\\lambda w` term; the flags of the AdamW weights are not read
+        (``adam_weight_decay`` applies to all of them, as in Optax). ``None`` decays every Muon
+        weight.
       moments_dtype: the dtype of ``mu`` and ``nu`` (Optax's ``mu_dtype``).
       nesterov: the Nesterov look-ahead, for both the Muon and the AdamW weights.
       adaptive: multiply :math:`O` by :math:`\\langle \\hat m, O \\rangle`.
@@ -219,6 +228,7 @@ def init(
         ns_steps=Static(int(ns_steps)),
         preconditioning=Static(preconditioning),
         specs=Static(specs),
+        weight_decay_mask=resolve_mask("muon", "weight_decay_mask", weight_decay_mask, weights),
         moments_dtype=p.moments_dtype,
     )
 
@@ -226,15 +236,8 @@ def init(
 def step(
     gradients: PyTree, state: MuonState, weights: PyTree | None = None
 ) -> tuple[PyTree, MuonState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        u = \eta \left(s\, \operatorname{NS}(\hat m) + \lambda w\right)
-
-    for the Muon weights and AdamW's update for the others, as in the module docstring.
-    ``weights`` (:math:`w`) are required, for the weight decays.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` (:math:`w`) are required, for the weight decays."""
     state = begin_step(gradients, state, MuonState, weights=weights)
     gradient_leaves, treedef = jax.tree.flatten(gradients)
     mu_leaves = jax.tree.leaves(state.mu)
@@ -256,7 +259,7 @@ def step(
     lr, eps, decay = value_of(state.lr), value_of(state.eps), value_of(state.weight_decay)
 
     def muon_leaf(
-        gradient: jax.Array, mu: jax.Array, weight: jax.Array, spec: DimensionSpec
+        gradient: jax.Array, mu: jax.Array, weight: jax.Array, spec: DimensionSpec, decays: bool
     ) -> tuple[jax.Array, jax.Array]:
         dtype = compute_dtype(gradient, mu)
         g = gradient.astype(dtype)
@@ -273,14 +276,17 @@ def step(
         )
         if state.consistent_rms is not None:
             scale = scale * state.consistent_rms.astype(dtype)
-        direction = scale * direction + decay.astype(dtype) * weight.astype(dtype)
+        direction = scale * direction
+        if decays:
+            direction = direction + decay.astype(dtype) * weight.astype(dtype)
         update = lr.astype(dtype) * direction
         return update.astype(gradient.dtype), moment.astype(mu.dtype)
 
+    decay_flags = jax.tree.leaves(leaf_flags(state.weight_decay_mask, gradients))
     for i, spec in enumerate(specs):
         if spec is not None:
             updates[i], new_mu[i] = muon_leaf(
-                gradient_leaves[i], mu_leaves[i], weight_leaves[i], spec
+                gradient_leaves[i], mu_leaves[i], weight_leaves[i], spec, decay_flags[i]
             )
 
     return jax.tree.unflatten(treedef, updates), state._replace(

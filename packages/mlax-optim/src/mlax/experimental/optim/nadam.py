@@ -9,8 +9,8 @@ first step), one ``step`` returns
     u = \eta \, \frac{\hat m}{\sqrt{v / (1-\beta_2^t) + \epsilon_{root}} + \epsilon}
 
 which :func:`mlax.experimental.core.apply_gradients` subtracts from the weights. This is
-``optax.nadam`` (``optax.adam`` with ``nesterov=True``), with ``learning_rate`` named ``lr`` and the
-sign flipped.
+``optax.nadam`` (``optax.adam`` with ``nesterov=True``; ``nesterov=False`` drops the look-ahead, as
+there), with ``learning_rate`` named ``lr`` and the sign flipped.
 
 Example:
   >>> import jax.numpy as jnp
@@ -33,7 +33,7 @@ from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._src.adam_family import adam_updates
-from mlax.experimental.optim._src.hyperparameters import Hyperparameter
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, Static
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import MomentsDtype
 from mlax.experimental.optim.schedules import ScalarOrSchedule
@@ -54,6 +54,7 @@ class NadamState(NamedTuple):
     eps: Hyperparameter
     eps_root: Hyperparameter
     moments_dtype: MomentsDtype
+    nesterov: Static[bool]
 
 
 def init(
@@ -65,14 +66,17 @@ def init(
     eps: ScalarOrSchedule = 1e-8,
     eps_root: ScalarOrSchedule = 0.0,
     moments_dtype: DTypeLike | None = None,
+    nesterov: bool = True,
 ) -> NadamState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       b1, b2, eps, eps_root: as in :func:`mlax.experimental.optim.adam.init`.
       moments_dtype: the dtype of ``mu`` and ``nu`` (Optax's ``mu_dtype``, applied to both).
+      nesterov: the Nesterov look-ahead of the formula above (Optax's default); ``False`` gives
+        :mod:`~mlax.experimental.optim.adam`'s update. Fixed at ``init``: it is part of the
+        state's structure, so changing it means a new ``init`` (and a recompile).
     """
     p = prepare("nadam", weights, moments_dtype, lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
     return NadamState(
@@ -81,21 +85,15 @@ def init(
         count=p.count,
         **p.hyperparameters,
         moments_dtype=p.moments_dtype,
+        nesterov=Static(bool(nesterov)),
     )
 
 
 def step(
     gradients: PyTree, state: NadamState, weights: PyTree | None = None
 ) -> tuple[PyTree, NadamState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        u = \eta \, \frac{\beta_1 m / (1-\beta_1^{t+1}) + (1-\beta_1) g / (1-\beta_1^t)}
-        {\sqrt{v / (1-\beta_2^t) + \epsilon_{root}} + \epsilon}
-
-    ``weights`` are not needed.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` are not needed."""
     state = begin_step(gradients, state, NadamState)
     updates, mu, nu, count = adam_updates(
         gradients,
@@ -107,6 +105,6 @@ def step(
         b2=state.b2,
         eps=state.eps,
         eps_root=state.eps_root,
-        nesterov=jnp.asarray(True),
+        nesterov=jnp.asarray(state.nesterov.value),
     )
     return updates, state._replace(mu=mu, nu=nu, count=count)

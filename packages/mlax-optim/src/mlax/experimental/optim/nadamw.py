@@ -8,8 +8,9 @@ With :math:`\hat m` as in :mod:`~mlax.experimental.optim.nadam` and :math:`\hat 
     u = \eta \left( \frac{\hat m}{\sqrt{\hat v + \epsilon_{root}} + \epsilon} + \lambda w \right)
 
 which :func:`mlax.experimental.core.apply_gradients` subtracts from the weights. This is
-``optax.nadamw`` (``optax.adamw`` with ``nesterov=True``), with ``learning_rate`` named ``lr`` and
-the sign flipped; Optax's ``mask`` is not a keyword here (use the partition wrappers).
+``optax.nadamw`` (``optax.adamw`` with ``nesterov=True``; ``nesterov=False`` drops the look-ahead,
+as there), with ``learning_rate`` named ``lr`` and the sign flipped; ``mask`` (Optax's) limits the
+decay to some weights (:math:`\lambda m_i w_i`, :math:`m_i \in \{0, 1\}`).
 
 Example:
   >>> import jax.numpy as jnp
@@ -32,7 +33,8 @@ from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._src.adam_family import adam_updates
-from mlax.experimental.optim._src.hyperparameters import Hyperparameter
+from mlax.experimental.optim._src.hyperparameters import Hyperparameter, Static
+from mlax.experimental.optim._src.masks import LeafMask, MaskOrFn, leaf_flags, resolve_mask
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import MomentsDtype
 from mlax.experimental.optim.schedules import ScalarOrSchedule
@@ -53,7 +55,9 @@ class NadamWState(NamedTuple):
     eps: Hyperparameter
     eps_root: Hyperparameter
     weight_decay: Hyperparameter
+    mask: LeafMask
     moments_dtype: MomentsDtype
+    nesterov: Static[bool]
 
 
 def init(
@@ -65,16 +69,24 @@ def init(
     eps: ScalarOrSchedule = 1e-8,
     eps_root: ScalarOrSchedule = 0.0,
     weight_decay: ScalarOrSchedule = 1e-4,
+    mask: MaskOrFn = None,
     moments_dtype: DTypeLike | None = None,
+    nesterov: bool = True,
 ) -> NadamWState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
       b1, b2, eps, eps_root: as in :func:`mlax.experimental.optim.adam.init`.
       weight_decay: the decoupled decay rate :math:`\\lambda`.
+      mask: which weights are decayed, as in Optax: a tree of booleans with the weights'
+        structure (or a prefix of it), or a function of the weights returning one, called once
+        here. A weight marked ``False`` (:math:`m_i = 0`) gets no decay term
+        :math:`\\lambda m_i w_i`; ``None`` decays every weight.
       moments_dtype: the dtype of ``mu`` and ``nu`` (Optax's ``mu_dtype``, applied to both).
+      nesterov: the Nesterov look-ahead of the formula above (Optax's default); ``False`` gives
+        :mod:`~mlax.experimental.optim.adamw`'s update. Fixed at ``init``: it is part of the
+        state's structure, so changing it means a new ``init`` (and a recompile).
     """
     p = prepare(
         "nadamw",
@@ -92,22 +104,17 @@ def init(
         nu=p.zeros(),
         count=p.count,
         **p.hyperparameters,
+        mask=resolve_mask("nadamw", "mask", mask, weights),
         moments_dtype=p.moments_dtype,
+        nesterov=Static(bool(nesterov)),
     )
 
 
 def step(
     gradients: PyTree, state: NadamWState, weights: PyTree | None = None
 ) -> tuple[PyTree, NadamWState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        u = \eta \left( \frac{\beta_1 m / (1-\beta_1^{t+1}) + (1-\beta_1) g / (1-\beta_1^t)}
-        {\sqrt{v / (1-\beta_2^t) + \epsilon_{root}} + \epsilon} + \lambda w \right)
-
-    ``weights`` (:math:`w`) are required.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` (:math:`w`) are required."""
     state = begin_step(gradients, state, NadamWState, weights=weights)
     updates, mu, nu, count = adam_updates(
         gradients,
@@ -119,8 +126,9 @@ def step(
         b2=state.b2,
         eps=state.eps,
         eps_root=state.eps_root,
-        nesterov=jnp.asarray(True),
+        nesterov=jnp.asarray(state.nesterov.value),
         weights=weights,
         weight_decay=state.weight_decay,
+        decay_mask=leaf_flags(state.mask, gradients),
     )
     return updates, state._replace(mu=mu, nu=nu, count=count)

@@ -90,8 +90,7 @@ def init(
     eta: ScalarOrSchedule = 0.01,
     gamma: ScalarOrSchedule = 0.55,
 ) -> NoisySgdState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       key: the noise's PRNG key: an int seed, a key from ``jax.random.key`` or raw key data from

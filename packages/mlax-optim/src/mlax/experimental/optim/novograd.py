@@ -76,8 +76,7 @@ def init(
     weight_decay: ScalarOrSchedule = 0.0,
     moments_dtype: DTypeLike | None = None,
 ) -> NovogradState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
@@ -111,17 +110,9 @@ def init(
 def step(
     gradients: PyTree, state: NovogradState, weights: PyTree | None = None
 ) -> tuple[PyTree, NovogradState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        v \leftarrow \beta_2 v + (1-\beta_2) \|g\|^2, \qquad
-        m \leftarrow \beta_1 m + \frac{g}{\sqrt{v + \epsilon_{root}} + \epsilon} + \lambda w,
-        \qquad u = \eta\, m
-
-    (on the first step :math:`v = \|g\|^2` and :math:`m` starts from the bracket alone).
-    ``weights`` (:math:`w`) are required, for the weight decay, as in Optax.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` (:math:`w`) are required, for the weight decay, as
+    in Optax."""
     state = begin_step(gradients, state, NovogradState, weights=weights)
     first = state.count == 0
     lr, b1, b2 = value_of(state.lr), value_of(state.b1), value_of(state.b2)

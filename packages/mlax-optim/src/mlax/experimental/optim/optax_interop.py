@@ -12,15 +12,22 @@ Only an optimizer's updates are negated. A :class:`~mlax.experimental.optim.Tran
 scaling, masking, weight decay, ``reduce_on_plateau``) is the same function of its input in both
 libraries and sits in a chain before or after the optimizer: negating it would turn the chain's
 descent into ascent, so its updates cross unchanged.
+
+Optax's tooling works on the states of :func:`to_optax`: ``optax.inject_hyperparams`` injects into
+them (see :func:`to_optax`) and ``optax.tree_utils.tree_map_params`` (``optax.tree.map_params``)
+maps over their weight-shaped buffers, e.g. to build sharding specs for them.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 import jax
 
 from mlax.experimental.core import PyTree, check_trees_match
+from mlax.experimental.optim._src.hyperparameters import Scheduled, Static
+from mlax.experimental.optim.hyperparameters import set_hyperparameters
 from mlax.experimental.optim.protocol import (
     Optimizer,
     OptimizerModule,
@@ -52,6 +59,58 @@ def _negate(tree: PyTree) -> PyTree:
     return jax.tree.map(lambda leaf: -leaf, tree)
 
 
+class _Anything:
+    """Equal to every value: the static data of a state made for a tree with no weights."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __ne__(self, other: object) -> bool:
+        return False
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "<any>"
+
+
+_ANYTHING = _Anything()
+
+
+def _is_params_placeholder(params: PyTree) -> bool:
+    """Whether ``params`` is the stand-in ``optax.tree_utils.tree_map_params`` passes to ``init``."""
+    state_utils = sys.modules.get("optax.tree_utils._state_utils")
+    placeholder = getattr(state_utils, "_ParamsPlaceholder", None)
+    return placeholder is not None and isinstance(params, placeholder)
+
+
+def _loosen(node: Any) -> Any:
+    """A static node (or :class:`Scheduled`) whose static data compares equal to anything."""
+    if isinstance(node, Scheduled):
+        return Scheduled(_ANYTHING, node.value)  # type: ignore[arg-type]
+    _, aux = node.tree_flatten()
+    loose = tuple(_ANYTHING for _ in aux) if type(node) is not Static else _ANYTHING
+    return type(node).tree_unflatten(loose, ())
+
+
+def _placeholder_state(state: Any) -> Any:
+    """``state`` (made by ``init`` from Optax's weights placeholder) with loosened static data.
+
+    ``tree_map_params`` needs the state of the placeholder to have the structure of the real state,
+    with the placeholder where the real one has a weight-shaped tree. mlax states keep static data
+    that depends on the weights (their structure, shapes and dtypes, to check the gradients against;
+    Muon's matrix dimensions; the weights' dtypes beside a ``moments_dtype``), so the placeholder's
+    differs. This state is only ever compared with the real one, never stepped: its static data is
+    made to match any.
+    """
+    return jax.tree.map(
+        lambda node: _loosen(node) if isinstance(node, (Static, Scheduled)) else node,
+        state,
+        is_leaf=lambda node: isinstance(node, (Static, Scheduled)),
+    )
+
+
 def to_optax(
     optimizer: OptimizerModule | Optimizer, **hyperparameters: Any
 ) -> optax.GradientTransformationExtraArgs:
@@ -69,6 +128,12 @@ def to_optax(
     need the loss) are forwarded to ``step`` when it accepts them and dropped otherwise, as
     :func:`optax.with_extra_args_support` does.
 
+    A hyperparameter given as a JAX array is *injected*: ``update`` writes it into the state
+    (:func:`~mlax.experimental.optim.set_hyperparameters`, cast to the stored dtype) before each
+    step, so ``optax.inject_hyperparams(lambda learning_rate: to_optax(adam, lr=learning_rate))``
+    steps with the learning rate it injects, traced under ``jit`` without recompiling. A Python
+    number is only the initial value, and the state owns it from then on.
+
     Args:
       optimizer: an optimizer module (``adam``, ``sgd``, ``reduce_on_plateau``, ...) or an
         :class:`Optimizer` value (e.g. from :func:`~mlax.experimental.optim.chain` or
@@ -79,6 +144,9 @@ def to_optax(
       ImportError: Optax is not installed (install ``mlax-optim[optax]``).
       TypeError: hyperparameters were given with an :class:`Optimizer` value, whose hyperparameters
         are already chosen.
+      ValueError: (from ``init``) a hyperparameter given as a JAX array has no field of that name in
+        the state (it only shapes the state, as Muon's ``ns_steps`` does, or is stored under another
+        name); inject it with ``static_args`` or as a Python value.
 
     Example:
       >>> import jax.numpy as jnp
@@ -104,13 +172,24 @@ def to_optax(
     else:
         configured = configure(optimizer, **hyperparameters)
     keeps_sign = isinstance(configured, Transform)
+    injected = {
+        name: value for name, value in hyperparameters.items() if isinstance(value, jax.Array)
+    }
 
     def init(params: PyTree) -> Any:
-        return configured.init(params)
+        state = configured.init(params)
+        if _is_params_placeholder(params):
+            return _placeholder_state(state)
+        if injected:
+            # Fails here, not at the first update, for a value that has nowhere to go.
+            set_hyperparameters(state, **injected)
+        return state
 
     def update(
         updates: PyTree, state: Any, params: PyTree | None = None, **extra_args: Any
     ) -> tuple[PyTree, Any]:
+        if injected:
+            state = set_hyperparameters(state, **injected)
         mlax_updates, new_state = call_step(configured.step, updates, state, params, extra_args)
         return (mlax_updates if keeps_sign else _negate(mlax_updates)), new_state
 

@@ -93,8 +93,7 @@ def init(
     nesterov: bool = True,
     moments_dtype: DTypeLike | None = None,
 ) -> OptimisticAdamState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``, which has no default).

@@ -140,8 +140,7 @@ def init(
     eps: ScalarOrSchedule = 0.0,
     variant: str = "sps",
 ) -> PolyakSgdState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     .. deprecated:: 0.4.0
        ``max_learning_rate``: pass ``max_lr`` instead; the old name warns and is removed in

@@ -94,12 +94,9 @@ __all__ = ["ProdigyState", "init", "step"]
 
 class ProdigyState(NamedTuple):
     """The state of :mod:`~mlax.experimental.optim.prodigy`: the buffers ``exp_avg`` (:math:`m`),
-    ``exp_avg_sq`` (:math:`v`) and ``grad_sum`` (:math:`s`), in ``moments_dtype``; ``params0``, a
-    copy of the initial weights :math:`w_0` in their own dtypes; ``estim_lr`` (:math:`d`) and
-    ``numerator_weighted`` (:math:`r`), 0-d arrays of the hyperparameter dtype; the hyperparameters
-    ``b1``, ``b2``, ``beta3`` (:math:`\\beta_3`, ``init``'s ``b3``), ``eps``, ``estim_lr0``,
-    ``estim_lr_coef`` and ``weight_decay``, 0-d arrays (only ``lr`` may be scheduled); the flag
-    ``safeguard_warmup``; and the fields every state has (:ref:`optimizer-arguments`)."""
+    ``exp_avg_sq`` (:math:`v`), ``grad_sum`` (:math:`s`) and ``params0`` (:math:`w_0`); ``estim_lr``
+    (:math:`d`) and ``numerator_weighted`` (:math:`r`); ``beta3`` is ``init``'s ``b3``, and only
+    ``lr`` may be scheduled."""
 
     exp_avg: PyTree
     exp_avg_sq: PyTree
@@ -200,8 +197,8 @@ def init(
       estim_lr_coef: :math:`c`, which multiplies every new estimate.
       weight_decay: the decoupled decay rate :math:`\\lambda`.
       safeguard_warmup: leave :math:`\\eta` out of :math:`s` (for learning-rate warm-ups).
-      moments_dtype: the dtype of ``exp_avg``, ``exp_avg_sq`` and ``grad_sum``; ``None`` keeps
-        each weight's dtype. Updates are always in the weights' dtypes.
+      moments_dtype: the dtype of ``exp_avg``, ``exp_avg_sq`` and ``grad_sum``; ``None`` keeps each
+        weight's dtype.
 
     Raises:
       TypeError: the moments would be float16 (float16 weights without ``moments_dtype``, or
@@ -245,15 +242,8 @@ def init(
 def step(
     gradients: PyTree, state: ProdigyState, weights: PyTree | None = None
 ) -> tuple[PyTree, ProdigyState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        u = \hat\eta \left(\frac{m}{\sqrt{v} + d'\,\epsilon} + \lambda w\right)
-
-    with :math:`\hat\eta`, :math:`m`, :math:`v` and the update of :math:`d` as in the module
-    docstring. ``weights`` (:math:`w`) are required.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` (:math:`w`) are required."""
     state = begin_step(gradients, state, ProdigyState, buffers="exp_avg", weights=weights)
     count = increment(state.count)
     b1, b2, b3 = state.b1, state.b2, state.beta3

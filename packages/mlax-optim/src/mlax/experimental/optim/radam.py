@@ -81,8 +81,7 @@ def init(
     nesterov: bool = False,
     moments_dtype: DTypeLike | None = None,
 ) -> RadamState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
@@ -115,15 +114,8 @@ def init(
 def step(
     gradients: PyTree, state: RadamState, weights: PyTree | None = None
 ) -> tuple[PyTree, RadamState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        u = \eta\, r_t\, \hat m / (\sqrt{\hat v + \epsilon_{root}} + \epsilon) \text{ if }
-        \rho_t \ge \text{threshold}, \text{ else } u = \eta\, \hat m
-
-    ``weights`` are not needed.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` are not needed."""
     state = begin_step(gradients, state, RadamState)
     count = increment(state.count)
     lr, b1, b2 = value_of(state.lr), value_of(state.b1), value_of(state.b2)

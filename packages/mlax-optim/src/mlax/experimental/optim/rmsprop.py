@@ -61,13 +61,10 @@ __all__ = ["RmspropState", "init", "step"]
 
 
 class RmspropState(NamedTuple):
-    """The state of :mod:`~mlax.experimental.optim.rmsprop`: the second moment ``nu`` (:math:`v`),
-    the first moment ``mu`` (:math:`m`; ``None`` unless centered), the velocity ``velocities``
-    (:math:`b`) and ``momentum`` (:math:`\\mu`; both ``None`` without momentum, as in Optax, where
-    ``momentum=None`` adds no buffer), the 0-d booleans ``eps_in_sqrt``, ``nesterov`` and
-    ``bias_correction``, and the fields every state has (:ref:`optimizer-arguments`). ``centered``
-    and whether there is momentum decide which buffers exist, so they are not array leaves:
-    changing them means a new :func:`init`."""
+    """The state of :mod:`~mlax.experimental.optim.rmsprop`: the buffers ``nu`` (:math:`v`), ``mu``
+    (:math:`m`; ``None`` unless centered) and ``velocities`` (:math:`b`; with ``momentum``, ``None``
+    without momentum, as in Optax). ``centered`` and whether there is momentum decide which buffers
+    exist, so changing them means a new :func:`init`."""
 
     nu: PyTree
     mu: PyTree | None
@@ -97,8 +94,7 @@ def init(
     bias_correction: bool = False,
     moments_dtype: DTypeLike | None = None,
 ) -> RmspropState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
@@ -110,8 +106,8 @@ def init(
       momentum: :math:`\\mu`; ``None`` (the default) keeps no velocity.
       nesterov: with momentum, use the Nesterov form.
       bias_correction: divide the moments by :math:`1-\\rho^t`.
-      moments_dtype: the dtype of the buffers ``nu``, ``mu`` and ``velocities`` (Optax has no such
-        option); ``None`` keeps each weight's dtype.
+      moments_dtype: the dtype of ``nu``, ``mu`` and ``velocities`` (Optax has no such option);
+        ``None`` keeps each weight's dtype.
     """
     # Without momentum there is no momentum hyperparameter to check or store.
     given = {} if momentum is None else {"momentum": momentum}
@@ -135,15 +131,8 @@ def init(
 def step(
     gradients: PyTree, state: RmspropState, weights: PyTree | None = None
 ) -> tuple[PyTree, RmspropState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        u = \eta\, \frac{g}{\sqrt{s + \epsilon}} \quad\text{(no momentum, } \epsilon
-        \text{ in the root)}, \qquad s = \hat v \text{ or } \hat v - \hat m^2
-
-    and the other variants of the module docstring. ``weights`` are not needed.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` are not needed."""
     state = begin_step(gradients, state, RmspropState, buffers="nu")
     count = increment(state.count)
     centered = state.mu is not None

@@ -185,8 +185,8 @@ def init(
       eps: :math:`\\epsilon`, added to the root of the second moment.
       weight_decay: the decoupled decay rate :math:`\\lambda`, multiplied by :math:`\\eta`.
       weight_lr_power: :math:`p`, how strongly early steps are down-weighted in the average.
-      moments_dtype: the dtype of :math:`z` (Optax's ``state_dtype``); ``None`` keeps each
-        weight's dtype. :math:`v` and the updates are always in the weights' dtypes.
+      moments_dtype: the dtype of :math:`z` (Optax's ``state_dtype``). :math:`v` is always in the
+        weights' dtypes.
 
     Raises:
       ValueError: ``b1`` is a number that is not positive.

@@ -167,8 +167,7 @@ def init(
       weight_decay: :math:`\\lambda`, added to the gradient as :math:`\\lambda y`; ``None`` is 0.
       weight_lr_power: :math:`p`, how strongly early (small-learning-rate) steps are down-weighted
         in the average.
-      moments_dtype: the dtype of :math:`z` (Optax's ``state_dtype``); ``None`` keeps each
-        weight's dtype. Updates are always in the weights' dtypes.
+      moments_dtype: the dtype of :math:`z` (Optax's ``state_dtype``).
 
     Raises:
       ValueError: ``b1`` is a number that is not positive.

@@ -30,15 +30,23 @@ mlax                              Optax
 
 Values are computed in JAX's default float dtype (float32, or float64 with x64 enabled); an optimizer
 casts them to its hyperparameter dtype.
+
+A schedule is a value, not a closure: it pickles (with the state that holds it), its ``repr`` is the
+call that made it (``warmup_cosine_decay(init_value=0.0, peak_value=1.0, ...)``), and two schedules
+made by the same call with the same numbers are equal. A jitted ``step`` therefore reuses its
+compiled program for a state whose schedule is equal to the one it was compiled for (a state loaded
+from a checkpoint, a schedule rebuilt from a configuration file), and compiles again only for a
+schedule with other numbers, whose numbers are constants of the program.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from mlax.experimental.optim._src.hyperparameters import Schedule, Scheduled, value_of
@@ -68,6 +76,75 @@ ScalarOrSchedule = float | ArrayLike | Schedule
 """What an optimizer's ``init`` accepts for a float hyperparameter."""
 
 
+class _ScheduleCall:
+    """A schedule as the call that made it: the factory's name and its arguments.
+
+    Calling it evaluates that factory's formula (:data:`_FORMULAS`) at a count. It is a module-level
+    class holding only the arguments, so it pickles wherever they do; equality and hashing compare
+    the arguments by type and exact value (``0.0`` differs from ``-0.0``, ``2`` from ``2.0``: either
+    may change the bits a compiled program computes), so ``jax.jit`` caches on it soundly.
+    """
+
+    __slots__ = ("arguments", "factory")
+
+    def __init__(self, factory: str, arguments: dict[str, Any]) -> None:
+        object.__setattr__(self, "factory", factory)
+        object.__setattr__(self, "arguments", arguments)
+
+    factory: str
+    arguments: dict[str, Any]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a schedule is immutable: cannot set {name!r}.")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_ScheduleCall, (self.factory, self.arguments))
+
+    def __call__(self, count: ArrayLike) -> jax.Array:
+        return _FORMULAS[self.factory](count, **self.arguments)
+
+    def __repr__(self) -> str:
+        arguments = ", ".join(f"{name}={value!r}" for name, value in self.arguments.items())
+        return f"{self.factory}({arguments})"
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.factory, _freeze(self.arguments))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _ScheduleCall) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable key that is equal for two arguments only if they compute the same bits."""
+    if isinstance(value, float):
+        return (float, value.hex())
+    if value is None or isinstance(value, (bool, int, str)):
+        return (type(value), value)
+    if isinstance(value, Mapping):
+        items = [(_freeze(k), _freeze(v)) for k, v in value.items()]
+        try:
+            items.sort()
+        except TypeError:  # keys of mixed types keep their order
+            pass
+        return (dict, tuple(items))
+    if isinstance(value, (list, tuple)):
+        return (tuple, tuple(_freeze(item) for item in value))
+    if isinstance(value, (np.ndarray, np.generic)) or (
+        isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer)
+    ):
+        array = np.asarray(value)
+        return (np.ndarray, array.dtype.str, array.shape, array.tobytes())
+    try:
+        hash(value)
+    except TypeError:
+        # An unhashable argument (a traced value) is only ever equal to itself.
+        return (id, id(value))
+    return value
+
+
 def _float(count: ArrayLike) -> jax.Array:
     # Counts are integers; arithmetic on them runs in the default float dtype, as in Optax.
     return jnp.asarray(count).astype(jnp.result_type(float))
@@ -81,11 +158,11 @@ def constant(value: float) -> Schedule:
       >>> float(schedules.constant(0.5)(100))
       0.5
     """
+    return _ScheduleCall("constant", {"value": value})
 
-    def schedule(count: ArrayLike) -> jax.Array:
-        return jnp.full(jnp.shape(count), value, dtype=jnp.result_type(float))
 
-    return schedule
+def _constant(count: ArrayLike, value: float) -> jax.Array:
+    return jnp.full(jnp.shape(count), value, dtype=jnp.result_type(float))
 
 
 def polynomial(
@@ -111,18 +188,34 @@ def polynomial(
       >>> [round(float(schedule(t)), 4) for t in (0, 5, 10, 20)]
       [1.0, 0.25, 0.0, 0.0]
     """
+    return _ScheduleCall(
+        "polynomial",
+        {
+            "init_value": init_value,
+            "end_value": end_value,
+            "power": power,
+            "transition_steps": transition_steps,
+            "transition_begin": transition_begin,
+        },
+    )
+
+
+def _polynomial(
+    count: ArrayLike,
+    init_value: float,
+    end_value: float,
+    power: float,
+    transition_steps: int,
+    transition_begin: int,
+) -> jax.Array:
     if transition_steps <= 0:
-        return constant(init_value)
+        return _constant(count, init_value)
     transition_begin = max(transition_begin, 0)
-
-    def schedule(count: ArrayLike) -> jax.Array:
-        steps = jnp.clip(_float(count) - transition_begin, 0, transition_steps)
-        # Under jit XLA may fuse 1 - t/T into a form that rounds to -1e-17 at t = T, and a negative
-        # base to a fractional power is NaN (Optax's polynomial_schedule has that NaN under jit).
-        fraction = jnp.maximum(1 - steps / transition_steps, 0.0)
-        return (init_value - end_value) * fraction**power + end_value
-
-    return schedule
+    steps = jnp.clip(_float(count) - transition_begin, 0, transition_steps)
+    # Under jit XLA may fuse 1 - t/T into a form that rounds to -1e-17 at t = T, and a negative
+    # base to a fractional power is NaN (Optax's polynomial_schedule has that NaN under jit).
+    fraction = jnp.maximum(1 - steps / transition_steps, 0.0)
+    return (init_value - end_value) * fraction**power + end_value
 
 
 def linear(
@@ -140,7 +233,25 @@ def linear(
       >>> [float(schedule(t)) for t in (0, 1, 4, 9)]
       [0.0, 0.25, 1.0, 1.0]
     """
-    return polynomial(init_value, end_value, 1, transition_steps, transition_begin)
+    return _ScheduleCall(
+        "linear",
+        {
+            "init_value": init_value,
+            "end_value": end_value,
+            "transition_steps": transition_steps,
+            "transition_begin": transition_begin,
+        },
+    )
+
+
+def _linear(
+    count: ArrayLike,
+    init_value: float,
+    end_value: float,
+    transition_steps: int,
+    transition_begin: int,
+) -> jax.Array:
+    return _polynomial(count, init_value, end_value, 1, transition_steps, transition_begin)
 
 
 def cosine_decay(
@@ -164,13 +275,23 @@ def cosine_decay(
     """
     if not decay_steps > 0:
         raise ValueError(f"cosine_decay requires positive decay_steps, got {decay_steps}.")
+    return _ScheduleCall(
+        "cosine_decay",
+        {
+            "init_value": init_value,
+            "decay_steps": decay_steps,
+            "alpha": alpha,
+            "exponent": exponent,
+        },
+    )
 
-    def schedule(count: ArrayLike) -> jax.Array:
-        steps = jnp.minimum(_float(count), decay_steps)
-        cosine = 0.5 * (1 + jnp.cos(jnp.pi * steps / decay_steps))
-        return init_value * ((1 - alpha) * cosine**exponent + alpha)
 
-    return schedule
+def _cosine_decay(
+    count: ArrayLike, init_value: float, decay_steps: int, alpha: float, exponent: float
+) -> jax.Array:
+    steps = jnp.minimum(_float(count), decay_steps)
+    cosine = 0.5 * (1 + jnp.cos(jnp.pi * steps / decay_steps))
+    return init_value * ((1 - alpha) * cosine**exponent + alpha)
 
 
 def exponential_decay(
@@ -199,20 +320,38 @@ def exponential_decay(
       >>> [round(float(schedule(t)), 4) for t in (0, 9, 10, 25, 40)]
       [1.0, 1.0, 0.5, 0.25, 0.2]
     """
+    return _ScheduleCall(
+        "exponential_decay",
+        {
+            "init_value": init_value,
+            "transition_steps": transition_steps,
+            "decay_rate": decay_rate,
+            "transition_begin": transition_begin,
+            "staircase": staircase,
+            "end_value": end_value,
+        },
+    )
+
+
+def _exponential_decay(
+    count: ArrayLike,
+    init_value: float,
+    transition_steps: int,
+    decay_rate: float,
+    transition_begin: int,
+    staircase: bool,
+    end_value: float | None,
+) -> jax.Array:
     if transition_steps <= 0 or decay_rate == 0:
-        return constant(init_value)
+        return _constant(count, init_value)
     transition_begin = max(transition_begin, 0)
     bound = jnp.maximum if decay_rate < 1.0 else jnp.minimum
-
-    def schedule(count: ArrayLike) -> jax.Array:
-        steps = _float(count) - transition_begin
-        power = steps / transition_steps
-        if staircase:
-            power = jnp.floor(power)
-        value = jnp.where(steps <= 0, init_value, init_value * jnp.power(decay_rate, power))
-        return value if end_value is None else bound(value, end_value)
-
-    return schedule
+    steps = _float(count) - transition_begin
+    power = steps / transition_steps
+    if staircase:
+        power = jnp.floor(power)
+    value = jnp.where(steps <= 0, init_value, init_value * jnp.power(decay_rate, power))
+    return value if end_value is None else bound(value, end_value)
 
 
 def piecewise_constant(
@@ -233,18 +372,28 @@ def piecewise_constant(
       >>> [round(float(schedule(t)), 4) for t in (0, 4, 5, 10, 50)]
       [1.0, 1.0, 0.5, 0.05, 0.05]
     """
-    items = sorted((boundaries_and_scales or {}).items())
-    if any(scale < 0 for _, scale in items):
+    if any(scale < 0 for scale in (boundaries_and_scales or {}).values()):
         raise ValueError("piecewise_constant expects non-negative scales.")
+    return _ScheduleCall(
+        "piecewise_constant",
+        {"init_value": init_value, "boundaries_and_scales": _copy(boundaries_and_scales)},
+    )
 
-    def schedule(count: ArrayLike) -> jax.Array:
-        steps = _float(count)
-        value = jnp.full(jnp.shape(steps), init_value, steps.dtype)
-        for boundary, scale in items:
-            value = jnp.where(steps < boundary, value, scale * value)
-        return value
 
-    return schedule
+def _copy(mapping: Mapping[int, float] | None) -> dict[int, float] | None:
+    # The schedule owns its arguments: a caller's later change to its dict must not change it.
+    return None if mapping is None else dict(mapping)
+
+
+def _piecewise_constant(
+    count: ArrayLike, init_value: float, boundaries_and_scales: Mapping[int, float] | None
+) -> jax.Array:
+    items = sorted((boundaries_and_scales or {}).items())
+    steps = _float(count)
+    value = jnp.full(jnp.shape(steps), init_value, steps.dtype)
+    for boundary, scale in items:
+        value = jnp.where(steps < boundary, value, scale * value)
+    return value
 
 
 def piecewise_interpolate(
@@ -278,31 +427,43 @@ def piecewise_interpolate(
         raise ValueError(
             f"interpolate_type must be 'linear' or 'cosine', got {interpolate_type!r}."
         )
-    items = sorted((boundaries_and_scales or {}).items())
-    if any(scale < 0 for _, scale in items):
+    if any(scale < 0 for scale in (boundaries_and_scales or {}).values()):
         raise ValueError("piecewise_interpolate expects non-negative scales.")
+    return _ScheduleCall(
+        "piecewise_interpolate",
+        {
+            "interpolate_type": interpolate_type,
+            "init_value": init_value,
+            "boundaries_and_scales": _copy(boundaries_and_scales),
+        },
+    )
+
+
+def _piecewise_interpolate(
+    count: ArrayLike,
+    interpolate_type: str,
+    init_value: float,
+    boundaries_and_scales: Mapping[int, float] | None,
+) -> jax.Array:
+    items = sorted((boundaries_and_scales or {}).items())
     boundaries = [0] + [boundary for boundary, _ in items]
     values = [float(init_value)]
     for _, scale in items:
         values.append(values[-1] * scale)
-
-    def schedule(count: ArrayLike) -> jax.Array:
-        steps = _float(count)
-        result = jnp.where(boundaries[-1] <= steps, values[-1], 0.0)
-        for i in range(len(boundaries) - 1):
-            start, end = boundaries[i], boundaries[i + 1]
-            fraction = (steps - start) / max(end - start, 1)
-            if interpolate_type == "linear":
-                value = (values[i + 1] - values[i]) * fraction + values[i]
-            else:
-                value = values[i + 1] + (values[i] - values[i + 1]) / 2.0 * (
-                    jnp.cos(jnp.pi * fraction) + 1
-                )
-            inside = jnp.logical_and(start <= steps, steps < end)
-            result = result + jnp.where(inside, value, 0.0)
-        return result
-
-    return schedule
+    steps = _float(count)
+    result = jnp.where(boundaries[-1] <= steps, values[-1], 0.0)
+    for i in range(len(boundaries) - 1):
+        start, end = boundaries[i], boundaries[i + 1]
+        fraction = (steps - start) / max(end - start, 1)
+        if interpolate_type == "linear":
+            value = (values[i + 1] - values[i]) * fraction + values[i]
+        else:
+            value = values[i + 1] + (values[i] - values[i + 1]) / 2.0 * (
+                jnp.cos(jnp.pi * fraction) + 1
+            )
+        inside = jnp.logical_and(start <= steps, steps < end)
+        result = result + jnp.where(inside, value, 0.0)
+    return result
 
 
 def warmup_constant(init_value: float, peak_value: float, warmup_steps: int) -> Schedule:
@@ -318,7 +479,16 @@ def warmup_constant(init_value: float, peak_value: float, warmup_steps: int) -> 
       >>> [float(schedule(t)) for t in (0, 2, 4, 100)]
       [0.0, 0.5, 1.0, 1.0]
     """
-    return linear(init_value, peak_value, warmup_steps)
+    return _ScheduleCall(
+        "warmup_constant",
+        {"init_value": init_value, "peak_value": peak_value, "warmup_steps": warmup_steps},
+    )
+
+
+def _warmup_constant(
+    count: ArrayLike, init_value: float, peak_value: float, warmup_steps: int
+) -> jax.Array:
+    return _linear(count, init_value, peak_value, warmup_steps, 0)
 
 
 def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
@@ -335,15 +505,19 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
       >>> [float(schedule(t)) for t in (0, 4, 5, 10, 15)]
       [1.0, 1.0, 1.0, 0.5, 0.0]
     """
+    return _ScheduleCall(
+        "join_schedules", {"schedules": list(schedules), "boundaries": list(boundaries)}
+    )
 
-    def schedule(count: ArrayLike) -> jax.Array:
-        steps = jnp.asarray(count)
-        output = jnp.asarray(schedules[0](steps))
-        for boundary, later in zip(boundaries, schedules[1:], strict=False):
-            output = jnp.where(steps < boundary, output, later(steps - boundary))
-        return output
 
-    return schedule
+def _join_schedules(
+    count: ArrayLike, schedules: Sequence[Schedule], boundaries: Sequence[int]
+) -> jax.Array:
+    steps = jnp.asarray(count)
+    output = jnp.asarray(schedules[0](steps))
+    for boundary, later in zip(boundaries, schedules[1:], strict=False):
+        output = jnp.where(steps < boundary, output, later(steps - boundary))
+    return output
 
 
 def warmup_cosine_decay(
@@ -373,6 +547,26 @@ def warmup_cosine_decay(
       >>> [round(float(schedule(t)), 4) for t in (0, 1, 2, 7, 12)]
       [0.0, 0.5, 1.0, 0.5, 0.0]
     """
+    arguments: dict[str, Any] = {
+        "init_value": init_value,
+        "peak_value": peak_value,
+        "warmup_steps": warmup_steps,
+        "decay_steps": decay_steps,
+        "end_value": end_value,
+        "exponent": exponent,
+    }
+    _warmup_cosine_decay_parts(**arguments)  # raises on invalid arguments, now rather than at use
+    return _ScheduleCall("warmup_cosine_decay", arguments)
+
+
+def _warmup_cosine_decay_parts(
+    init_value: float,
+    peak_value: float,
+    warmup_steps: int,
+    decay_steps: int,
+    end_value: float,
+    exponent: float,
+) -> Schedule:
     alpha = 0.0 if peak_value == 0.0 else end_value / peak_value
     return join_schedules(
         [
@@ -409,6 +603,31 @@ def warmup_exponential_decay(
       >>> [round(float(schedule(t)), 4) for t in (0, 1, 2, 12, 22)]
       [0.0, 0.5, 1.0, 0.5, 0.25]
     """
+    return _ScheduleCall(
+        "warmup_exponential_decay",
+        {
+            "init_value": init_value,
+            "peak_value": peak_value,
+            "warmup_steps": warmup_steps,
+            "transition_steps": transition_steps,
+            "decay_rate": decay_rate,
+            "transition_begin": transition_begin,
+            "staircase": staircase,
+            "end_value": end_value,
+        },
+    )
+
+
+def _warmup_exponential_decay_parts(
+    init_value: float,
+    peak_value: float,
+    warmup_steps: int,
+    transition_steps: int,
+    decay_rate: float,
+    transition_begin: int,
+    staircase: bool,
+    end_value: float | None,
+) -> Schedule:
     return join_schedules(
         [
             linear(init_value, peak_value, warmup_steps),
@@ -450,6 +669,27 @@ def linear_onecycle(
       [0.04, 1.0, 0.04, 0.0]
     """
     _check_transition_steps(transition_steps, "linear_onecycle")
+    return _ScheduleCall(
+        "linear_onecycle",
+        {
+            "transition_steps": transition_steps,
+            "peak_value": peak_value,
+            "pct_start": pct_start,
+            "pct_final": pct_final,
+            "div_factor": div_factor,
+            "final_div_factor": final_div_factor,
+        },
+    )
+
+
+def _linear_onecycle_parts(
+    transition_steps: int,
+    peak_value: float,
+    pct_start: float,
+    pct_final: float,
+    div_factor: float,
+    final_div_factor: float,
+) -> Schedule:
     return piecewise_interpolate(
         "linear",
         peak_value / div_factor,
@@ -483,6 +723,25 @@ def cosine_onecycle(
       [0.04, 1.0, 0.0]
     """
     _check_transition_steps(transition_steps, "cosine_onecycle")
+    return _ScheduleCall(
+        "cosine_onecycle",
+        {
+            "transition_steps": transition_steps,
+            "peak_value": peak_value,
+            "pct_start": pct_start,
+            "div_factor": div_factor,
+            "final_div_factor": final_div_factor,
+        },
+    )
+
+
+def _cosine_onecycle_parts(
+    transition_steps: int,
+    peak_value: float,
+    pct_start: float,
+    div_factor: float,
+    final_div_factor: float,
+) -> Schedule:
     return piecewise_interpolate(
         "cosine",
         peak_value / div_factor,
@@ -511,6 +770,12 @@ def sgdr(cosine_kwargs: Iterable[Mapping[str, Any]]) -> Schedule:
       >>> [round(float(schedule(t)), 4) for t in (0, 2, 10, 12)]
       [0.0, 1.0, 0.0, 1.0]
     """
+    arguments = {"cosine_kwargs": [dict(kwargs) for kwargs in cosine_kwargs]}
+    _sgdr_parts(**arguments)  # raises on invalid arguments, now rather than at use
+    return _ScheduleCall("sgdr", arguments)
+
+
+def _sgdr_parts(cosine_kwargs: Sequence[Mapping[str, Any]]) -> Schedule:
     schedules: list[Schedule] = []
     boundaries: list[int] = []
     start = 0
@@ -519,3 +784,31 @@ def sgdr(cosine_kwargs: Iterable[Mapping[str, Any]]) -> Schedule:
         start += int(kwargs["decay_steps"])
         boundaries.append(start)
     return join_schedules(schedules, boundaries[:-1])
+
+
+def _evaluating(parts: Callable[..., Schedule]) -> Callable[..., jax.Array]:
+    """The formula of a schedule defined by composing others: build them, then evaluate."""
+
+    def formula(count: ArrayLike, **arguments: Any) -> jax.Array:
+        return jnp.asarray(parts(**arguments)(jnp.asarray(count)))
+
+    return formula
+
+
+_FORMULAS: dict[str, Callable[..., jax.Array]] = {
+    "constant": _constant,
+    "polynomial": _polynomial,
+    "linear": _linear,
+    "cosine_decay": _cosine_decay,
+    "exponential_decay": _exponential_decay,
+    "piecewise_constant": _piecewise_constant,
+    "piecewise_interpolate": _piecewise_interpolate,
+    "warmup_constant": _warmup_constant,
+    "join_schedules": _join_schedules,
+    "warmup_cosine_decay": _evaluating(_warmup_cosine_decay_parts),
+    "warmup_exponential_decay": _evaluating(_warmup_exponential_decay_parts),
+    "linear_onecycle": _evaluating(_linear_onecycle_parts),
+    "cosine_onecycle": _evaluating(_cosine_onecycle_parts),
+    "sgdr": _evaluating(_sgdr_parts),
+}
+"""Each factory's formula, by factory name: ``formula(count, **arguments)``."""

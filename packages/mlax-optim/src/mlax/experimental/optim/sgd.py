@@ -40,11 +40,19 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
+from jax.typing import DTypeLike
 
-from mlax.experimental.core import PyTree, check_trees_match
+from mlax.experimental.core import PyTree
 from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_of
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
-from mlax.experimental.optim._src.moments import Scalar, increment, kept, map_leaves
+from mlax.experimental.optim._src.moments import (
+    MomentsDtype,
+    Scalar,
+    compute_dtype,
+    increment,
+    kept,
+    map_leaves,
+)
 from mlax.experimental.optim._src.sgd_gradients import check_float_gradients
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -53,15 +61,16 @@ __all__ = ["SgdState", "init", "step"]
 
 class SgdState(NamedTuple):
     """The state of :mod:`~mlax.experimental.optim.sgd`: the velocity ``velocities`` (:math:`v`,
-    in the weights' dtypes), and ``momentum`` (:math:`\\mu`), both ``None`` when :func:`init` was
-    given ``momentum=None``; the 0-d boolean ``nesterov``, and the fields every state has
-    (:ref:`optimizer-arguments`); it has no ``moments_dtype``."""
+    in the weights' dtypes or ``moments_dtype``), and ``momentum`` (:math:`\\mu`), both ``None``
+    when :func:`init` was given ``momentum=None``; the 0-d boolean ``nesterov``, and the fields
+    every state has (:ref:`optimizer-arguments`)."""
 
     velocities: PyTree
     lr: Hyperparameter
     momentum: Hyperparameter | None
     nesterov: jax.Array
     count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
+    moments_dtype: MomentsDtype
 
 
 def init(
@@ -70,9 +79,9 @@ def init(
     lr: ScalarOrSchedule = 0.01,
     momentum: ScalarOrSchedule | None = 0.0,
     nesterov: bool = False,
+    moments_dtype: DTypeLike | None = None,
 ) -> SgdState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
@@ -82,16 +91,19 @@ def init(
         buffer: a step reads and writes a third less memory, and momentum cannot be switched on
         later without a new ``init``.
       nesterov: use Nesterov's look-ahead update (no effect with ``momentum=None``).
+      moments_dtype: the dtype of ``velocities`` (Optax's ``accumulator_dtype``), e.g.
+        ``jnp.float32`` for bfloat16 weights; ``None`` keeps each weight's dtype.
     """
     # With momentum=None there is no momentum hyperparameter to check or store.
     given = {} if momentum is None else {"momentum": momentum}
-    p = prepare("sgd", weights, None, lr=lr, **given)
+    p = prepare("sgd", weights, moments_dtype, lr=lr, **given)
     return SgdState(
         velocities=None if momentum is None else p.zeros(),
         lr=p.hyperparameters["lr"],
         momentum=p.hyperparameters.get("momentum"),
         nesterov=p.flag(nesterov),
         count=p.count,
+        moments_dtype=p.moments_dtype,
     )
 
 
@@ -105,21 +117,23 @@ def step(
       TypeError: a gradient is not floating point (with ``momentum=None``, where no velocity
         records the weights' dtypes).
     """
-    state = begin_step(gradients, state, SgdState, buffers=None)
+    # Without momentum there are no velocities to check the gradients against (getattr: another
+    # optimizer's state must reach begin_step's type check).
+    buffers = None if getattr(state, "velocities", None) is None else "velocities"
+    state = begin_step(gradients, state, SgdState, buffers=buffers)
     if state.momentum is None:
         return _plain_step(gradients, state)
-    check_trees_match(gradients, state.velocities, "gradients", "state.velocities")
     lr_value, momentum_value = Scalar(value_of(state.lr)), Scalar(value_of(state.momentum))
 
     def leaf_step(gradient: jax.Array, velocity: jax.Array) -> tuple[jax.Array, jax.Array]:
-        lr_ = lr_value.astype(gradient.dtype)
-        momentum_ = momentum_value.astype(gradient.dtype)
-        scaled_gradient = lr_ * gradient
-        new_velocity = kept(momentum_, velocity) + scaled_gradient
+        dtype = compute_dtype(gradient, velocity)
+        lr_, momentum_ = lr_value.astype(dtype), momentum_value.astype(dtype)
+        scaled_gradient = lr_ * gradient.astype(dtype)
+        new_velocity = kept(momentum_, velocity.astype(dtype)) + scaled_gradient
         update = jax.lax.select_n(
             state.nesterov, new_velocity, momentum_ * new_velocity + scaled_gradient
         )
-        return update, new_velocity
+        return update.astype(gradient.dtype), new_velocity.astype(velocity.dtype)
 
     updates, velocities = map_leaves(leaf_step, 2, gradients, state.velocities)
     return updates, state._replace(velocities=velocities, count=increment(state.count))

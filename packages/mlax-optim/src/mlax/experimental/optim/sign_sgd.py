@@ -49,8 +49,7 @@ class SignSgdState(NamedTuple):
 
 
 def init(weights: PyTree, *, lr: ScalarOrSchedule = 1e-3) -> SignSgdState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).

@@ -62,8 +62,7 @@ def init(
     beta: ScalarOrSchedule = 0.9,
     moments_dtype: DTypeLike | None = None,
 ) -> SignumState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).

@@ -76,8 +76,7 @@ def init(
     momentum: ScalarOrSchedule = 0.9,
     eps: ScalarOrSchedule = 1e-8,
 ) -> Sm3State:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``, which has no default).

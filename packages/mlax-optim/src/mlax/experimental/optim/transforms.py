@@ -1,4 +1,4 @@
-"""Elementwise gradient transforms: weight decay, zeroing NaNs, centralizing, zeroing everything.
+"""Gradient transforms: weight decay, zeroing NaNs, centralizing, normalizing, zeroing everything.
 
 Each is an :class:`~mlax.experimental.optim.Optimizer` whose "updates" are the transformed
 gradients, to be placed in a :func:`~mlax.experimental.optim.chain`.
@@ -12,7 +12,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mlax.experimental.core import PyTree, check_trees_match, tree_zeros_like
+from mlax.experimental.core import PyTree, check_trees_match, scaled_l2_norm, tree_zeros_like
 from mlax.experimental.optim._src.checks import check_float_weights, check_state, require_weights
 from mlax.experimental.optim._src.hyperparameters import (
     as_hyperparameter,
@@ -27,6 +27,7 @@ __all__ = [
     "ZeroNansState",
     "add_decayed_weights",
     "centralize",
+    "normalize",
     "set_to_zero",
     "zero_nans",
 ]
@@ -235,5 +236,52 @@ def set_to_zero() -> Optimizer:
         if weights is not None:
             check_trees_match(gradients, weights, "gradients", "weights")
         return tree_zeros_like(gradients), state
+
+    return Transform(init=init, step=step)
+
+
+def normalize() -> Optimizer:
+    r"""Divides the gradients by their global norm, so that together they have norm 1.
+
+    .. math::
+
+        \|g\| = \sqrt{\textstyle\sum_{\text{leaves}} \sum_i g_i^2}, \qquad
+        g \leftarrow g / \|g\|
+
+    The direction without the size: the ascent step of :func:`~mlax.experimental.optim.sam` is
+    ``chain(normalize(), configure(sgd, lr=rho))``. There is no :math:`\epsilon`, as in Optax: an
+    all-zero gradient has no direction and gives nan (``clip_by_global_norm`` bounds the size
+    without that edge). The norm is accumulated in the widest float of the gradients, at least
+    float32, so float16 gradients do not overflow; each leaf is divided in that dtype and rounded
+    once to its own dtype, which every output leaf keeps. There is no state. Optax's
+    ``optax.contrib.normalize``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from mlax.experimental.optim import normalize
+      >>> transform = normalize()
+      >>> state = transform.init({"a": jnp.zeros(1), "b": jnp.zeros(1)})
+      >>> transform.step({"a": jnp.array([3.0]), "b": jnp.array([-4.0])}, state)[0]
+      {'a': Array([0.6], dtype=float32), 'b': Array([-0.8], dtype=float32)}
+    """
+
+    def init(weights: PyTree) -> EmptyState:
+        check_float_weights(weights)
+        return EmptyState()
+
+    def step(
+        gradients: PyTree, state: EmptyState, weights: PyTree | None = None
+    ) -> tuple[PyTree, EmptyState]:
+        check_state(state, EmptyState, "normalize")
+        if weights is not None:
+            check_trees_match(gradients, weights, "gradients", "weights")
+        dtype = hyperparameter_dtype(gradients)
+        norm = scaled_l2_norm(jax.tree.leaves(gradients), dtype)
+
+        def normalize_leaf(gradient: jax.Array) -> jax.Array:
+            wide = jnp.promote_types(gradient.dtype, dtype)
+            return (gradient.astype(wide) / norm.astype(wide)).astype(gradient.dtype)
+
+        return jax.tree.map(normalize_leaf, gradients), state
 
     return Transform(init=init, step=step)

@@ -76,8 +76,7 @@ def init(
     initial_accumulator_value: float = 1e-6,
     moments_dtype: DTypeLike | None = None,
 ) -> YogiState:
-    """Returns the initial state for ``weights`` (arguments every optimizer shares:
-    :ref:`optimizer-arguments`).
+    """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
     Args:
       lr: the learning rate :math:`\\eta` (Optax's ``learning_rate``).
@@ -99,15 +98,8 @@ def init(
 def step(
     gradients: PyTree, state: YogiState, weights: PyTree | None = None
 ) -> tuple[PyTree, YogiState]:
-    r"""Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`):
-
-    .. math::
-
-        v \leftarrow v - (1-\beta_2) \operatorname{sign}(v - g^2)\, g^2, \qquad
-        u = \eta \, \frac{\hat m}{\sqrt{\hat v + \epsilon_{root}} + \epsilon}
-
-    ``weights`` are not needed.
-    """
+    """Returns ``(updates, new_state)`` for ``gradients`` (:ref:`optimizer-arguments`), with the
+    update of the module docstring; ``weights`` are not needed."""
     state = begin_step(gradients, state, YogiState)
     count = increment(state.count)
     lr, b1, b2 = value_of(state.lr), value_of(state.b1), value_of(state.b2)

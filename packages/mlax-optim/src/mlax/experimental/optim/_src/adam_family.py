@@ -35,12 +35,14 @@ def adam_updates(
     nesterov: jax.Array,
     weights: PyTree | None = None,
     weight_decay: Hyperparameter | None = None,
+    decay_mask: PyTree | None = None,
 ) -> tuple[PyTree, PyTree, PyTree, jax.Array]:
     r"""Returns ``(updates, new_mu, new_nu, new_count)``.
 
-    ``updates`` is :math:`\eta (d + \lambda w)` per leaf, :math:`d` from
-    :func:`~mlax.experimental.optim._src.moments.adam_direction`; the decay term only when
-    ``weight_decay`` is given (then ``weights`` must be too). Schedules must already be evaluated.
+        ``updates`` is :math:`\eta (d + \lambda w)` per leaf, :math:`d` from
+        :func:`~mlax.experimental.optim._src.moments.adam_direction`; the decay term only when
+        ``weight_decay`` is given (then ``weights`` must be too), and only on the leaves whose flag in
+    ``decay_mask`` (a tree of Python bools, all ``True`` if ``None``) is true. Schedules must already be evaluated.
     """
     new_count = increment(count)
     b1_, b2_ = value_of(b1), value_of(b2)
@@ -58,15 +60,23 @@ def adam_updates(
     decay = None if weight_decay is None else Scalar(value_of(weight_decay))
 
     def leaf_step(
-        gradient: jax.Array, m: jax.Array, v: jax.Array, *weight: jax.Array
+        gradient: jax.Array,
+        m: jax.Array,
+        v: jax.Array,
+        weight: jax.Array | None = None,
+        decays: bool = False,
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
         direction, _, new_m, new_v = adam_direction(gradient, m, v, nesterov=nesterov, **scalars)
         dtype = direction.dtype
-        if decay is not None:
-            direction = direction + decay.astype(dtype) * weight[0].astype(dtype)
+        if decay is not None and decays and weight is not None:
+            direction = direction + decay.astype(dtype) * weight.astype(dtype)
         update = lr_.astype(dtype) * direction
         return update.astype(gradient.dtype), new_m.astype(m.dtype), new_v.astype(v.dtype)
 
-    trees = (mu, nu) if weight_decay is None else (mu, nu, weights)
+    if weight_decay is None:
+        trees: tuple[PyTree, ...] = (mu, nu)
+    else:
+        flags = jax.tree.map(lambda _: True, gradients) if decay_mask is None else decay_mask
+        trees = (mu, nu, weights, flags)
     updates, new_mu, new_nu = map_leaves(leaf_step, 3, gradients, *trees)
     return updates, new_mu, new_nu, new_count

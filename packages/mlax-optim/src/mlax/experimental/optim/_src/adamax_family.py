@@ -32,9 +32,12 @@ def adamax_updates(
     eps: Hyperparameter,
     weights: PyTree | None = None,
     weight_decay: Hyperparameter | None = None,
+    decay_mask: PyTree | None = None,
 ) -> tuple[PyTree, PyTree, PyTree, jax.Array]:
     r"""Returns ``(updates, new_mu, new_nu, new_count)`` with
-    :math:`u = \eta (\hat m / v + \lambda w)`, :math:`v \leftarrow \max(|g| + \epsilon, \beta_2 v)`.
+    :math:`u = \eta (\hat m / v + \lambda w)`, :math:`v \leftarrow \max(|g| + \epsilon, \beta_2 v)`;
+    the decay only on the leaves whose flag in ``decay_mask`` (Python bools, all ``True`` if
+    ``None``) is true.
     """
     new_count = increment(count)
     b1_, b2_, eps_, lr_ = (Scalar(value_of(x)) for x in (b1, b2, eps, lr))
@@ -42,7 +45,11 @@ def adamax_updates(
     decay = None if weight_decay is None else Scalar(value_of(weight_decay))
 
     def leaf_step(
-        gradient: jax.Array, m: jax.Array, v: jax.Array, *weight: jax.Array
+        gradient: jax.Array,
+        m: jax.Array,
+        v: jax.Array,
+        weight: jax.Array | None = None,
+        decays: bool = False,
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
         dtype = compute_dtype(gradient, m, v)
         g = gradient.astype(dtype)
@@ -51,11 +58,15 @@ def adamax_updates(
             jnp.abs(g) + eps_.astype(dtype), kept(b2_.astype(dtype), v.astype(dtype))
         )
         direction = (new_m / correction.astype(dtype)) / new_v
-        if decay is not None:
-            direction = direction + decay.astype(dtype) * weight[0].astype(dtype)
+        if decay is not None and decays and weight is not None:
+            direction = direction + decay.astype(dtype) * weight.astype(dtype)
         update = lr_.astype(dtype) * direction
         return update.astype(gradient.dtype), new_m.astype(m.dtype), new_v.astype(v.dtype)
 
-    trees = (mu, nu) if weight_decay is None else (mu, nu, weights)
+    if weight_decay is None:
+        trees: tuple[PyTree, ...] = (mu, nu)
+    else:
+        flags = jax.tree.map(lambda _: True, gradients) if decay_mask is None else decay_mask
+        trees = (mu, nu, weights, flags)
     updates, new_mu, new_nu = map_leaves(leaf_step, 3, gradients, *trees)
     return updates, new_mu, new_nu, new_count

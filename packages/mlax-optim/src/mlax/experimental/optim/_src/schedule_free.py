@@ -182,8 +182,9 @@ def eval_weights(state: ScheduleFreeLike, weights: PyTree) -> PyTree:
     r"""The averaged weights :math:`x = (y - (1-\beta_1) z) / \beta_1` to evaluate the model at.
 
     ``weights`` are the training weights :math:`y`; the result has their structure, shapes and
-    dtypes. Works on the state of :mod:`~mlax.experimental.optim.schedule_free_sgd` and of
-    :mod:`~mlax.experimental.optim.schedule_free_adamw` (Optax's
+    dtypes. Works on the state of :mod:`~mlax.experimental.optim.schedule_free_sgd`,
+    :mod:`~mlax.experimental.optim.schedule_free_adamw` and
+    :func:`~mlax.experimental.optim.schedule_free` (Optax's
     ``optax.contrib.schedule_free_eval_params``). Evaluate and report the model at these weights;
     keep training (and checkpoint) the weights :math:`y` together with the state.
 
@@ -202,8 +203,8 @@ def eval_weights(state: ScheduleFreeLike, weights: PyTree) -> PyTree:
     z = getattr(state, "z", None)
     if z is None or getattr(state, "b1", None) is None:
         raise TypeError(
-            "eval_weights needs the state of schedule_free_sgd or schedule_free_adamw, "
-            f"got {type(state).__name__}."
+            "schedule_free_eval_weights needs the state of schedule_free_sgd, "
+            f"schedule_free_adamw or schedule_free(...), got {type(state).__name__}."
         )
     check_trees_match(weights, z, "weights", "state.z", check_dtypes=False)
     b1 = value_of(state.b1)
