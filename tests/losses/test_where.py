@@ -11,6 +11,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import mlax.experimental.losses as L
@@ -97,3 +98,22 @@ def test_an_out_of_range_label_in_a_selected_row_still_gives_nan() -> None:
         jnp.zeros((2, 3)), jnp.array([0, 3]), where=jnp.array([True, True])
     )
     assert np.isnan(float(loss))
+
+
+@pytest.mark.parametrize("integer_labels", [False, True], ids=["one-hot", "integer-labels"])
+def test_rows_of_very_different_scales_are_each_shifted_by_their_own_maximum(
+    integer_labels: bool,
+) -> None:
+    # One sample of two rows (e.g. two tokens) whose logits are 1000 apart: shifting both by one
+    # shared maximum would underflow the lower row's exponentials to 0 and its loss to inf.
+    logits = jnp.array([[1000.0, 999.0, 998.0], [0.0, -1.0, -2.0]])
+    where = jnp.array([[True, True, False], [True, True, True]])
+    labels = jnp.array([1, 2])
+    if integer_labels:
+        mine = L.softmax_cross_entropy_with_integer_labels(logits, labels, where=where)
+        theirs = optax.losses.softmax_cross_entropy_with_integer_labels(logits, labels, where=where)
+    else:
+        one_hot = jax.nn.one_hot(labels, 3, dtype=logits.dtype)
+        mine = L.softmax_cross_entropy(logits, one_hot, where=where)
+        theirs = optax.losses.softmax_cross_entropy(logits, one_hot, where=where)
+    np.testing.assert_allclose(float(mine), float(jnp.sum(theirs)), rtol=1e-12)

@@ -319,3 +319,21 @@ def test_adaptive_grad_clip_rejects_a_rank_without_default_units() -> None:
     transform = adaptive_grad_clip(0.1)
     with pytest.raises(ValueError, match="axis="):
         transform.step(weights, transform.init(weights), weights)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(6,), (4, 6), (4, 3, 6), (3, 3, 4, 6), (2, 3, 3, 4, 6)],
+    ids=lambda s: f"rank-{len(s)}",
+)
+def test_adaptive_grad_clip_default_units_match_optax_at_every_rank(shape: tuple[int, ...]) -> None:
+    # Gradients whose size relative to the weights varies along every axis, so clipping per unit
+    # differs from clipping over any other set of axes.
+    rng = np.random.default_rng(len(shape))
+    weights = jnp.asarray(rng.normal(size=shape))
+    gradients = jnp.asarray(rng.normal(size=shape) * rng.uniform(0.01, 10.0, size=shape))
+    transform = adaptive_grad_clip(0.05)
+    updates, _ = transform.step(gradients, transform.init(weights), weights)
+    reference = optax.adaptive_grad_clip(0.05)
+    expected, _ = reference.update(gradients, reference.init(weights), weights)
+    np.testing.assert_allclose(np.asarray(updates), np.asarray(expected), rtol=1e-12)

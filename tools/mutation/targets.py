@@ -105,6 +105,7 @@ SAMPLE: dict[str, tuple[str, ...]] = {
         _OPTIM_SENSITIVITY + "test_clip_by_global_norm_at_threshold",
         _OPTIM_SENSITIVITY + "test_clip_at_threshold",
         _OPTIM_SENSITIVITY + "test_adaptive_grad_clip_at_threshold",
+        "tests/optim/test_composition.py::test_adaptive_grad_clip_default_units_match_optax_at_every_rank",
     ),
     "losses/_logits.py": (
         "tests/losses/test_logits.py",
@@ -115,5 +116,7 @@ SAMPLE: dict[str, tuple[str, ...]] = {
         _LOSSES_SENSITIVITY + "test_value_at_off_domain_targets_equals_optax",
         _LOSSES_SENSITIVITY + "test_scaling_a_hyperparameter_changes_the_value",
         _LOSSES_SENSITIVITY + "test_scaled_hyperparameter_value_matches_the_reference",
+        "tests/losses/test_where.py::"
+        "test_rows_of_very_different_scales_are_each_shifted_by_their_own_maximum",
     ),
 }
