@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,11 @@ import jax.numpy as jnp
 import numpy as np
 
 FLOAT_DTYPES = (jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64)
+
+AT_THE_FLOOR = os.environ.get("MLAX_FLOOR") == "1"
+"""The run is the support window's floor (hatch.toml's floor environment sets ``MLAX_FLOOR=1``):
+the sweeps whose rows reach the same JAX APIs run a sample there (each sweep says which), and
+all of their rows on the newest JAX."""
 """Every float dtype the dtype guarantee covers."""
 
 LOW_PRECISION_DTYPES = (jnp.float16, jnp.bfloat16)

@@ -1603,6 +1603,32 @@ _CONTRIB: tuple[Case, ...] = (
         float32_tolerance=5e-5,
     ),
     _contrib(
+        "galore",
+        optim.galore,
+        # Rank 2 of the (3, 4) and (5, 3) matrices, projectors recomputed every 10 steps: the 100
+        # steps cross nine recomputations.
+        dict(lr=0.05, rank=2, update_proj_gap=10, scale=0.8, weight_decay=0.1),
+        lambda hp: optax.contrib.galore(
+            hp(0.05),
+            rank=2,
+            update_proj_gap=10,
+            scale=hp(0.8),
+            weight_decay=hp(0.1),
+            base_optimizer=optax.scale_by_adam(b1=hp(0.9), b2=hp(0.999), eps=hp(1e-8)),
+        ),
+        facts=Facts(
+            Counterpart(optax.contrib.galore),
+            building_block=Counterpart(
+                optax.scale_by_adam,
+                MU_DTYPE,
+                only=frozenset({"b1", "b2", "eps", "eps_root", "nesterov", "moments_dtype"}),
+            ),
+            deviations=_no_default_lr(1e-3, "default :math:`10^{-3}`; Optax has none"),
+            # The projectors are the last recomputation's: with a gap of 1 they are this step's.
+            memoryless=dict(ADAM_MEMORYLESS, update_proj_gap=1),
+        ),
+    ),
+    _contrib(
         "momo",
         optim.momo,
         dict(lr=0.5, beta=0.8, lower_bound=-0.5, weight_decay=0.01),
@@ -1682,6 +1708,17 @@ class Uncased:
 
 UNCASED: tuple[Uncased, ...] = (
     Uncased(
+        optim.dpsgd,
+        "its step takes per-example gradients (a leading batch axis): test_dpsgd.py",
+        Facts(
+            Counterpart(optax.contrib.dpsgd),
+            deviations=_no_default_lr(0.01),
+            stated=_MOMENTS_KEEP_DTYPE,
+            init_kwargs=lambda: {"l2_norm_clip": 1.0, "noise_multiplier": 1.0, "seed": 0},
+            memoryless={},
+        ),
+    ),
+    Uncased(
         optim.lbfgs,
         "its line search needs the loss function at every step: test_more_optimizers_lbfgs.py",
         Facts(
@@ -1699,6 +1736,15 @@ UNCASED: tuple[Uncased, ...] = (
                 # block's own.
                 "max_linesearch_steps": Deviation(20, REQUIRED, LBFGS_LINESEARCH),
                 "initial_guess_strategy": Deviation("one", "keep", LBFGS_LINESEARCH),
+                "increase_factor": Deviation(None, 2.0, "(``None``: 2.0)"),
+            },
+            # The backtracking line search's settings: optax.scale_by_backtracking_linesearch's
+            # defaults (it requires max_backtracking_steps).
+            stated={
+                "max_backtracking_steps": Stated(20, "Optax requires it, 20 here"),
+                "decrease_factor": Stated(0.8, None),
+                "atol": Stated(0.0, None),
+                "rtol": Stated(0.0, None),
             },
             step_kwargs=lambda: {**_value(), "value_fn": float32_sum_of_squares},
             keeps_memory="the curvature pairs of the last steps",

@@ -28,14 +28,11 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 RENAMED: dict[str, str] = {
     "schedule_free_eval_params": "schedule_free_eval_weights",
     "hutchinson_estimator_diag_hessian": "sophia.hutchinson",
+    "differentially_private_aggregate": "dpsgd.differentially_private_aggregate",
 }
 
 # Optax names with no mlax counterpart yet, and why.
-ABSENT: dict[str, str] = {
-    "galore": "not yet: low-rank projected moments need per-leaf projection matrices",
-    "dpsgd": "not yet: differentially private SGD needs per-example gradients",
-    "differentially_private_aggregate": "not yet: needs per-example gradients, as dpsgd",
-}
+ABSENT: dict[str, str] = {}
 
 
 def _optax_optimizers() -> list[str]:

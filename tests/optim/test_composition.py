@@ -304,6 +304,25 @@ def test_a_gradient_of_another_shape_is_rejected_with_its_key_path() -> None:
         transform.step({"a": jnp.ones(2), "b": jnp.ones(2)}, transform.init(weights), weights)
 
 
+@pytest.mark.parametrize(
+    ("mask", "error", "message"),
+    [
+        pytest.param(
+            {"a": True, "b": {"c": True}}, ValueError, r"mask .* at \['b'\]", id="subtree-at-a-leaf"
+        ),
+        pytest.param({"a": True}, ValueError, r"mask .* at <root>", id="missing-key"),
+        pytest.param({"a": True, "b": "no"}, TypeError, r"mask has str 'no' at \['b'\]", id="str"),
+    ],
+)
+def test_add_decayed_weights_refuses_a_wrong_mask_naming_the_key_path(
+    mask: Any, error: type[Exception], message: str
+) -> None:
+    transform = add_decayed_weights(0.1, mask=mask)
+    weights = {"a": jnp.ones(2), "b": jnp.ones(3)}
+    with pytest.raises(error, match=f"^add_decayed_weights's {message}"):
+        transform.step(weights, transform.init(weights), weights)
+
+
 def test_integer_weights_are_rejected() -> None:
     with pytest.raises(TypeError, match="floating"):
         clip_by_global_norm(1.0).init({"w": jnp.ones(2, jnp.int32)})

@@ -21,6 +21,7 @@ from mlax.experimental.core import PyTree, apply_gradients
 from mlax.experimental.optim import (
     ademamix,
     adopt,
+    dadapt_adamw,
     muon,
     prodigy,
     reduce_on_plateau,
@@ -248,7 +249,7 @@ def _assert_buffers_keep_dtypes(state: Any, weights: PyTree) -> None:
         assert checked >= len(jax.tree.leaves(weights))
 
 
-# prodigy refuses float16 moments (test_prodigy_in_float16_needs_float32_moments).
+# prodigy refuses float16 moments (test_float16_weights_need_float32_moments).
 @pytest.mark.parametrize(
     ("module", "dtype"),
     [
@@ -268,18 +269,26 @@ def test_updates_and_buffers_keep_the_weights_dtype(module: ModuleType, dtype: A
     _assert_buffers_keep_dtypes(state, weights)
 
 
-def test_prodigy_in_float16_needs_float32_moments() -> None:
-    # d g (d starts at 1e-6) and its square underflow in float16, giving 0 / 0; Optax's prodigy
-    # does the same. init refuses float16 moments; float32 moments are the documented override.
+# The optimizers whose distance estimate d starts at estim_lr0=1e-6: d g (prodigy, with its square)
+# or the sum of the first steps (dadapt_adamw) underflows in float16, giving 0 / 0, as in Optax.
+# init refuses float16 moments, naming the optimizer; float32 moments are the documented override.
+FLOAT32_MOMENTS_FOR_FLOAT16 = [prodigy, dadapt_adamw]
+
+
+@pytest.mark.parametrize(
+    "module", FLOAT32_MOMENTS_FOR_FLOAT16, ids=lambda m: m.__name__.rsplit(".", 1)[-1]
+)
+def test_float16_weights_need_float32_moments(module: ModuleType) -> None:
+    name = module.__name__.rsplit(".", 1)[-1]
     weights = random_weights(seed=1, dtype=jnp.float16)
-    with pytest.raises(TypeError, match=r"float16.*moments_dtype=jnp\.float32"):
-        prodigy.init(weights)
-    with pytest.raises(TypeError, match=r"float16.*moments_dtype=jnp\.float32"):
-        prodigy.init(random_weights(seed=1, dtype=jnp.float32), moments_dtype=jnp.float16)
+    with pytest.raises(TypeError, match=rf"^{name} .*float16.*moments_dtype=jnp\.float32"):
+        module.init(weights)
+    with pytest.raises(TypeError, match=rf"^{name} .*float16.*moments_dtype=jnp\.float32"):
+        module.init(random_weights(seed=1, dtype=jnp.float32), moments_dtype=jnp.float16)
     gradients = jax.tree.map(lambda w: (0.5 * w + 0.25).astype(w.dtype), weights)
-    state = prodigy.init(weights, moments_dtype=jnp.float32)
+    state = module.init(weights, moments_dtype=jnp.float32)
     for _ in range(2):
-        updates, state = prodigy.step(gradients, state, weights)
+        updates, state = module.step(gradients, state, weights)
     for update in jax.tree.leaves(updates):
         assert update.dtype == jnp.float16
         assert bool(jnp.all(jnp.isfinite(update)))
@@ -291,7 +300,7 @@ def test_a_tree_mixing_dtypes_keeps_each_leafs_dtype(module: ModuleType) -> None
     weights = random_weights(seed=2, dtype=jnp.float32)
     weights = {
         "wide": weights["wide"].astype(jnp.bfloat16),
-        # prodigy refuses float16 moments (test_prodigy_in_float16_needs_float32_moments).
+        # prodigy refuses float16 moments (test_float16_weights_need_float32_moments).
         "tall": weights["tall"].astype(jnp.float32 if module is prodigy else jnp.float16),
         "bias": weights["bias"].astype(jnp.float64),
     }

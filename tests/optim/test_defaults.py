@@ -361,6 +361,9 @@ _REQUIRED_ARGUMENTS: Final[dict[str, Any]] = {
     "value": 0.5,
     "power": 2.0,
     "key": 0,
+    "l2_norm_clip": 1.0,
+    "noise_multiplier": 1.0,
+    "seed": 0,
 }
 
 

@@ -26,7 +26,7 @@ from mlax.experimental.core import PyTree, tree_l2_norm
 from mlax.experimental.optim import Optimizer, configure
 from mlax.experimental.optim._src.hyperparameters import HYPERPARAMETER_RANGES, value_of
 from tests.optim.cases import CASES, FACT_ROWS, FACTS, UNCASED, module_name
-from tests.optim.wrapper_support import optimizer_module_names
+from tests.optim.wrapper_support import adapted, optimizer_module_names
 
 # --- what is swept ------------------------------------------------------------------------------
 
@@ -104,7 +104,7 @@ def _optimizer(name: str) -> tuple[Optimizer, dict[str, Any]]:
     if name in WRAPPERS:
         return WRAPPERS[name](), {}
     kwargs = INIT_KWARGS.get(name, dict)()
-    return configure(MODULES[name], **kwargs), STEP_KWARGS.get(name, dict)()
+    return adapted(name, configure(MODULES[name], **kwargs)), STEP_KWARGS.get(name, dict)()
 
 
 ALL = sorted(MODULES) + sorted(WRAPPERS)
@@ -284,8 +284,9 @@ NON_FINITE_CASES = [(name, math.nan) for name in sorted(MEMORYLESS)] + [("sgd", 
 @pytest.mark.parametrize(("name", "bad"), NON_FINITE_CASES)
 def test_with_zero_decays_a_non_finite_gradient_is_forgotten(name: str, bad: float) -> None:
     kwargs = {**INIT_KWARGS.get(name, dict)(), **MEMORYLESS[name]}
-    module, step_kwargs = MODULES[name], STEP_KWARGS.get(name, dict)()
-    state = module.init(WEIGHTS, **kwargs)
+    module = adapted(name, configure(MODULES[name], **kwargs))
+    step_kwargs = STEP_KWARGS.get(name, dict)()
+    state = module.init(WEIGHTS)
     _, state = module.step(_gradients(bad), state, WEIGHTS, **step_kwargs)
     updates, state = module.step(_gradients(0.3), state, WEIGHTS, **step_kwargs)
     updates, state = module.step(_gradients(0.3), state, WEIGHTS, **step_kwargs)
@@ -508,11 +509,13 @@ WITH_MOMENTS_DTYPE = sorted(
 
 @pytest.mark.parametrize("name", WITH_MOMENTS_DTYPE)
 def test_gradients_of_another_dtype_than_the_weights_are_refused_at_step(name: str) -> None:
-    module = MODULES[name]
-    state = module.init(WEIGHTS, moments_dtype=jnp.float32, **INIT_KWARGS.get(name, dict)())
+    optimizer = adapted(
+        name, configure(MODULES[name], moments_dtype=jnp.float32, **INIT_KWARGS.get(name, dict)())
+    )
+    state = optimizer.init(WEIGHTS)
     gradients = jax.tree.map(lambda leaf: leaf.astype(jnp.bfloat16), _gradients(0.1))
     with pytest.raises(TypeError, match="gradients bfloat16 and weights float32"):
-        module.step(gradients, state, WEIGHTS)
+        optimizer.step(gradients, state, WEIGHTS)
 
 
 # --- 11. hyperparameters replaced by Python floats ----------------------------------------------

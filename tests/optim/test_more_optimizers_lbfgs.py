@@ -84,8 +84,11 @@ def run_mlax(loss: Loss, start: PyTree, steps: int, **kwargs: Any) -> tuple[PyTr
     return run(start)  # type: ignore[no-any-return]
 
 
-def run_optax(loss: Loss, start: PyTree, steps: int, **kwargs: Any) -> tuple[PyTree, jax.Array]:
-    """Like :func:`run_mlax` for ``optax.lbfgs``, in the loop of Optax's documentation."""
+def run_optax(
+    loss: Loss, start: PyTree, steps: int, *, fresh_gradients: bool = False, **kwargs: Any
+) -> tuple[PyTree, jax.Array]:
+    """Like :func:`run_mlax` for ``optax.lbfgs``, in the loop of Optax's documentation
+    (``fresh_gradients``: computing the loss and gradients afresh at every step)."""
     solver = optax.lbfgs(**kwargs)
 
     @jax.jit
@@ -95,7 +98,7 @@ def run_optax(loss: Loss, start: PyTree, steps: int, **kwargs: Any) -> tuple[PyT
 
         def body(carry: tuple[PyTree, Any], _: None) -> tuple[tuple[PyTree, Any], jax.Array]:
             params, state = carry
-            if kwargs.get("linesearch", ()) is None:
+            if fresh_gradients or kwargs.get("linesearch", ()) is None:
                 value, grad = jax.value_and_grad(loss)(params)
             else:
                 value, grad = value_and_grad(params, state=state)
@@ -398,8 +401,174 @@ def test_gradients_of_another_shape_are_rejected() -> None:
         )
 
 
+# The backtracking line search against optax.scale_by_backtracking_linesearch: 20 steps, before
+# Rosenbrock is solved, so the trajectories are compared where they still move. Optax's loop
+# computes the loss and gradients afresh (its store_grad=True fails on float32 weights under x64:
+# it transposes with a float64 cotangent); mlax's reuses those its search left, which are the same.
+# Optax requires max_backtracking_steps; 20 is mlax's default.
+BACKTRACKING_STEPS = 20
+
+
+def _optax_backtracking(**settings: Any) -> optax.GradientTransformationExtraArgs:
+    return optax.scale_by_backtracking_linesearch(**{"max_backtracking_steps": 20, **settings})
+
+
+# (problem, dtype, tolerance, steps): float64 runs agree to rounding; float32 runs round differently
+# by a few ulp per step (mlax takes the gradient from its search's linearization, Optax computes it
+# afresh), which Rosenbrock's curved valley grows to about 6e-5 after 20 steps. The quadratic is
+# solved to rounding within a few steps, after which both runs move by rounding noise only: it is
+# compared over the steps before that.
+BACKTRACKING_RUNS = [
+    ("quadratic", jnp.float64, None, 4),
+    ("rosenbrock", jnp.float64, None, BACKTRACKING_STEPS),
+    ("quadratic", jnp.float32, 1e-4, 4),
+    ("rosenbrock", jnp.float32, 1e-4, BACKTRACKING_STEPS),
+]
+
+
 @pytest.mark.parametrize(
-    "kwargs", [{"memory_size": 0}, {"initial_guess_strategy": "two"}], ids=["memory", "guess"]
+    ("problem", "dtype", "tolerance", "steps"),
+    BACKTRACKING_RUNS,
+    ids=[f"{p}-{dtype_id(d)}" for p, d, _, _ in BACKTRACKING_RUNS],
+)
+def test_backtracking_trajectory_matches_optax(
+    problem: str, dtype: Any, tolerance: float | None, steps: int
+) -> None:
+    loss, start, _ = PROBLEMS[problem](dtype)
+    ours, our_values = run_mlax(loss, start, steps, linesearch="backtracking")
+    theirs, their_values = run_optax(
+        loss, start, steps, fresh_gradients=True, linesearch=_optax_backtracking()
+    )
+    tolerance = tolerance or linesearch_rtol(dtype)
+    assert all(leaf.dtype == dtype for leaf in jax.tree.leaves(ours))
+    _assert_trees_close(ours, theirs, tolerance)
+    np.testing.assert_allclose(
+        np.asarray(our_values, np.float64),
+        np.asarray(their_values, np.float64),
+        rtol=tolerance,
+        atol=tolerance,
+    )
+    # No step increased the loss beyond its rounding (at the minimum): the Armijo condition held.
+    values = np.asarray(our_values, np.float64)
+    assert bool(np.all(np.diff(values) <= 4 * float(np.finfo(dtype).eps) * np.abs(values[:-1])))
+
+
+def test_backtracking_without_jit_matches_optax_with_fresh_gradients() -> None:
+    # Optax's default store_grad=False: both loops compute the loss and gradients afresh.
+    loss, start, _ = rosenbrock(jnp.float64)
+    weights, state = start, lbfgs.init(start, linesearch="backtracking")
+    params = start
+    solver = optax.lbfgs(
+        linesearch=optax.scale_by_backtracking_linesearch(max_backtracking_steps=20)
+    )
+    optax_state = solver.init(params)
+    for _ in range(BACKTRACKING_STEPS):
+        value, gradients = jax.value_and_grad(loss)(weights)
+        updates, state = lbfgs.step(gradients, state, weights, value=value, value_fn=loss)
+        weights = apply_gradients(updates, weights)
+        value, grad = jax.value_and_grad(loss)(params)
+        optax_updates, optax_state = solver.update(
+            grad, optax_state, params, value=value, grad=grad, value_fn=loss
+        )
+        params = optax.apply_updates(params, optax_updates)
+    _assert_trees_close(weights, params, 1e-10)
+
+
+# With lr=3 the first trial overshoots on most steps, so the search backtracks and each setting
+# matters: max_lr and increase_factor bound the first trial, slope_rtol, atol and rtol decide which
+# trial passes, decrease_factor how far each shrinks, and max_backtracking_steps caps the search.
+OVERSHOOTING_LR = 3.0
+BACKTRACKING_SETTINGS = {
+    "max_backtracking_steps": 6,
+    "slope_rtol": 0.3,
+    "decrease_factor": 0.5,
+    "increase_factor": 1.2,
+    "atol": 1e-3,
+    "rtol": 1e-4,
+}
+
+
+def test_backtracking_settings_match_optax() -> None:
+    loss, start, _ = rosenbrock(jnp.float64)
+    ours, _ = run_mlax(
+        loss,
+        start,
+        30,
+        lr=OVERSHOOTING_LR,
+        linesearch="backtracking",
+        max_lr=0.9,
+        **BACKTRACKING_SETTINGS,
+    )
+    theirs, _ = run_optax(
+        loss,
+        start,
+        30,
+        learning_rate=OVERSHOOTING_LR,
+        fresh_gradients=True,
+        linesearch=_optax_backtracking(max_learning_rate=0.9, **BACKTRACKING_SETTINGS),
+    )
+    _assert_trees_close(ours, theirs, linesearch_rtol(jnp.float64))
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("max_backtracking_steps", 1),
+        ("slope_rtol", 0.3),
+        ("decrease_factor", 0.5),
+        ("increase_factor", 1.2),
+        ("max_lr", 0.9),
+        ("atol", 30.0),
+        ("rtol", 0.5),
+    ],
+)
+def test_each_backtracking_setting_changes_the_trajectory(setting: str, value: float) -> None:
+    loss, start, _ = rosenbrock(jnp.float64)
+    settings = {"lr": OVERSHOOTING_LR, "linesearch": "backtracking"}
+    default, _ = run_mlax(loss, start, 10, **settings)
+    changed, _ = run_mlax(loss, start, 10, **settings, **{setting: value})
+    assert not _close(changed, jax.tree.map(np.asarray, default), 1e-8)
+
+
+def test_backtracking_state_settings_change_without_recompiling() -> None:
+    loss, start, _ = rosenbrock(jnp.float64)
+    traces: list[None] = []
+
+    @jax.jit
+    def step(state: Any, weights: PyTree) -> tuple[PyTree, Any]:
+        traces.append(None)
+        value, gradients = jax.value_and_grad(loss)(weights)
+        result: tuple[PyTree, Any] = lbfgs.step(
+            gradients, state, weights, value=value, value_fn=loss
+        )
+        return result
+
+    state = lbfgs.init(start, linesearch="backtracking")
+    _, loose = step(state, start)
+    assert state.decrease_factor is not None
+    strict = state._replace(slope_rtol=jnp.asarray(0.9, jnp.float64))
+    _, strict_state = step(strict, start)
+    assert len(traces) == 1
+    # A stricter Armijo condition takes more reductions before a step passes.
+    assert int(strict_state.info.num_linesearch_steps) > int(loose.info.num_linesearch_steps)
+
+
+def test_zoom_by_name_is_the_default_state() -> None:
+    weights = {"x": jnp.ones(2)}
+    named, default = lbfgs.init(weights, linesearch="zoom"), lbfgs.init(weights)
+    assert repr(jax.tree.structure(named)) == repr(jax.tree.structure(default))
+    assert default.decrease_factor is None and default.max_lr is None
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"memory_size": 0},
+        {"initial_guess_strategy": "two"},
+        {"linesearch": "armijo"},
+        {"max_backtracking_steps": -1},
+    ],
+    ids=["memory", "guess", "linesearch", "backtracking-steps"],
 )
 def test_invalid_settings_are_rejected(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):

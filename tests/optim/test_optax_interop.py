@@ -155,11 +155,16 @@ def _loss(weights: Any) -> jax.Array:
     return jnp.asarray(0.5 * jnp.sum(_CURVATURE * (weights["w"] - 1.0) ** 2) + 0.1)
 
 
+# Jitted once: an eager value_and_grad traces the loss on every call, which was most of this file's
+# runtime.
+_value_and_grad = jax.jit(jax.value_and_grad(_loss))
+
+
 def _run(step: Any, state: Any, apply: Any) -> list[Any]:
     weights = _start()
     trajectory = []
     for _ in range(STEPS):
-        value, gradients = jax.value_and_grad(_loss)(weights)
+        value, gradients = _value_and_grad(weights)
         updates, state = step(
             gradients, state, weights, value=value, grad=gradients, value_fn=_loss
         )

@@ -45,7 +45,7 @@ from mlax.experimental.optim import (
 from mlax.experimental.optim.protocol import call_step
 from mlax.experimental.optim.schedules import Scheduled
 from tests.optim.cases import CASES, Layout, matrix_weights, quadratic_problem, random_weights
-from tests.optim.wrapper_support import composite_optimizers, optimizer_module_names
+from tests.optim.wrapper_support import composite_optimizers, configured, optimizer_module_names
 
 REPO = Path(__file__).resolve().parents[2]
 GUIDE = REPO / "docs" / "guides" / "optimizers.rst"
@@ -96,6 +96,8 @@ SUBJECTS: dict[str, Subject] = {
     "lbfgs": Subject(functools.partial(configure, lbfgs, linesearch=False)),
     "reduce_on_plateau": Subject(functools.partial(configure, reduce_on_plateau)),
     "sophia": Subject(functools.partial(configure, sophia, lr=0.01)),
+    # Stepped with one example per step (its step takes per-example gradients).
+    "dpsgd": Subject(functools.partial(configured, "dpsgd")),
     # The wrappers, around SGD with momentum.
     **{name: Subject(factory) for name, factory in composite_optimizers().items()},
     "partition": Subject(_partition),
@@ -141,19 +143,41 @@ def _run(optimizer: Optimizer, subject: Subject, weights: PyTree, state: Any, st
 
 
 @functools.cache
-def round_trip(name: str) -> RoundTrip:
-    """The subject's state after a few steps, saved and restored with the guide's recipe (once)."""
+def _round_trips() -> dict[str, RoundTrip | Exception]:
+    """Every subject's state after a few steps, saved and restored with the guide's recipe, all in
+    one checkpoint (Orbax's cost per save dominated when each subject had its own); a subject whose
+    run raised has its exception instead, for its own tests to report."""
     save_state, restore_state = guide_recipe()
-    subject = SUBJECTS[name]
-    optimizer = subject.optimizer()
-    start = quadratic_problem(0, subject.dtype, subject.layout).weights
-    weights, state = _run(optimizer, subject, start, optimizer.init(start), range(STEPS_BEFORE))
-    target = jax.eval_shape(optimizer.init, start)
+    runs: dict[str, tuple[Optimizer, PyTree, Any, Any] | Exception] = {}
+    for name, subject in SUBJECTS.items():
+        try:
+            optimizer = subject.optimizer()
+            start = quadratic_problem(0, subject.dtype, subject.layout).weights
+            weights, state = _run(
+                optimizer, subject, start, optimizer.init(start), range(STEPS_BEFORE)
+            )
+            runs[name] = (optimizer, weights, state, jax.eval_shape(optimizer.init, start))
+        except Exception as error:  # reported by this subject's tests, not by every other's
+            runs[name] = error
+    ran = {name: run for name, run in runs.items() if not isinstance(run, Exception)}
+    # Orbax names files by key path: plain keys, not the subjects' ids with brackets and commas.
+    keys = {name: f"subject_{index}" for index, name in enumerate(ran)}
     with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / "state"
-        save_state(path, state)
-        restored = restore_state(path, target)
-    return RoundTrip(optimizer, weights, state, target, restored)
+        path = Path(directory) / "states"
+        save_state(path, {keys[name]: run[2] for name, run in ran.items()})
+        restored = restore_state(path, {keys[name]: run[3] for name, run in ran.items()})
+    return {
+        name: run if isinstance(run, Exception) else RoundTrip(*run, restored[keys[name]])
+        for name, run in runs.items()
+    }
+
+
+def round_trip(name: str) -> RoundTrip:
+    """The subject's round trip (all subjects are run, saved and restored once per process)."""
+    trip = _round_trips()[name]
+    if isinstance(trip, Exception):
+        raise trip
+    return trip
 
 
 @functools.cache
@@ -170,7 +194,7 @@ def continuation(name: str) -> tuple[Any, Any]:
 # subject. The run is continued for the subjects whose steps read more than buffers: a PRNG key, a
 # schedule, a line-search memory, static settings, every wrapper, and each dtype layout.
 CONTINUED = sorted(
-    {"adam", "sgd", "adafactor", "lbfgs", "noisy_sgd", "prodigy", "muon", "sophia"}
+    {"adam", "sgd", "adafactor", "lbfgs", "noisy_sgd", "dpsgd", "prodigy", "muon", "sophia"}
     | {"schedule_free_adamw", "reduce_on_plateau", "lion"}
     | {name for name in SUBJECTS if "[" in name}
     | {name for name in SUBJECTS if name in composite_optimizers() or name == "partition"}

@@ -101,6 +101,14 @@ MASKED = (
         _RANDOM_PREFIX,
     ),
     Masked(
+        "adadelta",
+        optim.adadelta,
+        dict(lr=1.0, weight_decay=0.3),
+        "weight_decay_mask",
+        lambda **mask: optax.adadelta(1.0, weight_decay=0.3, **mask),
+        _RANDOM_TREE,
+    ),
+    Masked(
         "lamb",
         optim.lamb,
         dict(lr=0.02, weight_decay=0.3),

@@ -133,7 +133,35 @@ def optimizer_module_names() -> list[str]:
 REQUIRED_HYPERPARAMETERS: dict[str, Callable[[], Any]] = {
     "key": lambda: jax.random.PRNGKey(0),
     "lr": lambda: 1e-3,  # sophia requires it, as Optax does
+    # dpsgd's privacy bounds and seed, required as in Optax.
+    "l2_norm_clip": lambda: 1.0,
+    "noise_multiplier": lambda: 1.0,
+    "seed": lambda: 0,
 }
+
+
+def one_example_per_step(optimizer: Optimizer) -> Optimizer:
+    """``optimizer`` (whose step takes per-example gradients) stepped with weight-shaped gradients,
+    as a batch of one example."""
+
+    def step(gradients: PyTree, state: Any, weights: PyTree | None = None) -> Any:
+        batched = jax.tree.map(lambda gradient: gradient[None], gradients)
+        return optimizer.step(batched, state, weights)
+
+    return Optimizer(init=optimizer.init, step=step)
+
+
+# The optimizers whose step takes gradients in another form than the weights' (dpsgd: a leading
+# batch axis of per-example gradients); the sweeps over every module step them through these.
+GRADIENT_ADAPTERS: dict[str, Callable[[Optimizer], Optimizer]] = {"dpsgd": one_example_per_step}
+
+
+def adapted(name: str, optimizer: Optimizer) -> Optimizer:
+    """``optimizer`` (module ``name``, configured) as the sweeps step it: through its entry in
+    :data:`GRADIENT_ADAPTERS`, if any."""
+    adapter = GRADIENT_ADAPTERS.get(name)
+    return optimizer if adapter is None else adapter(optimizer)
+
 
 # Hyperparameters that keep an optimizer within the plain protocol (L-BFGS's line search would
 # need the loss function at every step).
@@ -167,7 +195,7 @@ def configured(name: str) -> Optimizer:
         if parameter.kind is inspect.Parameter.KEYWORD_ONLY
         and parameter.default is inspect.Parameter.empty
     }
-    optimizer = configure(module, **required, **MODULE_HYPERPARAMETERS.get(name, {}))
+    optimizer = adapted(name, configure(module, **required, **MODULE_HYPERPARAMETERS.get(name, {})))
     extras = {
         parameter.name: STEP_ARGUMENTS[parameter.name]()
         for parameter in inspect.signature(module.step).parameters.values()
@@ -175,7 +203,7 @@ def configured(name: str) -> Optimizer:
     }
     if not extras:
         return optimizer
-    return Optimizer(init=optimizer.init, step=functools.partial(module.step, **extras))
+    return Optimizer(init=optimizer.init, step=functools.partial(optimizer.step, **extras))
 
 
 def aliased_leaves(tree: PyTree) -> list[tuple[str, str]]:

@@ -37,6 +37,7 @@ from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
     Scalar,
+    abs_sq,
     complement,
     compute_dtype,
     debias,
@@ -90,7 +91,15 @@ def init(
       moments_dtype: the dtype of ``mu`` and ``nu``; ``None`` keeps each weight's dtype.
     """
     p = prepare(
-        "adabelief", weights, moments_dtype, lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root
+        "adabelief",
+        weights,
+        moments_dtype,
+        complex_weights=True,
+        lr=lr,
+        b1=b1,
+        b2=b2,
+        eps=eps,
+        eps_root=eps_root,
     )
     return AdaBeliefState(
         mu=p.zeros(),
@@ -126,7 +135,7 @@ def step(
         # (1-b2) e^2 + eps_root first, then + b2 s: the same sum as Optax's in another order. Adding
         # eps_root last let XLA:CPU recompute s inside the weight update's loop from the old s,
         # which the new s overwrites, so it copied s every step (docs/contributing/performance.rst).
-        new_nu = (complement(b2, dtype) * (error * error) + eps_root.astype(dtype)) + kept(
+        new_nu = (complement(b2, dtype) * abs_sq(error) + eps_root.astype(dtype)) + kept(
             b2.astype(dtype), nu.astype(dtype)
         )
         mu_hat = first_moment_hat(new_mu, g, b1, debias1, debias1_next, state.nesterov)

@@ -68,7 +68,13 @@ from mlax.experimental.optim._src.deprecations_manifest import ADAFACTOR_INIT_RE
 from mlax.experimental.optim._src.hyperparameters import Hyperparameter, Static, value_of
 from mlax.experimental.optim._src.masks import LeafMask, MaskOrFn, leaf_flags, resolve_mask
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
-from mlax.experimental.optim._src.moments import MomentsDtype, compute_dtype, ema, increment
+from mlax.experimental.optim._src.moments import (
+    MomentsDtype,
+    abs_sq,
+    compute_dtype,
+    ema,
+    increment,
+)
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["AdafactorState", "init", "step"]
@@ -193,6 +199,7 @@ def init(
         **with_momentum,
         eps=eps,
         weight_decay=0.0 if weight_decay is None else weight_decay,
+        complex_weights=True,
     )
     v_row, v_col, v = second_moments(weights, factored, min_dim_size_to_factor, p.moments_dtype)
     return AdafactorState(
@@ -221,7 +228,8 @@ def init(
 
 
 def _rms(x: jax.Array) -> jax.Array:
-    return jnp.sqrt(jnp.mean(jnp.square(x)))
+    # Real for a complex x, as Optax's numerics.safe_root_mean_squares.
+    return jnp.sqrt(jnp.mean(jnp.real(abs_sq(x))))
 
 
 def step(
@@ -251,7 +259,7 @@ def step(
     ) -> tuple[jax.Array, ...]:
         dtype = compute_dtype(gradient, v_row)
         g = gradient.astype(dtype)
-        square = g * g + eps.astype(dtype)
+        square = abs_sq(g) + eps.astype(dtype)
         dims = factored_dims(gradient.shape, factored, min_size)
         if dims is None:
             new_v = ema(square, v.astype(dtype), beta)
@@ -267,11 +275,12 @@ def step(
             col_factor = jax.lax.rsqrt(new_col)
             direction = g * jnp.expand_dims(row_factor, large) * jnp.expand_dims(col_factor, small)
             new_row, new_col, new_v = new_row.astype(v_row.dtype), new_col.astype(v_col.dtype), v
-        direction = direction / jnp.maximum(1, _rms(direction) / threshold.astype(dtype))
+        rms_d = _rms(direction)
+        direction = direction / jnp.maximum(1, rms_d / threshold.astype(rms_d.dtype))
         direction = lr.astype(dtype) * direction
         w = weight.astype(dtype)
         rms_w = _rms(w)
-        scale = jnp.where(rms_w <= 1e-3, jnp.asarray(1e-3, dtype), rms_w)
+        scale = jnp.where(rms_w <= 1e-3, jnp.asarray(1e-3, rms_w.dtype), rms_w)
         direction = jnp.where(state.multiply_by_parameter_scale, direction * scale, direction)
         new_mu: tuple[jax.Array, ...] = ()
         if momentum is not None:

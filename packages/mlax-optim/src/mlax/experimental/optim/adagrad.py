@@ -35,6 +35,7 @@ from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_o
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
+    abs_sq,
     compute_dtype,
     increment,
     map_leaves,
@@ -72,7 +73,7 @@ def init(
       moments_dtype: the dtype of ``sum_of_squares`` (Optax has no such option); ``None`` keeps each
         weight's dtype.
     """
-    p = prepare("adagrad", weights, moments_dtype, lr=lr, eps=eps)
+    p = prepare("adagrad", weights, moments_dtype, complex_weights=True, lr=lr, eps=eps)
     return AdagradState(
         sum_of_squares=p.full(initial_accumulator_value),
         count=p.count,
@@ -92,7 +93,7 @@ def step(
     def leaf_step(gradient: jax.Array, total: jax.Array) -> tuple[jax.Array, jax.Array]:
         dtype = compute_dtype(gradient, total)
         g = gradient.astype(dtype)
-        new_total = g * g + total.astype(dtype)
+        new_total = abs_sq(g) + total.astype(dtype)
         scaling = jnp.where(new_total > 0, jax.lax.rsqrt(new_total + eps.astype(dtype)), 0.0)
         update = lr.astype(dtype) * (scaling * g)
         return update.astype(gradient.dtype), new_total.astype(total.dtype)

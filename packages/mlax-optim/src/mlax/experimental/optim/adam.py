@@ -86,7 +86,17 @@ def init(
       moments_dtype: the dtype of ``mu`` and ``nu`` (Optax's ``mu_dtype``, applied to both
         moments).
     """
-    p = prepare("adam", weights, moments_dtype, lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    p = prepare(
+        "adam",
+        weights,
+        moments_dtype,
+        complex_weights=True,
+        lr=lr,
+        b1=b1,
+        b2=b2,
+        eps=eps,
+        eps_root=eps_root,
+    )
     return AdamState(
         mu=p.zeros(),
         nu=p.zeros(),

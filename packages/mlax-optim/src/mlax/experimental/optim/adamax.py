@@ -73,7 +73,9 @@ def init(
       moments_dtype: the dtype of ``mu`` and ``nu`` (Optax has no such option); ``None`` keeps each
         weight's dtype.
     """
-    p = prepare("adamax", weights, moments_dtype, lr=lr, b1=b1, b2=b2, eps=eps)
+    p = prepare(
+        "adamax", weights, moments_dtype, complex_weights=True, lr=lr, b1=b1, b2=b2, eps=eps
+    )
     return AdamaxState(
         mu=p.zeros(),
         nu=p.zeros(),

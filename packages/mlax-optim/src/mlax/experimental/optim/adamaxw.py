@@ -81,7 +81,15 @@ def init(
       moments_dtype: the dtype of ``mu`` and ``nu``; ``None`` keeps each weight's dtype.
     """
     p = prepare(
-        "adamaxw", weights, moments_dtype, lr=lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay
+        "adamaxw",
+        weights,
+        moments_dtype,
+        complex_weights=True,
+        lr=lr,
+        b1=b1,
+        b2=b2,
+        eps=eps,
+        weight_decay=weight_decay,
     )
     return AdamaxWState(
         mu=p.zeros(),

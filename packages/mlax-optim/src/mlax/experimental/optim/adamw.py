@@ -90,6 +90,7 @@ def init(
         "adamw",
         weights,
         moments_dtype,
+        complex_weights=True,
         lr=lr,
         b1=b1,
         b2=b2,

@@ -39,6 +39,7 @@ from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_o
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
+    abs_sq,
     compute_dtype,
     debias,
     ema,
@@ -90,7 +91,17 @@ def init(
       bias_correction_mu, bias_correction_nu: debias :math:`m` and :math:`v`.
       moments_dtype: the dtype of the three buffers (Optax's ``mu_dtype``, applied to all).
     """
-    p = prepare("amsgrad", weights, moments_dtype, lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    p = prepare(
+        "amsgrad",
+        weights,
+        moments_dtype,
+        complex_weights=True,
+        lr=lr,
+        b1=b1,
+        b2=b2,
+        eps=eps,
+        eps_root=eps_root,
+    )
     return AmsgradState(
         mu=p.zeros(),
         nu=p.zeros(),
@@ -121,7 +132,7 @@ def step(
         dtype = compute_dtype(gradient, mu)
         g = gradient.astype(dtype)
         new_mu = ema(g, mu.astype(dtype), b1)
-        new_nu = ema(g * g, nu.astype(dtype), b2)
+        new_nu = ema(abs_sq(g), nu.astype(dtype), b2)
         new_max = jnp.maximum(nu_max.astype(dtype), new_nu / correction2.astype(dtype))
         mu_hat = new_mu / correction1.astype(dtype)
         update = lr.astype(dtype) * (

@@ -62,10 +62,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
+from mlax.experimental.optim._src.checks import refuse_float16_moments
 from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     as_hyperparameter,
@@ -146,15 +146,7 @@ def init(
         eps=eps,
         weight_decay=weight_decay,
     )
-    if any(
-        np.dtype(leaf.dtype if moments_dtype is None else moments_dtype) == np.float16
-        for leaf in jax.tree.leaves(weights)
-    ):
-        raise TypeError(
-            "dadapt_adamw cannot keep its moments in float16: while its estimate d is small (it "
-            "starts at estim_lr0=1e-6) the sum s of its steps underflows to 0 and the estimate "
-            "divides 0 by 0. Pass moments_dtype=jnp.float32 (the updates stay float16)."
-        )
+    refuse_float16_moments("dadapt_adamw", "the sum s of its steps", weights, moments_dtype)
 
     def scalar(value: float) -> jax.Array:
         return as_hyperparameter(value, p.dtype)

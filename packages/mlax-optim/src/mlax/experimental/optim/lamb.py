@@ -96,6 +96,7 @@ def init(
         "lamb",
         weights,
         moments_dtype,
+        complex_weights=True,
         lr=lr,
         b1=b1,
         b2=b2,

@@ -106,6 +106,7 @@ def init(
         "lars",
         weights,
         moments_dtype,
+        complex_weights=True,
         lr=lr,
         weight_decay=weight_decay,
         trust_coefficient=trust_coefficient,

@@ -1,4 +1,5 @@
-r"""L-BFGS with a zoom line search: a quasi-Newton method for smooth, deterministic losses.
+r"""L-BFGS with a zoom or backtracking line search: a quasi-Newton method for smooth, deterministic
+losses.
 
 L-BFGS multiplies the gradient by an approximation :math:`P` of the inverse Hessian built from the
 last :math:`m` (``memory_size``) differences of weights and gradients,
@@ -35,6 +36,29 @@ initial_guess_strategy="one")``) with ``learning_rate`` named ``lr`` and the sig
 line search's settings are arguments of :func:`init` with the names and defaults of
 ``optax.scale_by_zoom_linesearch``.
 
+**The backtracking line search.** With ``linesearch="backtracking"`` the step size is instead the
+first of
+
+.. math::
+
+    \eta_0 = \min(\beta\, \eta_{prev},\ \eta_{max}), \qquad \eta_{i+1} = \theta\, \eta_i
+
+(``increase_factor`` :math:`\beta`, the step the previous search accepted :math:`\eta_{prev}`, 1
+before any, ``max_lr`` :math:`\eta_{max}`, ``decrease_factor`` :math:`\theta`) that satisfies
+the Armijo condition
+
+.. math::
+
+    f(w + \eta d) \le (1 + \delta) f(w) + c\, \eta \langle \nabla f(w), d \rangle + \epsilon
+
+(``slope_rtol`` :math:`c`, ``rtol`` :math:`\delta`, ``atol`` :math:`\epsilon`). After
+``max_backtracking_steps`` reductions the last trial step is taken even if it fails the condition;
+if the loss is nan or :math:`+\infty` at every trial the step is 0 and, as in Optax, so is every
+later search's first trial (:math:`\beta \cdot 0`): the run stays where it is. This is
+``optax.lbfgs(linesearch=optax.scale_by_backtracking_linesearch(max_backtracking_steps=20,
+store_grad=True))``; its settings are arguments of :func:`init` with Optax's names and defaults
+(``increase_factor`` and ``max_lr`` default to 1.5 and 1.0 here, Optax's defaults for this search).
+
 **The loss (protocol extension).** The line search evaluates the loss at trial weights, so
 ``step`` takes two keyword-only arguments after the protocol's three (mirroring the ``value`` and
 ``value_fn`` extra arguments of Optax's ``update``): ``value``, the loss at the current weights (a
@@ -42,7 +66,7 @@ scalar array), and ``value_fn``, a pure function ``weights -> scalar loss`` that
 calls and differentiates (close over any data it needs, e.g. with ``functools.partial``). Both are
 required (a ``TypeError`` names the missing one) unless ``init`` was given ``linesearch=False``.
 
-The line search ends at the new weights, where it has computed the loss and its gradients; they are
+Either line search ends at the new weights, where it has computed the loss and its gradients; they are
 kept in ``state.value`` and ``state.grad`` so the next step need not compute them again:
 :func:`value_and_grad_from_state` (like Optax's helper of that name) returns them, or computes
 them when the state holds none yet.
@@ -79,7 +103,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, overload
+from typing import Any, Literal, NamedTuple, overload
 
 import jax
 import jax.numpy as jnp
@@ -99,6 +123,7 @@ from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     Static,
     as_hyperparameter,
+    check_count,
     value_of,
 )
 from mlax.experimental.optim._src.lbfgs_linesearch import (
@@ -121,7 +146,8 @@ class LinesearchInfo(NamedTuple):
     Attributes:
       num_linesearch_steps: the loss evaluations it made, a 0-d int32 array.
       decrease_error: how far the accepted step misses sufficient decrease (0: it meets it).
-      curvature_error: how far it misses the curvature condition (0: it meets it).
+      curvature_error: how far it misses the curvature condition (0: it meets it; nan after a
+        backtracking search, which does not test it).
     """
 
     num_linesearch_steps: jax.Array
@@ -145,8 +171,10 @@ class LbfgsState(NamedTuple):
       info: :class:`LinesearchInfo` of the last line search.
 
     The settings of :func:`init` follow, under its keywords; ``lr``, ``max_lr`` and
-    ``approx_dec_rtol`` are ``None`` when not given, ``linesearch`` and ``initial_guess_strategy``
-    are static.
+    ``approx_dec_rtol`` are ``None`` when not given, ``linesearch`` (``True``, ``False`` or
+    ``"backtracking"``) and ``initial_guess_strategy`` are static. The backtracking settings come
+    last and are ``None`` unless ``linesearch`` is ``"backtracking"`` (so states saved before they
+    existed restore unchanged); that search also fills ``max_lr`` and ``increase_factor``.
     """
 
     count: jax.Array  # type: ignore[assignment]  # Optax's name; shadows tuple.count
@@ -169,8 +197,12 @@ class LbfgsState(NamedTuple):
     curv_rtol: jax.Array
     approx_dec_rtol: jax.Array | None
     stepsize_precision: jax.Array
-    linesearch: Static[bool]
+    linesearch: Static[bool | str]
     initial_guess_strategy: Static[str]
+    max_backtracking_steps: jax.Array | None = None
+    decrease_factor: jax.Array | None = None
+    atol: jax.Array | None = None
+    rtol: jax.Array | None = None
 
     @property
     @deprecated(
@@ -199,16 +231,20 @@ def init(
     lr: ScalarOrSchedule | None = None,
     memory_size: int = 10,
     scale_init_precond: bool = True,
-    linesearch: bool = True,
+    linesearch: bool | Literal["zoom", "backtracking"] = True,
     max_linesearch_steps: int = 20,
     max_lr: float | None = None,
     tol: float = 0.0,
-    increase_factor: float = 2.0,
+    increase_factor: float | None = None,
     slope_rtol: float = 1e-4,
     curv_rtol: float = 0.9,
     approx_dec_rtol: float | None = 1e-6,
     stepsize_precision: float = 1e-5,
     initial_guess_strategy: str = "one",
+    max_backtracking_steps: int = 20,
+    decrease_factor: float = 0.8,
+    atol: float = 0.0,
+    rtol: float = 0.0,
 ) -> LbfgsState: ...
 
 
@@ -228,16 +264,20 @@ def init(
     lr: ScalarOrSchedule | None = None,
     memory_size: int = 10,
     scale_init_precond: bool = True,
-    linesearch: bool = True,
+    linesearch: bool | Literal["zoom", "backtracking"] = True,
     max_linesearch_steps: int = 20,
     max_lr: float | None = None,
     tol: float = 0.0,
-    increase_factor: float = 2.0,
+    increase_factor: float | None = None,
     slope_rtol: float = 1e-4,
     curv_rtol: float = 0.9,
     approx_dec_rtol: float | None = 1e-6,
     stepsize_precision: float = 1e-5,
     initial_guess_strategy: str = "one",
+    max_backtracking_steps: int = 20,
+    decrease_factor: float = 0.8,
+    atol: float = 0.0,
+    rtol: float = 0.0,
 ) -> LbfgsState:
     """Returns the initial state for ``weights`` (shared arguments: :ref:`optimizer-arguments`).
 
@@ -251,14 +291,19 @@ def init(
         be a schedule of the step count.
       memory_size: :math:`m`, the number of weight and gradient differences kept.
       scale_init_precond: scale the initial inverse Hessian by :math:`\\gamma_k`.
-      linesearch: run the zoom line search (Optax's ``linesearch=None`` is ``False``: the step is
-        then :math:`u = \\alpha P g`, and ``step`` needs neither ``value`` nor ``value_fn``).
-      max_linesearch_steps: the most loss evaluations per line search.
-      max_lr: the largest step size the line search may take (``None``: no bound; Optax's
-        ``max_learning_rate``).
-      tol: :math:`\\tau`, the tolerance on both conditions.
-      increase_factor: the factor by which the first phase grows the step.
-      slope_rtol: :math:`c_1`, the sufficient-decrease constant.
+      linesearch: ``True`` (or ``"zoom"``): run the zoom line search (Optax's ``linesearch=None``
+        is ``False``: the step is then :math:`u = \\alpha P g`, and ``step`` needs neither
+        ``value`` nor ``value_fn``); ``"backtracking"``: run the backtracking line search
+        (module docstring).
+      max_linesearch_steps: the most loss evaluations per zoom line search.
+      max_lr: the largest step size the zoom line search may take (``None``: no bound); the
+        largest first trial of the backtracking one (``None``: 1.0). Optax's
+        ``max_learning_rate``.
+      tol: :math:`\\tau`, the tolerance on both conditions of the zoom line search.
+      increase_factor: the factor by which the zoom line search's first phase grows the step
+        (``None``: 2.0); the factor :math:`\\beta` by which the backtracking one grows the
+        previous accepted step into its first trial (``None``: 1.5).
+      slope_rtol: :math:`c_1` (zoom), :math:`c` (backtracking), the sufficient-decrease constant.
       curv_rtol: :math:`c_2`, the curvature constant.
       approx_dec_rtol: :math:`c_3`, when Hager and Zhang's approximate decrease may be used
         (``None``: never).
@@ -266,9 +311,19 @@ def init(
         even if the curvature condition fails.
       initial_guess_strategy: ``"one"`` (first trial step 1, right for quasi-Newton directions)
         or ``"keep"`` (the previous accepted step).
+      max_backtracking_steps: the most times the backtracking search shrinks the step (it
+        evaluates the loss at most ``max_backtracking_steps + 1`` times); Optax requires it, 20
+        here as for the zoom search.
+      decrease_factor: :math:`\\theta`, the factor by which the backtracking search shrinks the
+        step.
+      atol: :math:`\\epsilon`, the absolute tolerance of the backtracking search's Armijo
+        condition.
+      rtol: :math:`\\delta`, its tolerance relative to the loss.
 
     Raises:
-      ValueError: ``memory_size < 1``, or an unknown ``initial_guess_strategy``.
+      ValueError: ``memory_size < 1``, ``max_backtracking_steps < 0``, an unknown ``linesearch``
+        or ``initial_guess_strategy``.
+      TypeError: ``max_backtracking_steps`` is not an int.
     """
     given = {name: v for name, v in (("lr", lr), ("max_lr", max_lr)) if v is not None}
     p = prepare("lbfgs", weights, None, **given)
@@ -278,10 +333,25 @@ def init(
         raise ValueError(
             f"initial_guess_strategy must be 'one' or 'keep', got {initial_guess_strategy!r}."
         )
+    if linesearch not in (True, False, "zoom", "backtracking"):
+        raise ValueError(
+            "linesearch must be True or 'zoom' (the zoom line search), 'backtracking' or False, "
+            f"got {linesearch!r}."
+        )
+    check_count("max_backtracking_steps", max_backtracking_steps, 0)
+    backtracking = linesearch == "backtracking"
     dtype = p.dtype
 
     def scalar(value: float) -> jax.Array:
         return as_hyperparameter(value, dtype)
+
+    def backtracking_scalar(value: float) -> jax.Array | None:
+        return scalar(value) if backtracking else None
+
+    if increase_factor is None:
+        increase_factor = 1.5 if backtracking else 2.0
+    if backtracking and max_lr is None:
+        max_lr = 1.0
 
     return LbfgsState(
         count=p.count,
@@ -304,8 +374,15 @@ def init(
         curv_rtol=scalar(curv_rtol),
         approx_dec_rtol=None if approx_dec_rtol is None else scalar(approx_dec_rtol),
         stepsize_precision=scalar(stepsize_precision),
-        linesearch=Static(linesearch),
+        # "zoom" is stored as True, the value states saved before the string existed hold.
+        linesearch=Static("backtracking" if backtracking else bool(linesearch)),
         initial_guess_strategy=Static(initial_guess_strategy),
+        max_backtracking_steps=(
+            jnp.asarray(max_backtracking_steps, jnp.int32) if backtracking else None
+        ),
+        decrease_factor=backtracking_scalar(decrease_factor),
+        atol=backtracking_scalar(atol),
+        rtol=backtracking_scalar(rtol),
     )
 
 
@@ -330,7 +407,7 @@ def step(
     state = begin_step(gradients, state, LbfgsState, buffers=None)
     check_step_trees(gradients, state, weights)
     dtype = state.rhos.dtype
-    with_linesearch = state.linesearch.value
+    with_linesearch = state.linesearch.value is not False
     loss = check_loss_arguments(value, value_fn, dtype) if with_linesearch else None
     memory_size = state.rhos.shape[0]
     count = state.count

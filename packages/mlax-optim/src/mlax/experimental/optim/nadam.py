@@ -78,7 +78,17 @@ def init(
         :mod:`~mlax.experimental.optim.adam`'s update. Fixed at ``init``: it is part of the
         state's structure, so changing it means a new ``init`` (and a recompile).
     """
-    p = prepare("nadam", weights, moments_dtype, lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    p = prepare(
+        "nadam",
+        weights,
+        moments_dtype,
+        complex_weights=True,
+        lr=lr,
+        b1=b1,
+        b2=b2,
+        eps=eps,
+        eps_root=eps_root,
+    )
     return NadamState(
         mu=p.zeros(),
         nu=p.zeros(),

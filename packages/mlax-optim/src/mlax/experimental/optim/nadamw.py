@@ -92,6 +92,7 @@ def init(
         "nadamw",
         weights,
         moments_dtype,
+        complex_weights=True,
         lr=lr,
         b1=b1,
         b2=b2,

@@ -37,6 +37,7 @@ from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_o
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
+    abs_sq,
     compute_dtype,
     ema,
     increment,
@@ -90,6 +91,7 @@ def init(
         "novograd",
         weights,
         moments_dtype,
+        complex_weights=True,
         lr=lr,
         b1=b1,
         b2=b2,
@@ -127,7 +129,7 @@ def step(
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
         dtype = compute_dtype(gradient, mu)
         g = gradient.astype(dtype)
-        square_norm = jnp.sum(g * g)
+        square_norm = jnp.sum(abs_sq(g))
         new_nu = jnp.where(first, square_norm, ema(square_norm, nu.astype(dtype), b2))
         normalised = g / (jnp.sqrt(new_nu + eps_root.astype(dtype)) + eps.astype(dtype))
         addition = normalised + decay.astype(dtype) * weight.astype(dtype)

@@ -117,6 +117,7 @@ def init(
         "optimistic_adam_v2",
         weights,
         moments_dtype,
+        complex_weights=True,
         lr=lr,
         b1=b1,
         b2=b2,

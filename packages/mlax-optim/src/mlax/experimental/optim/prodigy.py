@@ -69,6 +69,7 @@ from mlax.experimental.core import (
     keep_old_keywords,
     register_deprecation,
 )
+from mlax.experimental.optim._src.checks import refuse_float16_moments
 from mlax.experimental.optim._src.deprecations_manifest import PRODIGY_INIT_RENAMES
 from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
@@ -85,7 +86,6 @@ from mlax.experimental.optim._src.moments import (
     kept,
     map_leaves,
 )
-from mlax.experimental.optim._src.prodigy_checks import refuse_float16_moments
 from mlax.experimental.optim._src.sharding import contract_all
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
@@ -209,7 +209,7 @@ def init(
     p = prepare(
         "prodigy", weights, moments_dtype, lr=lr, **decays, eps=eps, weight_decay=weight_decay
     )
-    refuse_float16_moments(weights, moments_dtype)
+    refuse_float16_moments("prodigy", "d·g", weights, moments_dtype)
     if b3 is None:
         b3 = math.sqrt(float(b2))
 

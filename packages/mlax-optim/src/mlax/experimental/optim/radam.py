@@ -94,6 +94,7 @@ def init(
         "radam",
         weights,
         moments_dtype,
+        complex_weights=True,
         lr=lr,
         b1=b1,
         b2=b2,

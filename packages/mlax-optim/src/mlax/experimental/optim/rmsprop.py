@@ -48,6 +48,7 @@ from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_o
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
+    abs_sq,
     compute_dtype,
     debias,
     ema,
@@ -111,7 +112,16 @@ def init(
     """
     # Without momentum there is no momentum hyperparameter to check or store.
     given = {} if momentum is None else {"momentum": momentum}
-    p = prepare("rmsprop", weights, moments_dtype, lr=lr, decay=decay, eps=eps, **given)
+    p = prepare(
+        "rmsprop",
+        weights,
+        moments_dtype,
+        complex_weights=True,
+        lr=lr,
+        decay=decay,
+        eps=eps,
+        **given,
+    )
     return RmspropState(
         nu=p.full(initial_scale),
         mu=p.zeros() if centered else None,
@@ -145,13 +155,13 @@ def step(
         dtype = compute_dtype(gradient, nu)
         g = gradient.astype(dtype)
         correction_ = correction.astype(dtype)
-        new_nu = ema(g * g, nu.astype(dtype), decay)
+        new_nu = ema(abs_sq(g), nu.astype(dtype), decay)
         scale = new_nu / correction_
         new_buffers: list[jax.Array] = []
         if centered:
             mu = buffers[0]
             new_mu = ema(g, mu.astype(dtype), decay)
-            scale = scale - jnp.square(new_mu / correction_)
+            scale = scale - abs_sq(new_mu / correction_)
             new_buffers.append(new_mu.astype(mu.dtype))
         eps_ = eps.astype(dtype)
         scaling = jnp.where(

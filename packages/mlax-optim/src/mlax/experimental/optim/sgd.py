@@ -96,7 +96,7 @@ def init(
     """
     # With momentum=None there is no momentum hyperparameter to check or store.
     given = {} if momentum is None else {"momentum": momentum}
-    p = prepare("sgd", weights, moments_dtype, lr=lr, **given)
+    p = prepare("sgd", weights, moments_dtype, complex_weights=True, lr=lr, **given)
     return SgdState(
         velocities=None if momentum is None else p.zeros(),
         lr=p.hyperparameters["lr"],

@@ -6,7 +6,6 @@ gradients, to be placed in a :func:`~mlax.experimental.optim.chain`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -20,6 +19,7 @@ from mlax.experimental.optim._src.hyperparameters import (
     coerce_scalars,
     hyperparameter_dtype,
 )
+from mlax.experimental.optim._src.masks import MaskOrFn, leaf_flags, resolve_mask
 from mlax.experimental.optim.protocol import EmptyState, Optimizer, Transform
 
 __all__ = [
@@ -45,9 +45,7 @@ class ZeroNansState(NamedTuple):
     found_nan: PyTree
 
 
-def add_decayed_weights(
-    weight_decay: float = 0.0, mask: PyTree | Callable[[PyTree], PyTree] | None = None
-) -> Optimizer:
+def add_decayed_weights(weight_decay: float = 0.0, mask: MaskOrFn = None) -> Optimizer:
     r"""Adds :math:`\lambda w` to the gradients (coupled L2 weight decay).
 
     .. math::
@@ -65,8 +63,10 @@ def add_decayed_weights(
         the weights returning one; leaves marked ``False`` pass through without decay.
 
     Raises:
-      ValueError: ``weight_decay`` is not a finite number, or ``step`` was called without
-        ``weights``.
+      ValueError: ``weight_decay`` is not a finite number, ``step`` was called without
+        ``weights``, or the mask's structure is not the weights' or a prefix of it (the message
+        names the first key path where they differ).
+      TypeError: a mask leaf is not a boolean (the message names its key path).
 
     Example:
       >>> import jax.numpy as jnp
@@ -92,7 +92,7 @@ def add_decayed_weights(
         check_state(state, AddDecayedWeightsState, "add_decayed_weights")
         state = coerce_scalars(state)  # a Python float put in by _replace
         weights = require_weights(weights, gradients, "add_decayed_weights")
-        decay_mask = _full_mask(mask, weights)
+        decay_mask = leaf_flags(resolve_mask("add_decayed_weights", "mask", mask, weights), weights)
 
         def decay_leaf(gradient: jax.Array, weight: jax.Array, decay: bool) -> jax.Array:
             if not decay:
@@ -102,21 +102,6 @@ def add_decayed_weights(
         return jax.tree.map(decay_leaf, gradients, weights, decay_mask), state
 
     return Transform(init=init, step=step)
-
-
-def _full_mask(mask: PyTree | Callable[[PyTree], PyTree] | None, weights: PyTree) -> PyTree:
-    """``mask`` broadcast to one Python bool per leaf of ``weights`` (all true for ``None``)."""
-    if mask is None:
-        return jax.tree.map(lambda _: True, weights)
-    prefix = mask(weights) if callable(mask) else mask
-    try:
-        return jax.tree.map(
-            lambda flag, subtree: jax.tree.map(lambda _: bool(flag), subtree), prefix, weights
-        )
-    except ValueError as error:
-        raise ValueError(
-            f"the mask must have the weights' tree structure or a prefix of it: {error}"
-        ) from None
 
 
 def zero_nans() -> Optimizer:

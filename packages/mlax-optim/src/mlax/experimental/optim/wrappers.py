@@ -529,8 +529,10 @@ def split_real_and_imaginary(optimizer: Optimizer) -> Optimizer:
     the pair of updates it returns is merged back: :math:`u = u_a + i u_b`. Real leaves pass through
     unchanged. The optimizer therefore behaves exactly as on two real weights; its buffers for a
     complex weight are pairs too. complex64 splits into float32 and complex128 into float64, and the
-    updates keep each weight's dtype. Every mlax optimizer refuses complex weights, so this is how
-    to train them with any of them. Optax's ``optax.contrib.split_real_and_imaginary``.
+    updates keep each weight's dtype. Optimizers that do not take complex weights themselves (the
+    optimizers guide lists those that do) refuse them, so this is how to train them with any
+    optimizer; for one that does, it is another method, the real and imaginary parts getting
+    separate second moments. Optax's ``optax.contrib.split_real_and_imaginary``.
 
     **Gradients.** For a real loss :math:`L`, ``jax.grad`` returns the *conjugate* of the descent
     direction :math:`\partial L/\partial a + i\, \partial L/\partial b`; pass

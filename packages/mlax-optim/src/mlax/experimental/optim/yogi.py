@@ -38,6 +38,7 @@ from mlax.experimental.optim._src.hyperparameters import Hyperparameter, value_o
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import (
     MomentsDtype,
+    abs_sq,
     complement,
     compute_dtype,
     debias,
@@ -85,7 +86,17 @@ def init(
       initial_accumulator_value: the initial :math:`m` and :math:`v` (used only here).
       moments_dtype: the dtype of ``mu`` and ``nu``; ``None`` keeps each weight's dtype.
     """
-    p = prepare("yogi", weights, moments_dtype, lr=lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    p = prepare(
+        "yogi",
+        weights,
+        moments_dtype,
+        complex_weights=True,
+        lr=lr,
+        b1=b1,
+        b2=b2,
+        eps=eps,
+        eps_root=eps_root,
+    )
     return YogiState(
         mu=p.full(initial_accumulator_value),
         nu=p.full(initial_accumulator_value),
@@ -111,7 +122,7 @@ def step(
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
         dtype = compute_dtype(gradient, mu)
         g = gradient.astype(dtype)
-        square = g * g
+        square = abs_sq(g)
         v = nu.astype(dtype)
         new_mu = ema(g, mu.astype(dtype), b1)
         new_nu = v - complement(b2, dtype) * jnp.sign(v - square) * square

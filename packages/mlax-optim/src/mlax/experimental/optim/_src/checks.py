@@ -1,11 +1,14 @@
 """The checks every optimizer and wrapper makes on its inputs, one home for each.
 
 * :func:`check_float_weights`: the weights are floating-point arrays;
+* :func:`check_optimizer_weights`: the weights are floating-point arrays, or complex ones for an
+  optimizer that supports them (the message for one that does not names it and the fix);
 * :func:`check_state`: ``step`` received the state its own ``init`` makes;
 * :func:`check_gradients`, :func:`check_signature`: the gradients match the state's buffers (or the
   weights' recorded signature);
 * :func:`require_weights`: ``step`` received the weights it needs, matching the gradients;
-* :func:`require_value`: ``step`` received the loss value it needs.
+* :func:`require_value`: ``step`` received the loss value it needs;
+* :func:`refuse_float16_moments`: a distance-estimating optimizer's moments would not be float16.
 
 Each raises with a message that names the argument, the key path where relevant, and the fix.
 """
@@ -17,6 +20,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree, check_floating, check_trees_match
 from mlax.experimental.optim._src.moments import MomentsDtype, Signature
@@ -24,8 +28,10 @@ from mlax.experimental.optim._src.moments import MomentsDtype, Signature
 __all__ = [
     "check_float_weights",
     "check_gradients",
+    "check_optimizer_weights",
     "check_signature",
     "check_state",
+    "refuse_float16_moments",
     "require_value",
     "require_weights",
 ]
@@ -80,13 +86,38 @@ def check_float_weights(weights: PyTree) -> None:
     dtype the state was not made for.
     """
     for path, leaf in jax.tree_util.tree_flatten_with_path(weights)[0]:
-        name = f"weights{jax.tree_util.keystr(path)}"
-        if not isinstance(leaf, (jax.Array, np.ndarray)):
+        _check_float_leaf(leaf, f"weights{jax.tree_util.keystr(path)}")
+
+
+def _check_float_leaf(leaf: Any, name: str) -> None:
+    if not isinstance(leaf, (jax.Array, np.ndarray)):
+        raise TypeError(
+            f"{name} must be an array, got the {type(leaf).__name__} {leaf!r}; pass "
+            f"jnp.asarray({leaf!r}, jnp.float32) (or the float dtype you train in)."
+        )
+    check_floating(leaf, name)
+
+
+def check_optimizer_weights(weights: PyTree, who: str, *, complex_weights: bool) -> None:
+    """Checks an optimizer's weights as :func:`check_float_weights` does, allowing complex leaves
+    when ``complex_weights`` (the optimizer supports them, as its Optax counterpart does).
+
+    Raises:
+      TypeError: a leaf is complex and ``who`` does not support complex weights: the message names
+        ``who``, the key path, and the wrapper that optimizes complex weights with any optimizer.
+        Otherwise as :func:`check_float_weights`.
+    """
+    for path, leaf in jax.tree_util.tree_flatten_with_path(weights)[0]:
+        if isinstance(leaf, (jax.Array, np.ndarray)) and jnp.iscomplexobj(leaf):
+            if complex_weights:
+                continue
             raise TypeError(
-                f"{name} must be an array, got the {type(leaf).__name__} {leaf!r}; pass "
-                f"jnp.asarray({leaf!r}, jnp.float32) (or the float dtype you train in)."
+                f"{who} does not support complex weights (weights{jax.tree_util.keystr(path)} is "
+                f"{leaf.dtype}): optimize them as pairs of real weights with "
+                f"split_real_and_imaginary(configure({who}, ...)) from "
+                "mlax.experimental.optim.wrappers."
             )
-        check_floating(leaf, name)
+        _check_float_leaf(leaf, f"weights{jax.tree_util.keystr(path)}")
 
 
 def check_gradients(
@@ -104,7 +135,10 @@ def check_gradients(
     if marker.value is not None:
         weight_dtypes = getattr(marker, "weight_dtypes", None)
         for index, (path, leaf) in enumerate(jax.tree_util.tree_flatten_with_path(gradients)[0]):
-            if not jnp.issubdtype(leaf.dtype, jnp.floating):
+            # A complex moments_dtype is accepted only for complex weights (moments_dtype_marker).
+            if not jnp.issubdtype(leaf.dtype, jnp.floating) and not jnp.issubdtype(
+                marker.value, jnp.complexfloating
+            ):
                 raise TypeError(
                     f"gradients{jax.tree_util.keystr(path)} must have a floating-point dtype, "
                     f"got {leaf.dtype}."
@@ -146,3 +180,24 @@ def require_value(value: Any, who: str, call: str) -> jax.Array:
     if array.ndim != 0:
         raise ValueError(f"value must be the scalar loss, got an array of shape {array.shape}.")
     return array
+
+
+def refuse_float16_moments(
+    who: str, underflow: str, weights: PyTree, moments_dtype: DTypeLike | None
+) -> None:
+    """Raises ``TypeError`` if any of ``who``'s moment buffers would be float16.
+
+    For the optimizers that estimate a distance ``d`` starting from ``estim_lr0=1e-6``: while ``d``
+    is small, ``underflow`` (what vanishes, in the message) underflows to 0 in float16 and the
+    estimate divides 0 by 0.
+    """
+    buffer_dtypes = {
+        np.dtype(leaf.dtype if moments_dtype is None else moments_dtype)
+        for leaf in jax.tree.leaves(weights)
+    }
+    if np.dtype(np.float16) in buffer_dtypes:
+        raise TypeError(
+            f"{who} cannot keep its moments in float16: while its estimate d is small (it starts "
+            f"at estim_lr0=1e-6) {underflow} underflows to 0 and the estimate divides 0 by 0. "
+            "Pass moments_dtype=jnp.float32 (the updates stay float16)."
+        )

@@ -139,10 +139,18 @@ def hyperparameter_dtype(weights: PyTree) -> np.dtype[Any]:
     """The dtype that hyperparameters are stored in: the widest float of the weights, at least float32.
 
     A bfloat16 model keeps a float32 learning rate (cast to bfloat16 at use); a float64 model keeps a
-    float64 one, so ``lr=0.1`` is not first rounded to float32.
+    float64 one, so ``lr=0.1`` is not first rounded to float32. Hyperparameters stay real for complex
+    weights: a complex64 weight counts as float32, a complex128 one as float64.
     """
-    dtypes = [dtype_of(leaf) for leaf in jax.tree.leaves(weights)]
+    dtypes = [_real_dtype(dtype_of(leaf)) for leaf in jax.tree.leaves(weights)]
     return np.dtype(jnp.result_type(jnp.float32, *dtypes))
+
+
+def _real_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """The dtype of a complex ``dtype``'s real part; any other dtype unchanged."""
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        return np.dtype(jnp.finfo(dtype).dtype)  # type: ignore[no-untyped-call]
+    return dtype
 
 
 def as_hyperparameter(value: Any, dtype: np.dtype[Any]) -> jax.Array:
@@ -214,7 +222,8 @@ def coerce_scalars(state: _State) -> _State:
         buffers = [
             leaf
             for leaf in jax.tree.leaves(kept_fields)
-            if isinstance(leaf, jax.Array) and jnp.issubdtype(leaf.dtype, jnp.floating)
+            # inexact: complex buffers count too (as their real dtype).
+            if isinstance(leaf, jax.Array) and jnp.issubdtype(leaf.dtype, jnp.inexact)
         ]
         dtype = hyperparameter_dtype(buffers)
     return state._replace(**{name: jnp.asarray(fields[name]).astype(dtype) for name in loose})

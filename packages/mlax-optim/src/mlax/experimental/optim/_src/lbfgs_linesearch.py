@@ -1,4 +1,5 @@
-"""L-BFGS's line-search plumbing: checking ``step``'s extra arguments and running the zoom search."""
+"""L-BFGS's line-search plumbing: checking ``step``'s extra arguments and running the search (zoom
+or backtracking) that the state names."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from mlax.experimental.core import PyTree, check_trees_match
+from mlax.experimental.optim._src.backtracking_linesearch import (
+    BacktrackingSettings,
+    backtracking_linesearch,
+)
 from mlax.experimental.optim._src.checks import require_value
 from mlax.experimental.optim._src.zoom_linesearch import (
     LinesearchResult,
@@ -61,7 +66,9 @@ def search(
     gradients: PyTree,
     state: LbfgsState,
 ) -> LinesearchResult:
-    """The zoom line search along ``direction`` with the settings kept in ``state``."""
+    """The state's line search along ``direction``, with the settings kept in ``state``."""
+    if state.linesearch.value == "backtracking":
+        return _backtrack(value_fn, weights, direction, loss, gradients, state)
     guess = jnp.ones((), state.rhos.dtype)
     if state.initial_guess_strategy.value == "keep":
         guess = state.learning_rate
@@ -82,5 +89,37 @@ def search(
         value=loss,
         grad=gradients,
         stepsize_guess=guess,
+        settings=settings,
+    )
+
+
+def _backtrack(
+    value_fn: ValueFn,
+    weights: PyTree,
+    direction: PyTree,
+    loss: jax.Array,
+    gradients: PyTree,
+    state: LbfgsState,
+) -> LinesearchResult:
+    # init fills these whenever it records the backtracking search.
+    assert state.max_backtracking_steps is not None and state.max_lr is not None
+    assert state.decrease_factor is not None
+    assert state.atol is not None and state.rtol is not None
+    settings = BacktrackingSettings(
+        max_steps=state.max_backtracking_steps,
+        slope_rtol=state.slope_rtol,
+        decrease_factor=state.decrease_factor,
+        increase_factor=state.increase_factor,
+        max_stepsize=state.max_lr,
+        atol=state.atol,
+        rtol=state.rtol,
+    )
+    return backtracking_linesearch(
+        value_fn,
+        weights,
+        direction,
+        value=loss,
+        grad=gradients,
+        previous_stepsize=state.learning_rate,
         settings=settings,
     )

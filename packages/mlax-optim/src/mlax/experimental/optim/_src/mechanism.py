@@ -5,7 +5,8 @@ An optimizer module holds its formula (docstring), its ``init`` signature, its s
 update; everything else is here, written once:
 
 * ``init`` calls ``prepare("adam", weights, moments_dtype, lr=lr, ...)``, which checks every
-  hyperparameter against its range, checks that the weights are floating-point arrays, picks the
+  hyperparameter against its range, checks that the weights are floating-point arrays (or complex,
+  for an optimizer that passes ``complex_weights=True``), picks the
   hyperparameter dtype, records ``moments_dtype``, and stores each hyperparameter as a 0-d array (or a
   :class:`~mlax.experimental.optim.schedules.Scheduled`). The returned :class:`Prepared` makes the
   buffers (:meth:`Prepared.zeros`, :meth:`Prepared.full`), the count and the state's hyperparameter
@@ -31,8 +32,8 @@ from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._src.checks import (
-    check_float_weights,
     check_gradients,
+    check_optimizer_weights,
     check_state,
     require_weights,
 )
@@ -108,6 +109,8 @@ def prepare(
     weights: PyTree,
     moments_dtype: DTypeLike | None = None,
     /,
+    *,
+    complex_weights: bool = False,
     **hyperparameters: Any,
 ) -> Prepared:
     """Checks ``init``'s arguments and returns what its state is built from.
@@ -116,15 +119,20 @@ def prepare(
       who: the optimizer, for messages (``"adam"``).
       weights: the weights given to ``init``.
       moments_dtype: the ``moments_dtype`` given to ``init`` (``None``: the weights' dtypes).
+      complex_weights: the optimizer supports complex weights (its step computes Optax's complex
+        mathematics: squares as :math:`|g|^2`, buffers in the weights' complex dtypes). Without it
+        a complex weight is refused with a message naming ``who`` and
+        ``split_real_and_imaginary``. Hyperparameters stay real either way.
       **hyperparameters: every float hyperparameter that may be a schedule, by its keyword.
 
     Raises:
       ValueError: a hyperparameter is outside its range (the message names it and the range).
-      TypeError: a weight is not a floating-point array (the message names its key path), or
-        ``moments_dtype`` is not a floating-point dtype.
+      TypeError: a weight is not a floating-point array (nor a complex one where
+        ``complex_weights``; the message names its key path), or ``moments_dtype`` is not a
+        floating-point dtype (a complex one, for complex weights).
     """
     check_hyperparameters(who, **hyperparameters)
-    check_float_weights(weights)
+    check_optimizer_weights(weights, who, complex_weights=complex_weights)
     dtype = hyperparameter_dtype(weights)
     return Prepared(
         weights,

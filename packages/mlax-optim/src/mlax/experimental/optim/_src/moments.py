@@ -53,6 +53,7 @@ from mlax.experimental.optim._src.hyperparameters import Static
 
 __all__ = [
     "MomentsDtype",
+    "abs_sq",
     "Scalar",
     "adam_direction",
     "Signature",
@@ -122,13 +123,34 @@ def moments_dtype_marker(
 ) -> MomentsDtype:
     """The static marker recording ``moments_dtype`` (and, if given, the ``weights``' dtypes).
 
+    With complex weights (for the optimizers that support them) ``moments_dtype`` must be ``None``
+    or a complex dtype, and a complex one needs every weight complex: Optax keeps a complex weight's
+    buffers complex (a second moment is real-valued but held in the complex dtype), and a real
+    buffer cannot hold a complex first moment.
+
     Raises:
-      TypeError: ``moments_dtype`` is not a floating-point dtype.
+      TypeError: ``moments_dtype`` is not a floating-point dtype (or, for complex weights, not a
+        complex one).
     """
     if moments_dtype is None:
         return MomentsDtype(None)
     dtype = np.dtype(moments_dtype)
-    if not jnp.issubdtype(dtype, jnp.floating):
+    complex_weights = [
+        jax.tree_util.keystr(path)
+        for path, leaf in jax.tree_util.tree_flatten_with_path(weights)[0]
+        if jnp.iscomplexobj(leaf)
+    ]
+    if complex_weights and not jnp.issubdtype(dtype, jnp.complexfloating):
+        raise TypeError(
+            f"moments_dtype must be a complex dtype (or None) for complex weights, got {dtype} "
+            f"(weights{complex_weights[0]} is complex): a complex weight's moments are complex."
+        )
+    if complex_weights and len(complex_weights) < len(jax.tree.leaves(weights)):
+        raise TypeError(
+            f"a complex moments_dtype ({dtype}) needs every weight complex; for a tree of complex "
+            "and real weights pass moments_dtype=None (each weight's own dtype)."
+        )
+    if not complex_weights and not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"moments_dtype must be a floating-point dtype, got {dtype}.")
     weight_dtypes = (
         None if weights is None else tuple(dtype_of(leaf) for leaf in jax.tree.leaves(weights))
@@ -205,6 +227,17 @@ ScalarLike = jax.Array | Scalar
 """A hyperparameter as the shared formulas take it: a 0-d array, or a :class:`Scalar` wrapping one."""
 
 
+def abs_sq(x: jax.Array) -> jax.Array:
+    r""":math:`|x|^2` in ``x``'s dtype: ``x * x`` for a real ``x`` (the same operation as before
+    complex support, so real results are unchanged), and Optax's ``numerics.abs_sq``,
+    :math:`\operatorname{Re}(\bar x x)`, held in ``x``'s complex dtype for a complex ``x`` (Optax
+    keeps a complex weight's second moments in its complex dtype, with zero imaginary parts).
+    """
+    if jnp.iscomplexobj(x):
+        return (jnp.conj(x) * x).real.astype(x.dtype)
+    return x * x
+
+
 def compute_dtype(*leaves: jax.Array) -> np.dtype[Any]:
     """The dtype a leaf's step is computed in: the promotion of its gradient's and buffers' dtypes."""
     return np.dtype(jnp.result_type(*(leaf.dtype for leaf in leaves)))
@@ -279,7 +312,7 @@ def adam_direction(
 
     .. math::
 
-        m \leftarrow \beta_1 m + (1-\beta_1) g, \quad v \leftarrow \beta_2 v + (1-\beta_2) g^2,
+        m \leftarrow \beta_1 m + (1-\beta_1) g, \quad v \leftarrow \beta_2 v + (1-\beta_2) |g|^2,
         \quad d = \frac{\hat m}{\sqrt{\hat v + \epsilon_{root}} + \epsilon}
 
     with :math:`\hat v = v / (1-\beta_2^t)` and :math:`\hat m = m / (1-\beta_1^t)`, or with
@@ -292,7 +325,7 @@ def adam_direction(
     dtype = compute_dtype(gradient, mu, nu)
     g = gradient.astype(dtype)
     new_mu = ema(g, mu.astype(dtype), b1)
-    new_nu = ema(g * g, nu.astype(dtype), b2)
+    new_nu = ema(abs_sq(g), nu.astype(dtype), b2)
     mu_hat = first_moment_hat(new_mu, g, b1, debias1, debias1_next, nesterov)
     nu_hat = new_nu / debias2.astype(dtype)
     direction = mu_hat / (jnp.sqrt(nu_hat + eps_root.astype(dtype)) + eps.astype(dtype))
