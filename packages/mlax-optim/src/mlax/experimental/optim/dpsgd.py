@@ -340,7 +340,7 @@ def init(
       TypeError: ``seed`` is not a seed or key.
     """
     _check_bounds("dpsgd", l2_norm_clip, noise_multiplier)
-    given = {} if momentum is None else {"momentum": momentum}
+    given: dict[str, Any] = {} if momentum is None else {"momentum": momentum}
     p = prepare(
         "dpsgd",
         weights,

@@ -325,7 +325,9 @@ def init(
         or ``initial_guess_strategy``.
       TypeError: ``max_backtracking_steps`` is not an int.
     """
-    given = {name: v for name, v in (("lr", lr), ("max_lr", max_lr)) if v is not None}
+    given: dict[str, Any] = {
+        name: v for name, v in (("lr", lr), ("max_lr", max_lr)) if v is not None
+    }
     p = prepare("lbfgs", weights, None, **given)
     if memory_size < 1:
         raise ValueError(f"lbfgs needs memory_size >= 1, got {memory_size}.")

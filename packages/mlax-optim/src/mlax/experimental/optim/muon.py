@@ -194,7 +194,7 @@ def init(
         of rank below 2).
     """
     # adam_lr=None (use lr) is not a value to store: it is checked and stored only when given.
-    given_adam_lr = {} if adam_lr is None else {"adam_lr": adam_lr}
+    given_adam_lr: dict[str, Any] = {} if adam_lr is None else {"adam_lr": adam_lr}
     p = prepare(
         "muon",
         weights,

@@ -205,7 +205,7 @@ def init(
         ``moments_dtype=jnp.float16``).
     """
     # b1, b2 and b3 are checked (in [0, 1)) but stored as plain 0-d arrays: never scheduled.
-    decays = {"b1": b1, "b2": b2} if b3 is None else {"b1": b1, "b2": b2, "b3": b3}
+    decays: dict[str, Any] = {"b1": b1, "b2": b2} if b3 is None else {"b1": b1, "b2": b2, "b3": b3}
     p = prepare(
         "prodigy", weights, moments_dtype, lr=lr, **decays, eps=eps, weight_decay=weight_decay
     )

@@ -115,7 +115,7 @@ def check_optimizer_weights(weights: PyTree, who: str, *, complex_weights: bool)
                 f"{who} does not support complex weights (weights{jax.tree_util.keystr(path)} is "
                 f"{leaf.dtype}): optimize them as pairs of real weights with "
                 f"split_real_and_imaginary(configure({who}, ...)) from "
-                "mlax.experimental.optim.wrappers."
+                "mlax.experimental.optim."
             )
         _check_float_leaf(leaf, f"weights{jax.tree_util.keystr(path)}")
 
