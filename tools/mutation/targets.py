@@ -33,6 +33,7 @@ _OPTIM = (
     "optim/_src/adam_family.py",
     "optim/_src/adamax_family.py",
     "optim/_src/backtracking_linesearch.py",
+    "optim/_src/dimension_numbers.py",
     "optim/_src/galore_projection.py",
     "optim/_src/lbfgs_memory.py",
     "optim/_src/moments.py",

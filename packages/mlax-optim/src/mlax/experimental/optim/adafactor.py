@@ -35,6 +35,9 @@ Differences: Optax's
 ``dtype_momentum`` (float32) is ``moments_dtype`` here and defaults to the weights' dtype like every
 buffer; :math:`\hat\beta_t` is computed in the hyperparameter dtype (Optax: always float32).
 
+Complex weights (complex64, complex128) are accepted: squares of gradients and moments are
+:math:`|g|^2`, as in Optax (:ref:`complex-weights`).
+
 Example:
   >>> import jax.numpy as jnp
   >>> from mlax.experimental.core import apply_gradients

@@ -18,6 +18,9 @@ weights. With ``nesterov`` (NAdam), :math:`\hat m = \beta_1 m / (1-\beta_1^{t+1}
 (1-\beta_1) g / (1-\beta_1^t)`. This is ``optax.adam`` with ``learning_rate`` named ``lr`` and the
 updates' sign flipped; every other hyperparameter has Optax's name and default.
 
+Complex weights (complex64, complex128) are accepted: squares of gradients and moments are
+:math:`|g|^2`, as in Optax (:ref:`complex-weights`).
+
 Example:
   >>> import jax.numpy as jnp
   >>> from mlax.experimental.core import apply_gradients

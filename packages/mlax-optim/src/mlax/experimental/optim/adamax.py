@@ -12,6 +12,9 @@ With gradient :math:`g`, step :math:`t`, moment :math:`m` and infinity norm :mat
 and returns :math:`u`, which :func:`mlax.experimental.core.apply_gradients` subtracts from the
 weights. This is ``optax.adamax`` with ``learning_rate`` named ``lr`` and the sign flipped.
 
+Complex weights (complex64, complex128) are accepted: squares of gradients and moments are
+:math:`|g|^2`, as in Optax (:ref:`complex-weights`).
+
 Example:
   >>> import jax.numpy as jnp
   >>> from mlax.experimental.core import apply_gradients

@@ -12,6 +12,9 @@ which :func:`mlax.experimental.core.apply_gradients` subtracts from the weights.
 with ``learning_rate`` named ``lr`` and the sign flipped; ``mask`` (Optax's) limits the
 decay to some weights: :math:`\lambda m_i w_i` with :math:`m_i \in \{0, 1\}` per weight.
 
+Complex weights (complex64, complex128) are accepted: squares of gradients and moments are
+:math:`|g|^2`, as in Optax (:ref:`complex-weights`).
+
 Example:
   >>> import jax.numpy as jnp
   >>> from mlax.experimental.core import apply_gradients

@@ -15,6 +15,9 @@ with :math:`\hat m = m / (1-\beta_1^t)` (or :math:`m` without ``bias_correction_
 :func:`mlax.experimental.core.apply_gradients` subtracts :math:`u`. This is ``optax.amsgrad`` with
 ``learning_rate`` named ``lr`` and the sign flipped.
 
+Complex weights (complex64, complex128) are accepted: squares of gradients and moments are
+:math:`|g|^2`, as in Optax (:ref:`complex-weights`).
+
 Example:
   >>> import jax.numpy as jnp
   >>> from mlax.experimental.core import apply_gradients

@@ -16,6 +16,9 @@ with ``learning_rate`` named ``lr`` and the sign flipped; ``weight_decay_mask`` 
 ``trust_ratio_mask`` are Optax's: a weight outside the first has :math:`r = g`, one outside the
 second :math:`d = \eta r`.
 
+Complex weights (complex64, complex128) are accepted: squares of gradients and moments are
+:math:`|g|^2`, as in Optax (:ref:`complex-weights`).
+
 Example:
   >>> import jax.numpy as jnp
   >>> from mlax.experimental.core import apply_gradients

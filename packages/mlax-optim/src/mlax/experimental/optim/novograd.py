@@ -13,6 +13,9 @@ per-weight moment :math:`m`, the first ``step`` sets :math:`v = \|g\|^2` and
 (norms over each leaf). :func:`mlax.experimental.core.apply_gradients` subtracts :math:`u`. This is
 ``optax.novograd`` with ``learning_rate`` named ``lr`` and the sign flipped.
 
+Complex weights (complex64, complex128) are accepted: squares of gradients and moments are
+:math:`|g|^2`, as in Optax (:ref:`complex-weights`).
+
 Example:
   >>> import jax.numpy as jnp
   >>> from mlax.experimental.core import apply_gradients

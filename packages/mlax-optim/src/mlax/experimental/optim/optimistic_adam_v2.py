@@ -27,6 +27,9 @@ same updates with Optax's older arguments (``optimistic_adam(lr=a, optimism=b)``
 ``optimistic_adam_v2(lr=1, alpha=a, beta=b)``). Unlike Optax's, ``alpha`` and ``beta`` may be
 schedules, and ``moments_dtype`` applies to every buffer (Optax's ``mu_dtype`` to ``mu`` only).
 
+Complex weights (complex64, complex128) are accepted: squares of gradients and moments are
+:math:`|g|^2`, as in Optax (:ref:`complex-weights`).
+
 Example:
   >>> import jax.numpy as jnp
   >>> from mlax.experimental.core import apply_gradients

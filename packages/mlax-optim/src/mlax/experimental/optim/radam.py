@@ -17,6 +17,9 @@ with :math:`\hat m, \hat v` as in Adam (``nesterov`` uses Adam's look-ahead :mat
 :func:`mlax.experimental.core.apply_gradients` subtracts :math:`u`. This is ``optax.radam`` with
 ``learning_rate`` named ``lr`` and the sign flipped.
 
+Complex weights (complex64, complex128) are accepted: squares of gradients and moments are
+:math:`|g|^2`, as in Optax (:ref:`complex-weights`).
+
 Example:
   >>> import jax.numpy as jnp
   >>> from mlax.experimental.core import apply_gradients

@@ -24,6 +24,9 @@ with momentum :math:`\mu`, a velocity :math:`b` (zero at ``init``) gives
 :func:`mlax.experimental.core.apply_gradients` subtracts :math:`u`. This is ``optax.rmsprop`` with
 ``learning_rate`` named ``lr`` and the sign flipped.
 
+Complex weights (complex64, complex128) are accepted: squares of gradients and moments are
+:math:`|g|^2`, as in Optax (:ref:`complex-weights`).
+
 Example:
   >>> import jax.numpy as jnp
   >>> from mlax.experimental.core import apply_gradients

@@ -23,6 +23,9 @@ With a constant learning rate this is ``optax.sgd`` (with ``momentum`` and ``nes
 Optax's :math:`g`, so with a learning-rate *schedule* a change of :math:`\eta` acts on new gradients
 only (the velocity keeps the rates it was built with), where Optax rescales the whole velocity.
 
+Complex weights (complex64, complex128) are accepted: squares of gradients and moments are
+:math:`|g|^2`, as in Optax (:ref:`complex-weights`).
+
 Example:
   >>> import jax.numpy as jnp
   >>> from mlax.experimental.core import apply_gradients

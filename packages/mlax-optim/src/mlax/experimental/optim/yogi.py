@@ -14,6 +14,9 @@ weights. This is ``optax.yogi`` with ``learning_rate`` named ``lr`` and the sign
 ``eps_root`` and ``initial_accumulator_value`` are ``optax.scale_by_yogi``'s (``optax.yogi`` fixes
 them at their defaults).
 
+Complex weights (complex64, complex128) are accepted: squares of gradients and moments are
+:math:`|g|^2`, as in Optax (:ref:`complex-weights`).
+
 Example:
   >>> import jax.numpy as jnp
   >>> from mlax.experimental.core import apply_gradients

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +19,7 @@ import numpy as np
 from jax.typing import DTypeLike
 
 from mlax.experimental.core import PyTree
+from mlax.experimental.optim._src.dimension_numbers import leaf_numbers, matrix_axes
 
 __all__ = [
     "DimensionNumbersTree",
@@ -78,34 +79,12 @@ class Layout(NamedTuple):
         return (self.rank, n) if self.left else (m, self.rank)
 
 
-class _Spec:
-    # Wraps a leaf's dimension numbers so that None stays a leaf when the tree is flattened.
-    __slots__ = ("value",)
-
-    def __init__(self, value: GaLoreDimensionNumbers | None) -> None:
-        self.value = value
-
-
-def _axes(axes: Sequence[int] | int, ndim: int) -> tuple[int, ...]:
-    return tuple(axis % ndim for axis in ((axes,) if isinstance(axes, int) else axes))
-
-
 def _layout(
     numbers: GaLoreDimensionNumbers | None, shape: tuple[int, ...], rank: int, where: str
 ) -> Layout | None:
     if numbers is None:
         return None
-    if len(shape) < 2:
-        raise ValueError(
-            f"galore: projected weights must have rank >= 2; {where} has shape {shape}."
-        )
-    reduction = _axes(numbers.reduction_axis, len(shape))
-    output = _axes(numbers.output_axis, len(shape))
-    if set(reduction) & set(output):
-        raise ValueError(
-            f"galore: the reduction and output axes of {where} must be disjoint, got {reduction} "
-            f"and {output}."
-        )
+    reduction, output = matrix_axes("galore", numbers, shape, where)
     if len(set(reduction) | set(output)) != len(shape) or len(reduction + output) != len(shape):
         raise ValueError(
             f"galore: the reduction and output axes of {where} (shape {shape}) must name each axis "
@@ -147,27 +126,9 @@ def leaf_layouts(
             dimension_numbers if np.ndim(leaf) >= 2 else None for _, leaf in paths_and_leaves
         ]
     else:
-        prefix = dimension_numbers(weights) if callable(dimension_numbers) else dimension_numbers
-
-        def is_spec(node: Any) -> bool:
-            return node is None or isinstance(node, GaLoreDimensionNumbers)
-
-        try:
-            wrapped = jax.tree.map(
-                lambda spec, subtree: jax.tree.map(lambda _: _Spec(spec), subtree),
-                prefix,
-                weights,
-                is_leaf=is_spec,
-            )
-        except ValueError as error:
-            raise ValueError(
-                "galore: weight_dimension_numbers must have the weights' tree structure or a "
-                f"prefix of it: {error}"
-            ) from None
-        numbers = [
-            spec.value
-            for spec in jax.tree.leaves(wrapped, is_leaf=lambda node: isinstance(node, _Spec))
-        ]
+        numbers = leaf_numbers(
+            "galore", "weight_dimension_numbers", GaLoreDimensionNumbers, dimension_numbers, weights
+        )
     return tuple(
         _layout(spec, tuple(np.shape(leaf)), rank, f"weights{jax.tree_util.keystr(path)}")
         for spec, (path, leaf) in zip(numbers, paths_and_leaves, strict=True)

@@ -228,11 +228,10 @@ ScalarLike = jax.Array | Scalar
 
 
 def abs_sq(x: jax.Array) -> jax.Array:
-    r""":math:`|x|^2` in ``x``'s dtype: ``x * x`` for a real ``x`` (the same operation as before
-    complex support, so real results are unchanged), and Optax's ``numerics.abs_sq``,
-    :math:`\operatorname{Re}(\bar x x)`, held in ``x``'s complex dtype for a complex ``x`` (Optax
-    keeps a complex weight's second moments in its complex dtype, with zero imaginary parts).
-    """
+    r""":math:`|x|^2` in ``x``'s dtype: ``x * x`` for a real ``x``, and Optax's
+    ``numerics.abs_sq``, :math:`\operatorname{Re}(\bar x x)`, held in ``x``'s complex dtype for a
+    complex ``x`` (Optax keeps a complex weight's second moments in its complex dtype, with zero
+    imaginary parts)."""
     if jnp.iscomplexobj(x):
         return (jnp.conj(x) * x).real.astype(x.dtype)
     return x * x

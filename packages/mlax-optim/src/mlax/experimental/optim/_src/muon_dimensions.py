@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from mlax.experimental.core import PyTree
+from mlax.experimental.optim._src.dimension_numbers import leaf_numbers, matrix_axes
 from mlax.experimental.optim._src.moments import MomentsDtype
 from mlax.experimental.optim._src.newton_schulz import DimensionSpec
 from mlax.experimental.optim.composition import MaskedNode
@@ -31,33 +32,12 @@ class MuonDimensionNumbers(NamedTuple):
 DimensionNumbersTree = PyTree | Callable[[PyTree], PyTree]
 
 
-class _Spec:
-    # Wraps a leaf's dimension numbers so that None stays a leaf when the tree is flattened.
-    __slots__ = ("value",)
-
-    def __init__(self, value: MuonDimensionNumbers | None) -> None:
-        self.value = value
-
-
-def _axes(axes: Sequence[int] | int, ndim: int) -> tuple[int, ...]:
-    return tuple(axis % ndim for axis in ((axes,) if isinstance(axes, int) else axes))
-
-
 def _normalise(
     numbers: MuonDimensionNumbers | None, shape: tuple[int, ...], where: str
 ) -> DimensionSpec | None:
     if numbers is None:
         return None
-    if len(shape) < 2:
-        raise ValueError(f"muon weights must have rank >= 2; {where} has shape {shape}.")
-    reduction = _axes(numbers.reduction_axis, len(shape))
-    output = _axes(numbers.output_axis, len(shape))
-    if set(reduction) & set(output):
-        raise ValueError(
-            f"the reduction and output axes of {where} must be disjoint, got {reduction} and "
-            f"{output}."
-        )
-    return reduction, output
+    return matrix_axes("muon", numbers, shape, where)
 
 
 def leaf_specs(
@@ -70,27 +50,13 @@ def leaf_specs(
             MuonDimensionNumbers() if np.ndim(leaf) == 2 else None for _, leaf in paths_and_leaves
         ]
     else:
-        prefix = dimension_numbers(weights) if callable(dimension_numbers) else dimension_numbers
-
-        def is_spec(node: Any) -> bool:
-            return node is None or isinstance(node, MuonDimensionNumbers)
-
-        try:
-            wrapped = jax.tree.map(
-                lambda spec, subtree: jax.tree.map(lambda _: _Spec(spec), subtree),
-                prefix,
-                weights,
-                is_leaf=is_spec,
-            )
-        except ValueError as error:
-            raise ValueError(
-                "muon_weight_dimension_numbers must have the weights' tree structure or a prefix "
-                f"of it: {error}"
-            ) from None
-        numbers = [
-            spec.value
-            for spec in jax.tree.leaves(wrapped, is_leaf=lambda node: isinstance(node, _Spec))
-        ]
+        numbers = leaf_numbers(
+            "muon",
+            "muon_weight_dimension_numbers",
+            MuonDimensionNumbers,
+            dimension_numbers,
+            weights,
+        )
     return tuple(
         _normalise(spec, tuple(np.shape(leaf)), f"weights{jax.tree_util.keystr(path)}")
         for spec, (path, leaf) in zip(numbers, paths_and_leaves, strict=True)
