@@ -103,7 +103,10 @@ DECISIONS: Final[dict[str, Decision]] = {
     "momo_adam": _refused(_CONTRIB + " (model-based step size from real inner products)"),
     # Modules with no parity row.
     "dpsgd": _refused("per-example clipping and Gaussian noise are defined for real gradients"),
-    "lbfgs": _refused("its zoom line search compares real slopes; not matched against Optax"),
+    "lbfgs": _supported(
+        "optax's test_lbfgs_complex runs it; its trajectories are checked in "
+        "test_more_optimizers_lbfgs.py (against Optax and against the real pairs)"
+    ),
     "reduce_on_plateau": _refused("a learning-rate controller; compose the optimizer it scales"),
     "sophia": _refused("no Optax counterpart; its Hessian estimate is real"),
 }

@@ -82,6 +82,19 @@ hyperparameter dtype (the widest float of the weights, at least float32); the me
 updates keep each leaf's dtype. The memory holds :math:`2m` copies of the weights: L-BFGS suits
 small and medium problems.
 
+**Complex weights.** complex64 and complex128 weights (alone or with real ones) are optimized as
+the real pairs :math:`(\operatorname{Re} w, \operatorname{Im} w)`: every inner product above is
+:math:`\langle a, b \rangle = \sum \operatorname{Re}(\bar a b)`, so a complex run follows the
+trajectory of the same run on those pairs, as in Optax. The gradients follow Optax's convention
+(:ref:`complex-weights`): ``step`` takes :math:`G`, the conjugate of what ``jax.grad`` returns, and
+the line searches, which differentiate ``value_fn`` themselves, conjugate what they compute, so
+``state.grad`` and :func:`value_and_grad_from_state` give gradients in that convention too. The
+scalars are real (the weights' real dtype, at least float32). Without a line search and with the
+zoom search the trajectories equal ``optax.lbfgs``'s given conjugated gradients. Optax's
+backtracking search takes its slope as :math:`\operatorname{Re} \sum \bar d\, \bar G`, where the
+loss's slope along :math:`d`, which mlax takes, is :math:`\operatorname{Re} \sum \bar d\, G`: the
+imaginary parts count with the opposite sign there, so the two searches can accept different steps.
+
 Example:
   >>> import jax
   >>> import jax.numpy as jnp
@@ -107,6 +120,7 @@ from typing import Any, Literal, NamedTuple, overload
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from typing_extensions import deprecated
 
 from mlax.experimental.core import (
@@ -134,7 +148,7 @@ from mlax.experimental.optim._src.lbfgs_linesearch import (
 from mlax.experimental.optim._src.lbfgs_memory import empty_memory, fresh_zeros, remember, two_loop
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import increment
-from mlax.experimental.optim._src.zoom_linesearch import ValueFn, vdot
+from mlax.experimental.optim._src.zoom_linesearch import ValueFn, descent_gradients, vdot
 from mlax.experimental.optim.schedules import ScalarOrSchedule
 
 __all__ = ["LbfgsState", "LinesearchInfo", "init", "step", "value_and_grad_from_state"]
@@ -328,7 +342,7 @@ def init(
     given: dict[str, Any] = {
         name: v for name, v in (("lr", lr), ("max_lr", max_lr)) if v is not None
     }
-    p = prepare("lbfgs", weights, None, **given)
+    p = prepare("lbfgs", weights, None, complex_weights=True, **given)
     if memory_size < 1:
         raise ValueError(f"lbfgs needs memory_size >= 1, got {memory_size}.")
     if initial_guess_strategy not in ("one", "keep"):
@@ -493,16 +507,22 @@ def value_and_grad_from_state(
     ``state.grad`` (computed by the last line search at the weights it ended at, which are the
     current weights if its updates were applied) when ``state.value`` is finite, and computes them
     otherwise (before the first step). Like ``optax.value_and_grad_from_state``, it trusts that
-    ``weights`` are the line search's end point.
+    ``weights`` are the line search's end point. The gradients are those ``step`` takes: for
+    complex weights, the conjugate of ``jax.grad``'s (module docstring), where Optax's helper
+    returns ``jax.grad``'s own.
     """
     value_and_grad = jax.value_and_grad(value_fn)
+
+    def compute(weights: PyTree, dtype: np.dtype[Any]) -> tuple[jax.Array, PyTree]:
+        value, grad = value_and_grad(weights)
+        return jnp.asarray(value).astype(dtype), descent_gradients(grad)
 
     def fetch(weights: PyTree, state: LbfgsState) -> tuple[jax.Array, PyTree]:
         stored = state.value
         value, grad = jax.lax.cond(
             jnp.isfinite(stored),
             lambda w: (stored, state.grad),
-            lambda w: (lambda v, g: (jnp.asarray(v).astype(stored.dtype), g))(*value_and_grad(w)),
+            lambda w: compute(w, stored.dtype),
             weights,
         )
         return value, grad

@@ -19,7 +19,9 @@ slope :math:`s_0 = \langle \nabla f(w), d \rangle`, it accepts the first :math:`
 last trial step even if the condition fails; if the loss there is nan or :math:`+\infty` it takes
 the step 0. Every branch follows ``optax.scale_by_backtracking_linesearch`` (Optax 0.2.8) with
 ``store_grad=True``: the gradient at the accepted point is computed by transposing the
-linearisation made at that trial, so the loss is evaluated once per trial.
+linearisation made at that trial, so the loss is evaluated once per trial. One exception, for
+complex weights: the slope is :math:`\sum \operatorname{Re}(\bar d g)` for the conjugated gradient
+:math:`g`, the loss's slope, where Optax's conjugates :math:`g` once more.
 
 Scalars are computed in ``value``'s dtype; trial weights and gradients keep each leaf's dtype.
 """
@@ -32,7 +34,12 @@ import jax
 import jax.numpy as jnp
 
 from mlax.experimental.core import PyTree
-from mlax.experimental.optim._src.zoom_linesearch import LinesearchResult, ValueFn, vdot
+from mlax.experimental.optim._src.zoom_linesearch import (
+    LinesearchResult,
+    ValueFn,
+    descent_gradients,
+    vdot,
+)
 
 __all__ = ["BacktrackingSettings", "backtracking_linesearch"]
 
@@ -100,7 +107,9 @@ def backtracking_linesearch(
         # needs it (the next step reuses it through value_and_grad_from_state).
         trial_grad = jax.lax.cond(
             (error <= s.atol) | (state.count == s.max_steps),
-            lambda: jax.linear_transpose(linearised, trial)(jnp.ones_like(raw_value))[0],
+            lambda: descent_gradients(
+                jax.linear_transpose(linearised, trial)(jnp.ones_like(raw_value))[0]
+            ),
             lambda: state.grad,
         )
         return _Search(state.count + 1, stepsize, trial_value, trial_grad, error)

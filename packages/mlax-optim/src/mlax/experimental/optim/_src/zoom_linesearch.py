@@ -38,7 +38,7 @@ import numpy as np
 from mlax.experimental.core import PyTree
 from mlax.experimental.optim._src.sharding import contract_all
 
-__all__ = ["LinesearchResult", "ZoomSettings", "zoom_linesearch"]
+__all__ = ["LinesearchResult", "ZoomSettings", "descent_gradients", "vdot", "zoom_linesearch"]
 
 ValueFn = Callable[[PyTree], jax.Array]
 
@@ -93,12 +93,32 @@ class _Search(NamedTuple):
 
 
 def vdot(first: PyTree, second: PyTree, dtype: np.dtype[Any]) -> jax.Array:
-    """:math:`\\sum \\langle a, b \\rangle` over all leaves, each leaf's sum cast to ``dtype``."""
+    """The real inner product :math:`\\sum \\operatorname{Re} \\langle \\bar a, b \\rangle` over
+    all leaves (:math:`\\sum a b` for real leaves), each leaf's sum cast to the real ``dtype``.
+
+    For complex leaves this is the inner product of the real pairs :math:`(\\operatorname{Re} a,
+    \\operatorname{Im} a)`, the one under which complex L-BFGS is real L-BFGS on those pairs
+    (Optax's ``real(vdot(a, b))``).
+    """
     total = jnp.zeros((), dtype)
     for a, b in zip(jax.tree.leaves(first), jax.tree.leaves(second), strict=True):
-        leaf = contract_all(a, b)
+        if jnp.iscomplexobj(a) or jnp.iscomplexobj(b):
+            leaf = contract_all(jnp.conj(a), b).real
+        else:
+            leaf = contract_all(a, b)
         total = total + leaf.astype(dtype)
     return total
+
+
+def descent_gradients(gradients: PyTree) -> PyTree:
+    """``jax.grad``'s gradients as a step takes them: conjugated where a leaf is complex.
+
+    For a real loss of complex weights ``jax.grad`` returns :math:`\\partial L / \\partial w`, whose
+    conjugate is the direction of steepest ascent (Optax's convention, which the optimizers
+    follow). The line searches differentiate the loss themselves and convert here, so the
+    gradients they compare and return are in the same convention as those given to ``step``.
+    """
+    return jax.tree.map(lambda g: jnp.conj(g) if jnp.iscomplexobj(g) else g, gradients)
 
 
 def _cubicmin(
@@ -159,7 +179,8 @@ def zoom_linesearch(
 
     def on_line(stepsize: jax.Array) -> tuple[jax.Array, PyTree, jax.Array]:
         trial = jax.tree.map(lambda w, d: w + stepsize.astype(w.dtype) * d, weights, direction)
-        trial_value, trial_grad = value_and_grad(trial)
+        trial_value, raw_grad = value_and_grad(trial)
+        trial_grad = descent_gradients(raw_grad)
         slope = vdot(trial_grad, direction, dtype)
         return jnp.asarray(trial_value).astype(dtype), trial_grad, slope
 
