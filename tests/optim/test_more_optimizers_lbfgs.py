@@ -343,7 +343,18 @@ def test_a_mixed_dtype_tree_keeps_each_leafs_dtype() -> None:
     assert float(loss(new_weights)) < float(value)
 
 
-def test_changing_a_linesearch_setting_in_the_state_does_not_recompile() -> None:
+# Per line search: a stricter setting of its acceptance test, which makes it evaluate the loss
+# more often (zoom: a smaller curvature constant zooms in further; backtracking: a larger Armijo
+# constant takes more reductions).
+STRICTER_SETTINGS: dict[str, tuple[dict[str, Any], str, float]] = {
+    "zoom": ({}, "curv_rtol", 1e-3),
+    "backtracking": ({"linesearch": "backtracking"}, "slope_rtol", 0.9),
+}
+
+
+@pytest.mark.parametrize("search", STRICTER_SETTINGS)
+def test_changing_a_linesearch_setting_in_the_state_does_not_recompile(search: str) -> None:
+    kwargs, setting, stricter = STRICTER_SETTINGS[search]
     loss, start, _ = rosenbrock(jnp.float64)
     traces: list[None] = []
 
@@ -356,12 +367,11 @@ def test_changing_a_linesearch_setting_in_the_state_does_not_recompile() -> None
         )
         return result
 
-    state = lbfgs.init(start)
+    state = lbfgs.init(start, **kwargs)
     updates, loose_state = step(state, start)
-    strict = state._replace(curv_rtol=jnp.asarray(1e-3, state.curv_rtol.dtype))
+    strict = state._replace(**{setting: jnp.asarray(stricter, jnp.float64)})
     strict_updates, strict_state = step(strict, start)
     assert len(traces) == 1
-    # A stricter curvature condition makes the search zoom in further.
     assert int(strict_state.info.num_linesearch_steps) > int(loose_state.info.num_linesearch_steps)
     assert not np.array_equal(updates["x"], strict_updates["x"])
 
@@ -544,29 +554,6 @@ def test_each_backtracking_setting_changes_the_trajectory(setting: str, value: f
     default, _ = run_mlax(loss, start, 10, **settings)
     changed, _ = run_mlax(loss, start, 10, **settings, **{setting: value})
     assert not _close(changed, jax.tree.map(np.asarray, default), 1e-8)
-
-
-def test_backtracking_state_settings_change_without_recompiling() -> None:
-    loss, start, _ = rosenbrock(jnp.float64)
-    traces: list[None] = []
-
-    @jax.jit
-    def step(state: Any, weights: PyTree) -> tuple[PyTree, Any]:
-        traces.append(None)
-        value, gradients = jax.value_and_grad(loss)(weights)
-        result: tuple[PyTree, Any] = lbfgs.step(
-            gradients, state, weights, value=value, value_fn=loss
-        )
-        return result
-
-    state = lbfgs.init(start, linesearch="backtracking")
-    _, loose = step(state, start)
-    assert state.decrease_factor is not None
-    strict = state._replace(slope_rtol=jnp.asarray(0.9, jnp.float64))
-    _, strict_state = step(strict, start)
-    assert len(traces) == 1
-    # A stricter Armijo condition takes more reductions before a step passes.
-    assert int(strict_state.info.num_linesearch_steps) > int(loose.info.num_linesearch_steps)
 
 
 def test_zoom_by_name_is_the_default_state() -> None:

@@ -34,6 +34,7 @@ _OPTIM = (
     "optim/_src/adamax_family.py",
     "optim/_src/backtracking_linesearch.py",
     "optim/_src/dimension_numbers.py",
+    "optim/_src/distance_over_gradients.py",
     "optim/_src/galore_projection.py",
     "optim/_src/lbfgs_memory.py",
     "optim/_src/moments.py",

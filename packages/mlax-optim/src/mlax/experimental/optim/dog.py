@@ -52,13 +52,20 @@ import jax
 import jax.numpy as jnp
 
 from mlax.experimental.core import PyTree
+from mlax.experimental.optim._src.distance_over_gradients import (
+    decayed_directions,
+    distances_from_start,
+    scaled,
+    start_copy,
+    sum_of_squares,
+)
 from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     as_hyperparameter,
     check_range,
     value_of,
 )
-from mlax.experimental.optim._src.masks import LeafMask, MaskOrFn, leaf_flags, resolve_mask
+from mlax.experimental.optim._src.masks import LeafMask, MaskOrFn, resolve_mask
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import increment
 from mlax.experimental.optim.schedules import ScalarOrSchedule
@@ -88,14 +95,6 @@ class DogState(NamedTuple):
     first_step_size: jax.Array
     fixed_first_step: jax.Array
     mask: LeafMask
-
-
-def _sum_of_squares(tree: PyTree, dtype: jax.typing.DTypeLike) -> jax.Array:
-    """:math:`\\|x\\|^2` over every element of ``tree``, accumulated in ``dtype``."""
-    total = jnp.zeros((), dtype)
-    for leaf in jax.tree.leaves(tree):
-        total = total + jnp.sum(jnp.square(leaf.astype(dtype)))
-    return total
 
 
 def init(
@@ -137,12 +136,11 @@ def init(
     if tag == "distance":
         r_eps = jnp.asarray(value, p.dtype)
     elif tag == "heuristic":
-        r_eps = value * (1 + jnp.sqrt(_sum_of_squares(weights, p.dtype)))
+        r_eps = value * (1 + jnp.sqrt(sum_of_squares(weights, p.dtype)))
     else:
         r_eps = jnp.zeros((), p.dtype)
     return DogState(
-        # A distinct, strongly typed copy, so the weights and the state can both be donated.
-        init_params=jax.tree.map(lambda leaf: jnp.array(leaf, dtype=leaf.dtype), weights),
+        init_params=start_copy(weights),
         max_dist=r_eps.astype(p.dtype),
         sum_sq_norm_grads=jnp.zeros((), p.dtype),
         count=p.count,
@@ -164,31 +162,15 @@ def step(
     scalar_dtype = state.max_dist.dtype
     decay = value_of(state.weight_decay)
 
-    def decayed(gradient: jax.Array, weight: jax.Array, flag: bool) -> jax.Array:
-        if not flag:
-            return gradient
-        return gradient + decay.astype(gradient.dtype) * weight.astype(gradient.dtype)
-
-    directions = jax.tree.map(decayed, gradients, weights, leaf_flags(state.mask, gradients))
-    distances = jax.tree.map(
-        lambda weight0, weight: weight0.astype(scalar_dtype) - weight.astype(scalar_dtype),
-        state.init_params,
-        weights,
-    )
-    max_dist = jnp.maximum(state.max_dist, jnp.sqrt(_sum_of_squares(distances, scalar_dtype)))
-    sum_sq = state.sum_sq_norm_grads + _sum_of_squares(directions, scalar_dtype)
+    directions = decayed_directions(gradients, weights, state.mask, decay)
+    distances = distances_from_start(state.init_params, weights, scalar_dtype)
+    max_dist = jnp.maximum(state.max_dist, jnp.sqrt(sum_of_squares(distances, scalar_dtype)))
+    sum_sq = state.sum_sq_norm_grads + sum_of_squares(directions, scalar_dtype)
     step_size = max_dist / jnp.sqrt(sum_sq + state.eps)
     step_size = jnp.where(
         state.fixed_first_step & (state.count == 0), state.first_step_size, step_size
     )
-    lr = value_of(state.lr)
-
-    def update(direction: jax.Array) -> jax.Array:
-        # Optax's order: the step size first, then the multiplier.
-        dtype = direction.dtype
-        return lr.astype(dtype) * (step_size.astype(dtype) * direction)
-
-    updates = jax.tree.map(update, directions)
+    updates = scaled(directions, step_size, value_of(state.lr))
     return updates, state._replace(
         max_dist=max_dist, sum_sq_norm_grads=sum_sq, count=increment(state.count)
     )

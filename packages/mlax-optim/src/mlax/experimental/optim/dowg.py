@@ -49,13 +49,20 @@ import jax
 import jax.numpy as jnp
 
 from mlax.experimental.core import PyTree
+from mlax.experimental.optim._src.distance_over_gradients import (
+    decayed_directions,
+    distances_from_start,
+    scaled,
+    start_copy,
+    sum_of_squares,
+)
 from mlax.experimental.optim._src.hyperparameters import (
     Hyperparameter,
     as_hyperparameter,
     check_range,
     value_of,
 )
-from mlax.experimental.optim._src.masks import LeafMask, MaskOrFn, leaf_flags, resolve_mask
+from mlax.experimental.optim._src.masks import LeafMask, MaskOrFn, resolve_mask
 from mlax.experimental.optim._src.mechanism import begin_step, prepare
 from mlax.experimental.optim._src.moments import increment
 from mlax.experimental.optim.schedules import ScalarOrSchedule
@@ -77,14 +84,6 @@ class DowgState(NamedTuple):
     eps: jax.Array
     weight_decay: Hyperparameter
     mask: LeafMask
-
-
-def _sum_of_squares(tree: PyTree, dtype: jax.typing.DTypeLike) -> jax.Array:
-    """:math:`\\|x\\|^2` over every element of ``tree``, accumulated in ``dtype``."""
-    total = jnp.zeros((), dtype)
-    for leaf in jax.tree.leaves(tree):
-        total = total + jnp.sum(jnp.square(leaf.astype(dtype)))
-    return total
 
 
 def init(
@@ -119,8 +118,7 @@ def init(
     decay = 0.0 if weight_decay is None else weight_decay
     p = prepare("dowg", weights, None, lr=lr, eps=eps, weight_decay=decay)
     return DowgState(
-        # A distinct, strongly typed copy, so the weights and the state can both be donated.
-        init_params=jax.tree.map(lambda leaf: jnp.array(leaf, dtype=leaf.dtype), weights),
+        init_params=start_copy(weights),
         weighted_sq_norm_grads=jnp.zeros((), p.dtype),
         estim_sq_dist=as_hyperparameter(
             eps if init_estim_sq_dist is None else init_estim_sq_dist, p.dtype
@@ -142,30 +140,14 @@ def step(
     scalar_dtype = state.estim_sq_dist.dtype
     decay = value_of(state.weight_decay)
 
-    def decayed(gradient: jax.Array, weight: jax.Array, flag: bool) -> jax.Array:
-        if not flag:
-            return gradient
-        return gradient + decay.astype(gradient.dtype) * weight.astype(gradient.dtype)
-
-    directions = jax.tree.map(decayed, gradients, weights, leaf_flags(state.mask, gradients))
-    distances = jax.tree.map(
-        lambda weight0, weight: weight0.astype(scalar_dtype) - weight.astype(scalar_dtype),
-        state.init_params,
-        weights,
-    )
-    estim_sq_dist = jnp.maximum(state.estim_sq_dist, _sum_of_squares(distances, scalar_dtype))
+    directions = decayed_directions(gradients, weights, state.mask, decay)
+    distances = distances_from_start(state.init_params, weights, scalar_dtype)
+    estim_sq_dist = jnp.maximum(state.estim_sq_dist, sum_of_squares(distances, scalar_dtype))
     weighted = (
-        estim_sq_dist * _sum_of_squares(directions, scalar_dtype) + state.weighted_sq_norm_grads
+        estim_sq_dist * sum_of_squares(directions, scalar_dtype) + state.weighted_sq_norm_grads
     )
     step_size = estim_sq_dist / (jnp.sqrt(weighted) + state.eps)
-    lr = value_of(state.lr)
-
-    def update(direction: jax.Array) -> jax.Array:
-        # Optax's order: the step size first, then the multiplier.
-        dtype = direction.dtype
-        return lr.astype(dtype) * (step_size.astype(dtype) * direction)
-
-    updates = jax.tree.map(update, directions)
+    updates = scaled(directions, step_size, value_of(state.lr))
     return updates, state._replace(
         estim_sq_dist=estim_sq_dist, weighted_sq_norm_grads=weighted, count=increment(state.count)
     )
