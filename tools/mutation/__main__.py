@@ -11,7 +11,8 @@ the original or one of its mutants, records which tests reach which function, th
 against only the tests that reach it, stopping at the first failure. It derives module names from
 file paths under ``src/``, so the three distributions' sources are merged into one staging tree,
 ``build/mutation/src/mlax/experimental/{core,losses,optim}``, exactly as they are installed. The
-staging tree persists between runs: mutmut reruns only the functions whose code changed.
+staging tree persists between runs: run again with the same modules and tests, mutmut reruns only the
+functions whose code changed (another selection starts over: mutmut would not notice it).
 
 Each child process is forked from a fork server that has imported nothing: JAX starts its thread
 pools on first use, and a process forked after that could deadlock.
@@ -78,6 +79,15 @@ def _stage(modules: list[str], tests: list[str]) -> None:
         "process_isolation": "forkserver",
         "forkserver_warmup": "none",
     }
+    # mutmut keeps mutants/ across runs but notices neither a new test selection (its map of which
+    # tests reach which function would leave these modules' mutants without tests) nor a new set
+    # of modules (a module copied unmutated by an earlier run counts as done). Start over then;
+    # the cache serves repeated runs of the same selection.
+    selection = STAGE / "selection.json"
+    chosen = json.dumps({"modules": modules, "tests": tests})
+    if not selection.exists() or selection.read_text() != chosen:
+        shutil.rmtree(STAGE / "mutants", ignore_errors=True)
+    selection.write_text(chosen)
     lines = [f"{key} = {json.dumps(value)}" for key, value in config.items()]
     pyproject = (ROOT / "pyproject.toml").read_text()
     (STAGE / "pyproject.toml").write_text(pyproject + "\n[tool.mutmut]\n" + "\n".join(lines) + "\n")
