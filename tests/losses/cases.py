@@ -80,8 +80,27 @@ def _ranking_inputs(rng: np.random.Generator) -> tuple[Any, ...]:
     return rng.normal(size=6), rng.integers(0, 3, size=6).astype(np.float64)
 
 
-def _dice_inputs(rng: np.random.Generator) -> tuple[Any, ...]:
-    return rng.normal(size=(3, 3, 4)), _one_hot(rng, (3, 3, 4))
+def _dice_inputs(rng: np.random.Generator, classes: int = 4) -> tuple[Any, ...]:
+    """Logits and targets: one-hot, or 0/1 for a single class."""
+    if classes == 1:
+        return rng.normal(size=(3, 3, 1)), rng.integers(0, 2, (3, 3, 1)).astype(np.float64)
+    return rng.normal(size=(3, 3, classes)), _one_hot(rng, (3, 3, classes))
+
+
+# A Tversky loss (alpha != beta), for one of the Dice rows. Class weights must have the inputs'
+# dtype, which a row's keywords cannot follow: test_ranking_segmentation.py tests them.
+_DICE_OPTIONS: dict[str, Any] = {"alpha": 0.3, "beta": 0.7}
+
+
+def _optax_dice(name: str, classes: int, x: jax.Array, t: jax.Array) -> jax.Array:
+    """Optax's ``name`` on one sample with ``ignore_background``, as the mlax loss."""
+    value = getattr(optax.losses, name)(x[None], t[None], ignore_background=True)
+    return value[0] if name == "dice_loss" else value
+
+
+def _dice_probability_inputs(rng: np.random.Generator, classes: int = 4) -> tuple[Any, ...]:
+    """Probabilities (``apply_softmax=False``) and one-hot targets."""
+    return _probabilities(rng, (3, 3, classes)), _one_hot(rng, (3, 3, classes))
 
 
 def _mask(rng: np.random.Generator, shape: tuple[int, ...], empty_row: bool = True) -> Array:
@@ -255,6 +274,14 @@ CASES: tuple[Case, ...] = (
         L.nll_loss,
         R.nll_loss,
         lambda rng: (np.log(_probabilities(rng, SHAPE)), _labels(rng, SHAPE[:1], SHAPE[1])),
+    ),
+    # Two leading axes: the class axis is the last, not the second.
+    Case(
+        "nll_loss_leading_axes",
+        "probabilities",
+        L.nll_loss,
+        R.nll_loss,
+        lambda rng: (np.log(_probabilities(rng, (2, *SHAPE))), _labels(rng, (2, 3), SHAPE[1])),
     ),
     # logits (stable)
     Case(
@@ -584,6 +611,72 @@ CASES: tuple[Case, ...] = (
         R.multiclass_generalized_dice_loss,
         _dice_inputs,
         lambda x, t: optax.losses.multiclass_generalized_dice_loss(x[None], t[None]),
+    ),
+    # Each option of the Dice losses in its other setting (test_contract.py checks every loss's).
+    # On probabilities Optax's Dice losses test the values in Python, which fails under jit: those
+    # rows are checked against the numpy references only.
+    Case(
+        "dice_loss_probabilities",
+        "segmentation",
+        functools.partial(L.dice_loss, apply_softmax=False),
+        functools.partial(R.dice_loss, apply_softmax=False),
+        _dice_probability_inputs,
+    ),
+    Case(
+        "dice_loss_summed_without_background",
+        "segmentation",
+        functools.partial(L.dice_loss, reduction="sum", ignore_background=True, **_DICE_OPTIONS),
+        functools.partial(R.dice_loss, reduction="sum", ignore_background=True, **_DICE_OPTIONS),
+        _dice_inputs,
+        lambda x, t: optax.losses.dice_loss(
+            x[None], t[None], reduction="sum", ignore_background=True, **_DICE_OPTIONS
+        )[0],
+    ),
+    # One class: the sigmoid instead of the softmax, and ignore_background keeps the only class
+    # (as Optax's does); two classes: it drops one. Both ends of those two branches.
+    *(
+        Case(
+            f"{name}_{classes}_class_without_background",
+            "segmentation",
+            functools.partial(getattr(L, name), ignore_background=True),
+            functools.partial(getattr(R, name), ignore_background=True),
+            functools.partial(_dice_inputs, classes=classes),
+            functools.partial(_optax_dice, name, classes),
+        )
+        for name in ("dice_loss", "multiclass_generalized_dice_loss")
+        for classes in (1, 2)
+    ),
+    Case(
+        "binary_dice_loss_probabilities",
+        "segmentation",
+        functools.partial(L.binary_dice_loss, apply_sigmoid=False),
+        functools.partial(R.binary_dice_loss, apply_sigmoid=False),
+        lambda rng: (
+            rng.uniform(0.05, 0.95, (3, 4)),
+            rng.integers(0, 2, (3, 4)).astype(np.float64),
+        ),
+    ),
+    Case(
+        "multiclass_generalized_dice_loss_without_background",
+        "segmentation",
+        functools.partial(L.multiclass_generalized_dice_loss, ignore_background=True),
+        functools.partial(R.multiclass_generalized_dice_loss, ignore_background=True),
+        _dice_inputs,
+        lambda x, t: optax.losses.multiclass_generalized_dice_loss(
+            x[None], t[None], ignore_background=True
+        ),
+    ),
+    # Two classes: dropping the background leaves one (the boundary of ignore_background).
+    Case(
+        "multiclass_generalized_dice_loss_two_class_probabilities_without_background",
+        "segmentation",
+        functools.partial(
+            L.multiclass_generalized_dice_loss, apply_softmax=False, ignore_background=True
+        ),
+        functools.partial(
+            R.multiclass_generalized_dice_loss, apply_softmax=False, ignore_background=True
+        ),
+        functools.partial(_dice_probability_inputs, classes=2),
     ),
     # batch-level
     Case(

@@ -263,7 +263,7 @@ def dice_loss(
     d = 1 - (inter + smooth) / (inter + alpha * (psum - inter) + beta * (tsum - inter) + smooth)
     if class_weights is not None:
         d = d * class_weights
-    if ignore_background:
+    if ignore_background and d.shape[0] > 1:  # a single class is kept, as in Optax
         d = d[1:]
     return float(d.mean() if reduction == "mean" else d.sum())
 
@@ -274,15 +274,22 @@ def binary_dice_loss(x: Array, t: Array, smooth: float = 1.0, apply_sigmoid: boo
 
 
 def multiclass_generalized_dice_loss(
-    x: Array, t: Array, smooth: float = 1.0, ignore_background: bool = False
+    x: Array,
+    t: Array,
+    smooth: float = 1.0,
+    apply_softmax: bool = True,
+    ignore_background: bool = False,
 ) -> float:
     freq = t.reshape(-1, t.shape[-1]).sum(0)
     w = 1 / (freq**2 + 1e-7)
     w = w / w.sum() * len(w)
-    return (
-        dice_loss(x, t, smooth, class_weights=w, reduction="mean")
-        if not ignore_background
-        else (dice_loss(x, t, smooth, class_weights=w, ignore_background=True))
+    return dice_loss(
+        x,
+        t,
+        smooth,
+        apply_softmax=apply_softmax,
+        class_weights=w,
+        ignore_background=ignore_background,
     )
 
 

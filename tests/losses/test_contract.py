@@ -3,6 +3,8 @@ matrix, jit/vmap/grad, and trace-time errors. Parametrized over the whole catalo
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any
 
 import jax
@@ -10,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import mlax.experimental.losses as L
 from tests.losses.cases import CASES, Case, as_float64, inputs, jitted, jitted_optax
 from tests.support import FLOAT_DTYPES, dtype_id, float64_array_primitives, rtol
 
@@ -208,3 +211,44 @@ def test_no_float64_array_is_computed_for_lower_precision_inputs(case: Case, dty
     if case.finite_differences:
         gradient = jax.make_jaxpr(jax.grad(case.loss))(*args)
         assert float64_array_primitives(gradient.jaxpr) == set()
+
+
+# Options covered elsewhere than by a row of the case table, and where.
+OPTIONS_TESTED_ELSEWHERE: dict[str, str] = {
+    "batched.reduction": "tests/losses/test_batching.py runs every reduction",
+}
+
+
+def _options() -> list[str]:
+    """``loss.option`` for every boolean or string keyword of every public loss."""
+    options = []
+    for name in L.__all__:
+        function = getattr(L, name)
+        if not inspect.isfunction(function):
+            continue
+        for parameter in inspect.signature(function).parameters.values():
+            if isinstance(parameter.default, bool | str):
+                options.append(f"{name}.{parameter.name}")
+    return sorted(options)
+
+
+@pytest.mark.parametrize(
+    "option", [option for option in _options() if option not in OPTIONS_TESTED_ELSEWHERE]
+)
+def test_every_option_of_every_loss_has_a_row_in_its_other_setting(option: str) -> None:
+    # A branch that only its default setting reaches is untested mathematics: each option needs
+    # a case row (and so every sweep of this directory) with another value.
+    name, keyword = option.split(".")
+    default = inspect.signature(getattr(L, name)).parameters[keyword].default
+    settings = {
+        case.loss.keywords[keyword]
+        for case in CASES
+        if isinstance(case.loss, functools.partial)
+        and case.loss.func is getattr(L, name)
+        and keyword in case.loss.keywords
+    }
+    assert settings - {default}, f"no case row of {name} sets {keyword} to other than {default!r}"
+
+
+def test_the_options_tested_elsewhere_exist() -> None:
+    assert set(OPTIONS_TESTED_ELSEWHERE) <= set(_options())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import mlax.experimental.losses as L
@@ -33,3 +34,11 @@ def test_shapes_are_checked() -> None:
         L.ntxent(jnp.zeros((3, 2)), jnp.array([0, 1]))
     with pytest.raises(ValueError, match="batch"):
         L.ntxent(jnp.zeros(3), jnp.array([0, 1, 2]))
+
+
+def test_the_default_temperature_is_optaxs_in_use() -> None:
+    # test_defaults.py compares signatures; this calls both with their defaults (the catalogue's
+    # row passes a temperature), so a default that the body does not use is caught too.
+    rng = np.random.default_rng(3)
+    e, y = rng.normal(size=(6, 3)), np.array([0, 0, 1, 1, 2, 2], np.int32)
+    np.testing.assert_allclose(float(L.ntxent(e, y)), float(optax.losses.ntxent(e, y)), rtol=1e-12)

@@ -95,6 +95,17 @@ DOMAINS: dict[str, tuple[Callable[[Family], bool], str]] = {
         _non_negative_offsets,
         "predictions are Poisson rates, positive (drawn in [0.5, 3])",
     ),
+    **{
+        name: (
+            _identity_only,
+            "predictions are probabilities: no scale or offset keeps them in [0, 1]",
+        )
+        for name in (
+            "dice_loss_probabilities",
+            "binary_dice_loss_probabilities",
+            "multiclass_generalized_dice_loss_two_class_probabilities_without_background",
+        )
+    },
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +12,7 @@ import pytest
 
 import mlax.experimental.losses as L
 from tests.losses import reference as R
+from tests.support import dtype_id, float64_array_primitives
 
 S = np.array([2.0, 1.0, 0.0, 1.5])
 Y = np.array([1.0, 0.0, 2.0, 0.0])
@@ -63,6 +66,18 @@ def test_dice_options_match_the_reference() -> None:
         ignore_background=True,
     )
     np.testing.assert_allclose(float(got), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16, jnp.float32], ids=dtype_id)
+def test_class_weights_are_applied_in_the_compute_dtype(dtype: Any) -> None:
+    # The case table's rows cannot carry class weights (they must have the inputs' dtype), so the
+    # contract's no-float64 check is made here: weights cast to a None dtype would promote.
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(3, 3, 4)), dtype)
+    t = jnp.asarray(np.eye(4)[rng.integers(0, 4, (3, 3))], dtype)
+    w = jnp.asarray([0.5, 1.0, 2.0, 1.0], dtype)
+    program = jax.make_jaxpr(lambda a, b: L.dice_loss(a, b, class_weights=w))(x, t)
+    assert float64_array_primitives(program.jaxpr) == set()
 
 
 def test_dice_on_probabilities_works_under_jit() -> None:

@@ -69,8 +69,18 @@ ACCEPTS: dict[str, tuple[str, ...]] = {
     "kl_divergence": NONNEGATIVE,
     "generalized_kl_divergence": NONNEGATIVE,
     "ranking_softmax_loss": NONNEGATIVE,
-    "dice_loss": NONNEGATIVE,
-    "binary_dice_loss": NONNEGATIVE,
+    **dict.fromkeys(
+        (
+            "dice_loss",
+            "dice_loss_probabilities",
+            "dice_loss_summed_without_background",
+            "dice_loss_1_class_without_background",
+            "dice_loss_2_class_without_background",
+            "binary_dice_loss",
+            "binary_dice_loss_probabilities",
+        ),
+        NONNEGATIVE,
+    ),
     "convex_kl_divergence": NONNEGATIVE,
     "softmax_cross_entropy_where": ALL_VARIANTS,
     "softmax_cross_entropy_where_rows": ALL_VARIANTS,
@@ -86,8 +96,18 @@ REJECTS: dict[str, str] = {
     "kl_divergence/signed_targets": "t log t is undefined for t < 0",
     "generalized_kl_divergence/signed_targets": "t log t is undefined for t < 0",
     "ranking_softmax_loss/signed_targets": "relevance labels are non-negative grades",
-    "dice_loss/signed_targets": "the Dice denominator can vanish for signed targets",
-    "binary_dice_loss/signed_targets": "the Dice denominator can vanish for signed targets",
+    **{
+        f"{name}/signed_targets": "the Dice denominator can vanish for signed targets"
+        for name in (
+            "dice_loss",
+            "dice_loss_probabilities",
+            "dice_loss_summed_without_background",
+            "dice_loss_1_class_without_background",
+            "dice_loss_2_class_without_background",
+            "binary_dice_loss",
+            "binary_dice_loss_probabilities",
+        )
+    },
     **{
         f"{name}/signed_targets": "t log t is undefined for t < 0"
         for name in (
@@ -130,11 +150,21 @@ NO_OFF_DOMAIN_TARGETS: dict[str, str] = {
     "sparsemax_loss": "labels only select a branch (any non-zero label counts as 1)",
     "triplet_margin_loss": "no target argument: three embeddings",
     "triplet_margin_loss_degree_3": "no target argument: three embeddings",
-    "multiclass_generalized_dice_loss": "documented for one-hot targets only",
+    **{
+        name: "documented for one-hot targets only"
+        for name in (
+            "multiclass_generalized_dice_loss",
+            "multiclass_generalized_dice_loss_without_background",
+            "multiclass_generalized_dice_loss_1_class_without_background",
+            "multiclass_generalized_dice_loss_2_class_without_background",
+            "multiclass_generalized_dice_loss_two_class_probabilities_without_background",
+        )
+    },
     **{
         name: "the targets are integer ids"
         for name in (
             "nll_loss",
+            "nll_loss_leading_axes",
             "softmax_cross_entropy_with_integer_labels",
             "softmax_cross_entropy_with_integer_labels_where",
             "multiclass_hinge_loss",
@@ -468,6 +498,7 @@ def _numeric(value: Any) -> bool:
 # Numeric parameters that are not scales of the loss, with the reason.
 NOT_HYPERPARAMETERS: dict[tuple[str, str], str] = {
     ("nll_loss", "ignore_index"): "an integer label id, not a scale",
+    ("nll_loss_leading_axes", "ignore_index"): "an integer label id, not a scale",
     ("ctc_loss", "blank_id"): "an integer class id, not a scale",
     ("poisson_nll_loss", "eps"): "used only with log_input=False (the rate case covers it)",
 }

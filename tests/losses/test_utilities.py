@@ -51,3 +51,21 @@ def test_fenchel_young_passes_extra_arguments_to_max_fun() -> None:
     expected = 2.0 * special.logsumexp(s[0] / 2.0) - s[0] @ t[0]
     np.testing.assert_allclose(float(loss(s, t, 2.0)), expected, rtol=1e-12)
     np.testing.assert_allclose(float(loss(s, t, scale=2.0)), expected, rtol=1e-12)
+
+
+# One sample's class axis is the last; any leading axes index rows (the catalogue's rows are 2-D).
+RANK_SHAPES = [(4,), (3, 4), (2, 3, 4)]
+
+
+@pytest.mark.parametrize("shape", RANK_SHAPES, ids=str)
+def test_smooth_labels_smooths_the_last_axis_at_every_rank(shape: tuple[int, ...]) -> None:
+    y = np.eye(shape[-1])[np.random.default_rng(0).integers(0, shape[-1], shape[:-1])]
+    np.testing.assert_allclose(L.smooth_labels(y, 0.2), R.smooth_labels(y, 0.2), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", RANK_SHAPES, ids=str)
+def test_fenchel_young_sums_the_rows_at_every_rank(shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(1)
+    s, t = rng.normal(size=shape), special.softmax(rng.normal(size=shape), axis=-1)
+    loss = L.make_fenchel_young_loss(jax.nn.logsumexp)
+    np.testing.assert_allclose(float(loss(s, t)), R.fenchel_young_logsumexp(s, t), rtol=1e-12)
