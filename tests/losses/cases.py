@@ -94,7 +94,8 @@ _DICE_OPTIONS: dict[str, Any] = {"alpha": 0.3, "beta": 0.7}
 
 def _optax_dice(name: str, classes: int, x: jax.Array, t: jax.Array) -> jax.Array:
     """Optax's ``name`` on one sample with ``ignore_background``, as the mlax loss."""
-    value = getattr(optax.losses, name)(x[None], t[None], ignore_background=True)
+    value: jax.Array = getattr(optax.losses, name)(x[None], t[None], ignore_background=True)
+    # optax.losses.dice_loss keeps the batch axis; the generalized loss reduces it.
     return value[0] if name == "dice_loss" else value
 
 

@@ -54,6 +54,17 @@ TARGET_VARIANTS: dict[str, Transform] = {
 ALL_VARIANTS = tuple(TARGET_VARIANTS)
 NONNEGATIVE = ("targets_times_2.5", "unnormalised_positive_targets")
 
+# The rows of the Dice and binary Dice losses (any non-negative target is in their domain).
+DICE_ROWS = (
+    "dice_loss",
+    "dice_loss_probabilities",
+    "dice_loss_summed_without_background",
+    "dice_loss_1_class_without_background",
+    "dice_loss_2_class_without_background",
+    "binary_dice_loss",
+    "binary_dice_loss_probabilities",
+)
+
 # Which off-domain targets each loss accepts: its formula (and Optax's, where it has a twin) is
 # defined there and its docstring does not restrict the targets to the simplex.
 ACCEPTS: dict[str, tuple[str, ...]] = {
@@ -69,18 +80,7 @@ ACCEPTS: dict[str, tuple[str, ...]] = {
     "kl_divergence": NONNEGATIVE,
     "generalized_kl_divergence": NONNEGATIVE,
     "ranking_softmax_loss": NONNEGATIVE,
-    **dict.fromkeys(
-        (
-            "dice_loss",
-            "dice_loss_probabilities",
-            "dice_loss_summed_without_background",
-            "dice_loss_1_class_without_background",
-            "dice_loss_2_class_without_background",
-            "binary_dice_loss",
-            "binary_dice_loss_probabilities",
-        ),
-        NONNEGATIVE,
-    ),
+    **dict.fromkeys(DICE_ROWS, NONNEGATIVE),
     "convex_kl_divergence": NONNEGATIVE,
     "softmax_cross_entropy_where": ALL_VARIANTS,
     "softmax_cross_entropy_where_rows": ALL_VARIANTS,
@@ -98,15 +98,7 @@ REJECTS: dict[str, str] = {
     "ranking_softmax_loss/signed_targets": "relevance labels are non-negative grades",
     **{
         f"{name}/signed_targets": "the Dice denominator can vanish for signed targets"
-        for name in (
-            "dice_loss",
-            "dice_loss_probabilities",
-            "dice_loss_summed_without_background",
-            "dice_loss_1_class_without_background",
-            "dice_loss_2_class_without_background",
-            "binary_dice_loss",
-            "binary_dice_loss_probabilities",
-        )
+        for name in DICE_ROWS
     },
     **{
         f"{name}/signed_targets": "t log t is undefined for t < 0"

@@ -506,6 +506,17 @@ _ADAM: Final = dict(lr=0.05, b1=0.8, b2=0.95, eps=1e-3)
 
 # --- the rows -------------------------------------------------------------------------------------
 
+# Optax's twin of the "adafactor-momentum-decay" row (test_complex.py adds dtype_momentum).
+ADAFACTOR_MOMENTUM_DECAY_OPTAX: dict[str, Any] = {
+    "learning_rate": 0.05,
+    "min_dim_size_to_factor": 2,
+    "momentum": 0.5,
+    "weight_decay_rate": 0.01,
+    "multiply_by_parameter_scale": False,
+    "clipping_threshold": None,
+    "decay_offset": -2,
+}
+
 _CORE: tuple[Case, ...] = (
     _case(
         "sgd",
@@ -980,15 +991,7 @@ _CORE: tuple[Case, ...] = (
             clipping_threshold=None,
             decay_offset=-2,
         ),
-        lambda hp: optax.adafactor(
-            learning_rate=0.05,
-            min_dim_size_to_factor=2,
-            momentum=0.5,
-            weight_decay_rate=0.01,
-            multiply_by_parameter_scale=False,
-            clipping_threshold=None,
-            decay_offset=-2,
-        ),
+        lambda hp: optax.adafactor(**ADAFACTOR_MOMENTUM_DECAY_OPTAX),
         "core",
         needs_weights=True,
         float64_tolerance=1e-7,

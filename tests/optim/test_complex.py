@@ -21,7 +21,13 @@ import pytest
 
 from mlax.experimental.core import PyTree, apply_gradients
 from mlax.experimental.optim.protocol import call_step
-from tests.optim.cases import CASES, UNCASED, Case, module_name
+from tests.optim.cases import (
+    ADAFACTOR_MOMENTUM_DECAY_OPTAX,
+    CASES,
+    UNCASED,
+    Case,
+    module_name,
+)
 from tests.optim.wrapper_support import optimizer_module_names
 
 STEPS = 30
@@ -136,16 +142,7 @@ def _tolerance(case: Case, dtype: Any) -> float:
 # treats every weight on its own here: no clipping, no parameter scale).
 def _adafactor_momentum(dtype: Any) -> optax.GradientTransformation:
     def adafactor(momentum_dtype: Any) -> optax.GradientTransformation:
-        return optax.adafactor(
-            learning_rate=0.05,
-            min_dim_size_to_factor=2,
-            momentum=0.5,
-            weight_decay_rate=0.01,
-            multiply_by_parameter_scale=False,
-            clipping_threshold=None,
-            decay_offset=-2,
-            dtype_momentum=momentum_dtype,
-        )
+        return optax.adafactor(**ADAFACTOR_MOMENTUM_DECAY_OPTAX, dtype_momentum=momentum_dtype)
 
     def labels(weights: PyTree) -> PyTree:
         return jax.tree.map(lambda w: "complex" if jnp.iscomplexobj(w) else "real", weights)

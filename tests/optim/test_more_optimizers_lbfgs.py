@@ -367,9 +367,10 @@ def test_changing_a_linesearch_setting_in_the_state_does_not_recompile(search: s
         )
         return result
 
-    state = lbfgs.init(start, **kwargs)
+    state = lbfgs.init(start, **kwargs)  # type: ignore[deprecated]  # as in run_mlax
     updates, loose_state = step(state, start)
-    strict = state._replace(**{setting: jnp.asarray(stricter, jnp.float64)})
+    # mypy checks the unpacked dict against every field; the settings are 0-d float arrays.
+    strict = state._replace(**{setting: jnp.asarray(stricter, jnp.float64)})  # type: ignore[arg-type]
     strict_updates, strict_state = step(strict, start)
     assert len(traces) == 1
     assert int(strict_state.info.num_linesearch_steps) > int(loose_state.info.num_linesearch_steps)
