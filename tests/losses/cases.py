@@ -92,7 +92,7 @@ def _dice_inputs(rng: np.random.Generator, classes: int = 4) -> tuple[Any, ...]:
 _DICE_OPTIONS: dict[str, Any] = {"alpha": 0.3, "beta": 0.7}
 
 
-def _optax_dice(name: str, classes: int, x: jax.Array, t: jax.Array) -> jax.Array:
+def _optax_dice(name: str, x: jax.Array, t: jax.Array) -> jax.Array:
     """Optax's ``name`` on one sample with ``ignore_background``, as the mlax loss."""
     value: jax.Array = getattr(optax.losses, name)(x[None], t[None], ignore_background=True)
     # optax.losses.dice_loss keeps the batch axis; the generalized loss reduces it.
@@ -642,7 +642,7 @@ CASES: tuple[Case, ...] = (
             functools.partial(getattr(L, name), ignore_background=True),
             functools.partial(getattr(R, name), ignore_background=True),
             functools.partial(_dice_inputs, classes=classes),
-            functools.partial(_optax_dice, name, classes),
+            functools.partial(_optax_dice, name),
         )
         for name in ("dice_loss", "multiclass_generalized_dice_loss")
         for classes in (1, 2)
