@@ -80,6 +80,7 @@ from mlax.experimental.optim._src.moments import (
     increment,
     kept,
     map_leaves,
+    stored,
 )
 from mlax.experimental.optim._src.sharding import contract_all
 from mlax.experimental.optim.schedules import ScalarOrSchedule
@@ -201,13 +202,7 @@ def step(
         new_grad_sum = kept(b3.astype(dtype), grad_sum.astype(dtype)) + s_rate.astype(dtype) * g
         # The l1 norm accumulates in the scalar dtype (at least float32).
         grad_sum_norm = jnp.sum(jnp.abs(new_grad_sum.astype(scalar_dtype)))
-        return (
-            new_exp_avg.astype(exp_avg.dtype),
-            new_exp_avg_sq.astype(exp_avg_sq.dtype),
-            new_grad_sum.astype(grad_sum.dtype),
-            progress,
-            grad_sum_norm,
-        )
+        return new_exp_avg, new_exp_avg_sq, new_grad_sum, progress, grad_sum_norm
 
     exp_avg, exp_avg_sq, grad_sum, progress, grad_sum_norm = map_leaves(
         leaf_step, 5, gradients, state.exp_avg, state.exp_avg_sq, state.grad_sum
@@ -227,9 +222,9 @@ def step(
 
     updates = jax.tree.map(update_step, gradients, exp_avg, exp_avg_sq, weights)
     return updates, state._replace(
-        exp_avg=exp_avg,
-        exp_avg_sq=exp_avg_sq,
-        grad_sum=grad_sum,
+        exp_avg=stored(exp_avg, state.exp_avg),
+        exp_avg_sq=stored(exp_avg_sq, state.exp_avg_sq),
+        grad_sum=stored(grad_sum, state.grad_sum),
         estim_lr=new_d,
         numerator_weighted=numerator,
         count=count,

@@ -87,6 +87,7 @@ from mlax.experimental.optim._src.moments import (
     increment,
     kept,
     map_leaves,
+    stored,
 )
 from mlax.experimental.optim._src.momo_step_size import call_example, polyak_step_size, tree_inner
 from mlax.experimental.optim.schedules import ScalarOrSchedule
@@ -184,7 +185,7 @@ def step(
     def moment_step(gradient: jax.Array, exp_avg: jax.Array) -> tuple[jax.Array]:
         leaf_dtype = compute_dtype(gradient, exp_avg)
         new = ema(gradient.astype(leaf_dtype), exp_avg.astype(leaf_dtype), decay_)
-        return (new.astype(exp_avg.dtype),)
+        return (new,)
 
     (exp_avg,) = map_leaves(moment_step, 1, gradients, state.exp_avg)
     size = polyak_step_size(
@@ -209,7 +210,7 @@ def step(
 
     updates = jax.tree.map(update_step, gradients, exp_avg, weights)
     return updates, state._replace(
-        exp_avg=exp_avg,
+        exp_avg=stored(exp_avg, state.exp_avg),
         barf=barf,
         gamma=gamma,
         lb=size.lower_bound,

@@ -90,6 +90,7 @@ from mlax.experimental.optim._src.moments import (
     increment,
     kept,
     map_leaves,
+    stored,
 )
 from mlax.experimental.optim._src.momo_step_size import call_example, polyak_step_size, tree_inner
 from mlax.experimental.optim.schedules import ScalarOrSchedule
@@ -204,7 +205,7 @@ def step(
         g = gradient.astype(leaf_dtype)
         new_exp_avg = ema(g, exp_avg.astype(leaf_dtype), b1_)
         new_exp_avg_sq = ema(g * g, exp_avg_sq.astype(leaf_dtype), b2_)
-        return new_exp_avg.astype(exp_avg.dtype), new_exp_avg_sq.astype(exp_avg_sq.dtype)
+        return new_exp_avg, new_exp_avg_sq
 
     def preconditioner(exp_avg: jax.Array, exp_avg_sq: jax.Array) -> jax.Array:
         leaf_dtype = compute_dtype(exp_avg, exp_avg_sq)
@@ -240,8 +241,8 @@ def step(
 
     updates = jax.tree.map(update_step, gradients, exp_avg, denominators, weights)
     return updates, state._replace(
-        exp_avg=exp_avg,
-        exp_avg_sq=exp_avg_sq,
+        exp_avg=stored(exp_avg, state.exp_avg),
+        exp_avg_sq=stored(exp_avg_sq, state.exp_avg_sq),
         barf=barf,
         gamma=gamma,
         lb=size.lower_bound,

@@ -85,6 +85,7 @@ from mlax.experimental.optim._src.moments import (
     increment,
     kept,
     map_leaves,
+    stored,
 )
 from mlax.experimental.optim._src.sharding import contract_all
 from mlax.experimental.optim.schedules import ScalarOrSchedule
@@ -278,13 +279,7 @@ def step(
         distance = weight0.astype(scalar_dtype) - weight.astype(scalar_dtype)
         progress = contract_all(gradient.astype(scalar_dtype), distance)
         grad_sum_norm = jnp.sum(jnp.abs(new_grad_sum.astype(scalar_dtype)))
-        return (
-            new_exp_avg.astype(exp_avg.dtype),
-            new_exp_avg_sq.astype(exp_avg_sq.dtype),
-            new_grad_sum.astype(grad_sum.dtype),
-            progress,
-            grad_sum_norm,
-        )
+        return new_exp_avg, new_exp_avg_sq, new_grad_sum, progress, grad_sum_norm
 
     exp_avg, exp_avg_sq, grad_sum, progress, grad_sum_norm = map_leaves(
         moments_step,
@@ -318,9 +313,9 @@ def step(
 
     updates = jax.tree.map(update_step, gradients, exp_avg, exp_avg_sq, weights)
     return updates, state._replace(
-        exp_avg=exp_avg,
-        exp_avg_sq=exp_avg_sq,
-        grad_sum=grad_sum,
+        exp_avg=stored(exp_avg, state.exp_avg),
+        exp_avg_sq=stored(exp_avg_sq, state.exp_avg_sq),
+        grad_sum=stored(grad_sum, state.grad_sum),
         estim_lr=new_d,
         numerator_weighted=numerator,
         count=count,

@@ -67,6 +67,7 @@ __all__ = [
     "init_buffers",
     "map_leaves",
     "moments_dtype_marker",
+    "stored",
     "trust_ratio",
     "weights_signature",
     "zero_count",
@@ -252,6 +253,17 @@ def map_leaves(
     """
     results = jax.tree.map(leaf_step, gradients, *trees)
     return tree_unzip(results, gradients, size=size)
+
+
+def stored(new_buffers: PyTree, buffers: PyTree) -> PyTree:
+    """Each of a step's new buffers, computed in its leaf's compute dtype, rounded to the dtype its
+    old buffer is stored in.
+
+    A step that needs its new buffers again (an update after a global sum over them) keeps them in
+    the compute dtype and rounds only what it stores: with a ``moments_dtype`` narrower than the
+    weights, the update is then computed from the same values as with full-precision moments.
+    """
+    return jax.tree.map(lambda new, old: new.astype(old.dtype), new_buffers, buffers)
 
 
 def complement(decay: ScalarLike, dtype: DTypeLike) -> jax.Array:
