@@ -1796,6 +1796,20 @@ def module_name(module: ModuleType) -> str:
     return module.__name__.rsplit(".", 1)[-1]
 
 
+def init_keywords(module: ModuleType) -> list[str]:
+    """The keyword-only parameters of ``module.init``, in order.
+
+    Read from the signature, which follows a wrapper's ``__wrapped__`` (a mutation tool's, a
+    deprecation shim's); ``init.__kwdefaults__`` is the wrapper's own, empty for ``*args, **kwargs``,
+    which silently dropped the wrapped modules from the sweeps that used it.
+    """
+    return [
+        parameter.name
+        for parameter in inspect.signature(module.init).parameters.values()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+
+
 FACT_ROWS: tuple[tuple[str, str, Facts], ...] = (
     *((case.name, case.id, case.facts) for case in CASES if case.facts is not None),
     *(

@@ -25,7 +25,7 @@ import mlax.experimental.optim as optim
 from mlax.experimental.core import PyTree, tree_l2_norm
 from mlax.experimental.optim import Optimizer, configure
 from mlax.experimental.optim._src.hyperparameters import HYPERPARAMETER_RANGES, value_of
-from tests.optim.cases import CASES, FACT_ROWS, FACTS, UNCASED, module_name
+from tests.optim.cases import CASES, FACT_ROWS, FACTS, UNCASED, init_keywords, module_name
 from tests.optim.wrapper_support import adapted, optimizer_module_names
 
 # --- what is swept ------------------------------------------------------------------------------
@@ -380,7 +380,7 @@ def test_a_nan_optimizer_hyperparameter_is_a_value_error(name: str, parameter: s
 MODULE_HYPERPARAMETER_CASES = [
     (name, parameter, value)
     for name, module in sorted(MODULES.items())
-    for parameter in module.init.__kwdefaults__ or {}
+    for parameter in init_keywords(module)
     if parameter in HYPERPARAMETER_RANGES and parameter not in FACTS[name].unranged
     for value in _bad_values(HYPERPARAMETER_RANGES[parameter])
 ]
@@ -501,9 +501,7 @@ def test_a_partition_step_with_a_gradient_missing_blames_the_gradients() -> None
 # --- 10. gradients of the wrong dtype with an explicit moments_dtype ----------------------------
 
 WITH_MOMENTS_DTYPE = sorted(
-    name
-    for name, module in MODULES.items()
-    if "moments_dtype" in (module.init.__kwdefaults__ or {})
+    name for name, module in MODULES.items() if "moments_dtype" in init_keywords(module)
 )
 
 

@@ -24,7 +24,7 @@ import pytest
 from mlax.experimental import optim
 from mlax.experimental.core import PyTree, apply_gradients
 from mlax.experimental.optim.protocol import call_step
-from tests.optim.cases import CASE_IDS, CASES, Case, quadratic, run_mlax
+from tests.optim.cases import CASE_IDS, CASES, Case, init_keywords, quadratic, run_mlax
 from tests.support import LOW_PRECISION_DTYPES, dtype_id, float64_array_primitives
 
 STEPS = 5
@@ -187,8 +187,7 @@ ROUNDED_BEFORE_USE = {
 NARROWABLE = [
     pytest.param(case, weights_dtype, moments_dtype, id=f"{case.id}-{dtype_id(moments_dtype)}")
     for case in CASES
-    if "moments_dtype" in (case.module.init.__kwdefaults__ or {})
-    and case.name not in ROUNDED_BEFORE_USE
+    if "moments_dtype" in init_keywords(case.module) and case.name not in ROUNDED_BEFORE_USE
     for weights_dtype, moments_dtype in NARROWER_MOMENTS
 ]
 NARROW_STEPS = 3
@@ -223,9 +222,7 @@ def _assert_close_to_leaf_scale(actual: Any, desired: Any, atol: float, message:
 
 
 def test_rounded_before_use_names_modules_with_a_moments_dtype() -> None:
-    names = {
-        case.name for case in CASES if "moments_dtype" in (case.module.init.__kwdefaults__ or {})
-    }
+    names = {case.name for case in CASES if "moments_dtype" in init_keywords(case.module)}
     assert set(ROUNDED_BEFORE_USE) <= names
 
 
