@@ -201,7 +201,9 @@ def main() -> None:
         modules = args.modules or list(TARGETS)
         tests_of = {module: TARGETS.get(module, ()) for module in modules}
     if args.tests:
-        tests_of = {module: tuple(args.tests) if tests else () for module, tests in tests_of.items()}
+        tests_of = {
+            module: tuple(args.tests) if tests else () for module, tests in tests_of.items()
+        }
     unknown = sorted(module for module, tests in tests_of.items() if not tests)
     if unknown:
         parser.error(f"not a mutation target: {', '.join(unknown)} (see tools/mutation/targets.py)")
