@@ -60,14 +60,15 @@ def assert_same_across_programs(actual: Any, expected: Any, steps: int) -> None:
     np.testing.assert_allclose(actual, expected, rtol=tolerance, atol=tolerance * scale)
 
 
-def float64_array_primitives(jaxpr: Any) -> set[str]:
+def float64_array_primitives(jaxpr: Any, *, scalars: bool = False) -> set[str]:
     """The primitives of ``jaxpr`` and its sub-jaxprs (scan, cond, custom rules) that give a float64
-    array. Scalars may: a schedule evaluates its step count in the default float dtype (as Optax
-    does) before the value is cast to the hyperparameter's dtype."""
+    array; with ``scalars``, a float64 scalar too. By default scalars may: a schedule evaluates its
+    step count in the default float dtype (as Optax does) before the value is cast to the
+    hyperparameter's dtype."""
     found = set()
     for equation in jaxpr.eqns:
         if any(
-            getattr(var.aval, "dtype", None) == jnp.float64 and var.aval.ndim > 0
+            getattr(var.aval, "dtype", None) == jnp.float64 and (scalars or var.aval.ndim > 0)
             for var in equation.outvars
         ):
             found.add(str(equation.primitive))
@@ -75,7 +76,7 @@ def float64_array_primitives(jaxpr: Any) -> set[str]:
             for inner in param if isinstance(param, (tuple, list)) else (param,):
                 inner = getattr(inner, "jaxpr", inner)
                 if hasattr(inner, "eqns"):
-                    found |= float64_array_primitives(inner)
+                    found |= float64_array_primitives(inner, scalars=scalars)
     return found
 
 

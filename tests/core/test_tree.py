@@ -81,6 +81,44 @@ def test_l2_norm_keeps_the_leaf_dtype(dtype: Any) -> None:
     assert tree_l2_norm(_random_tree(dtype, 5)).dtype == jnp.dtype(dtype)
 
 
+# Scalars of every kind a caller passes: weakly typed, and strongly typed of a wider dtype.
+SCALARS = {
+    "python-float": 0.3,
+    "numpy-float64": np.float64(0.3),
+    "float32-array": np.asarray(0.3, np.float32),
+    "float64-array": jnp.asarray(0.3, jnp.float64),
+}
+
+
+@pytest.mark.parametrize("scalar", SCALARS.values(), ids=list(SCALARS))
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=dtype_id)
+def test_scaling_casts_the_scalar_to_each_leafs_dtype_first(dtype: Any, scalar: Any) -> None:
+    tree = {"leaf": _random_tree(dtype, 3)["layer"][0], "float16": jnp.ones(2, jnp.float16)}
+    scaled = tree_scale(scalar, tree)
+    for leaf, original in zip(jax.tree.leaves(scaled), jax.tree.leaves(tree), strict=True):
+        assert leaf.dtype == original.dtype
+        np.testing.assert_array_equal(
+            np.asarray(leaf, np.float64),
+            np.asarray(jnp.asarray(scalar, original.dtype) * original, np.float64),
+        )
+
+
+REDUCTIONS = {
+    "l2_norm": tree_l2_norm,
+    "squared_l2_norm": lambda tree: tree_l2_norm(tree, squared=True),
+    "vdot": lambda tree: tree_vdot(tree, tree),
+}
+
+
+@pytest.mark.parametrize("empty", [{}, [], None], ids=["dict", "list", "none"])
+@pytest.mark.parametrize("reduce", REDUCTIONS.values(), ids=list(REDUCTIONS))
+def test_a_tree_without_leaves_reduces_to_a_float32_zero(reduce: Any, empty: Any) -> None:
+    # float32, not the default float dtype (float64 under x64) that no leaf asked for.
+    result = reduce(empty)
+    assert (result.shape, result.dtype) == ((), jnp.dtype(jnp.float32))
+    assert float(result) == 0.0
+
+
 def test_cast_and_size() -> None:
     tree = _random_tree(jnp.float32, 6)
     assert {leaf.dtype for leaf in jax.tree.leaves(tree_cast(tree, jnp.float16))} == {

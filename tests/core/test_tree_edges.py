@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mlax.experimental.core import scaled_l2_norm, tree_full_like, tree_l2_norm, tree_zeros_like
-from tests.support import FLOAT_DTYPES, dtype_id
+from tests.support import FLOAT_DTYPES, dtype_id, float64_array_primitives
 
 # (dtype, element) pairs whose squares overflow or underflow the dtype while the norm does not.
 EXTREMES = [
@@ -23,6 +23,10 @@ EXTREMES = [
     (jnp.float32, 1e-30),
     (jnp.float64, 1e300),
     (jnp.float64, 1e-300),
+    # The ends of the range. The scaled square of the smallest normal number is still below 1;
+    # subnormal elements are not here: XLA on CPU flushes them to zero in arithmetic.
+    *((dtype, float(jnp.finfo(dtype).tiny)) for dtype in FLOAT_DTYPES),  # type: ignore[no-untyped-call]
+    *((dtype, float(jnp.finfo(dtype).max) / 4) for dtype in FLOAT_DTYPES),  # type: ignore[no-untyped-call]
 ]
 
 
@@ -60,11 +64,50 @@ def test_zero_and_non_finite_elements_give_the_plain_formulas_result(
     np.testing.assert_equal(norm, expected)
 
 
-def test_a_norm_along_axes_keeps_them_and_does_not_overflow() -> None:
-    leaf = jnp.full((3, 2), 1e30, jnp.float32)
-    norm = scaled_l2_norm([leaf], jnp.float32, axis=(0,))
-    assert norm.shape == (1, 2)
-    np.testing.assert_allclose(np.asarray(norm), 1e30 * math.sqrt(3), rtol=1e-6)
+# Magnitudes of float32 elements whose squares are ordinary, overflow, and underflow.
+MAGNITUDES = {"ordinary": 1.0, "overflowing": 1e30, "underflowing": 1e-30}
+
+
+@pytest.mark.parametrize("axis", [(0,), (1,)], ids=["axis0", "axis1"])
+@pytest.mark.parametrize("magnitude", MAGNITUDES.values(), ids=list(MAGNITUDES))
+def test_a_norm_along_an_axis_is_each_slices_norm_with_the_axis_kept(
+    magnitude: float, axis: tuple[int, ...]
+) -> None:
+    # Columns (and rows) of different sizes: a sum taken over the whole leaf instead of the axis,
+    # or one that drops the axis and broadcasts, gives other numbers or another shape.
+    values = np.random.default_rng(1).uniform(0.5, 2.0, (3, 4)) * np.arange(1, 5) * magnitude
+    leaf = jnp.asarray(values, jnp.float32)
+    norm = scaled_l2_norm([leaf], jnp.float32, axis=axis)
+    exact = np.sqrt(np.sum(np.asarray(leaf, np.float64) ** 2, axis=axis, keepdims=True))
+    assert norm.shape == exact.shape
+    np.testing.assert_allclose(np.asarray(norm, np.float64), exact, rtol=1e-6)
+
+
+def _reduced_dtypes(jaxpr: Any) -> set[str]:
+    """The dtypes that the sums of ``jaxpr`` and its sub-jaxprs add up."""
+    found = set()
+    for equation in jaxpr.eqns:
+        if equation.primitive.name == "reduce_sum":
+            found.add(str(equation.invars[0].aval.dtype))
+        for param in equation.params.values():
+            inner = getattr(param, "jaxpr", param)
+            if hasattr(inner, "eqns"):
+                found |= _reduced_dtypes(inner)
+    return found
+
+
+@pytest.mark.parametrize("axis", [None, (1,)], ids=["whole", "axis1"])
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16, jnp.float32], ids=dtype_id)
+def test_a_norm_below_float64_sums_in_float32_and_never_in_float64(
+    dtype: Any, axis: tuple[int, ...] | None
+) -> None:
+    # x64 is on in the tests, so a default dtype anywhere in the arithmetic would be float64.
+    leaves = [jnp.ones((3, 2), dtype)] if axis else [jnp.ones((3, 2), dtype), jnp.ones(4, dtype)]
+    jaxpr = jax.make_jaxpr(lambda *x: scaled_l2_norm(list(x), dtype, axis=axis))(*leaves).jaxpr
+    assert not float64_array_primitives(jaxpr, scalars=True)
+    assert _reduced_dtypes(jaxpr) == {"float32"}
+    tree_jaxpr = jax.make_jaxpr(tree_l2_norm)({"a": leaves[0]}).jaxpr
+    assert not float64_array_primitives(tree_jaxpr, scalars=True)
 
 
 @pytest.mark.parametrize("make", [tree_zeros_like, lambda tree: tree_full_like(tree, 1.0)])

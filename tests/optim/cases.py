@@ -1596,6 +1596,7 @@ _CONTRIB: tuple[Case, ...] = (
     _contrib(
         "muon-adaptive-consistent-aol",
         optim.muon,
+        # AdamW's decay on the vectors, which the first row leaves at Optax's 0.
         dict(
             lr=0.02,
             nesterov=False,
@@ -1603,6 +1604,7 @@ _CONTRIB: tuple[Case, ...] = (
             consistent_rms=0.2,
             preconditioning="aol",
             ns_coeffs="dion",
+            adam_weight_decay=0.1,
         ),
         lambda hp: optax.contrib.muon(
             hp(0.02),
@@ -1615,6 +1617,7 @@ _CONTRIB: tuple[Case, ...] = (
             ns_coeffs="dion",
             adam_b1=hp(0.9),
             adam_b2=hp(0.999),
+            adam_weight_decay=hp(0.1),
         ),
         float32_tolerance=5e-5,
     ),

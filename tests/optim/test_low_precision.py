@@ -221,6 +221,24 @@ def _assert_close_to_leaf_scale(actual: Any, desired: Any, atol: float, message:
     )
 
 
+def _assert_each_leaf_close(
+    actual: PyTree, desired: PyTree, epsilon: float | None, what: str, t: int
+) -> None:
+    """Each leaf of ``actual`` within ``epsilon`` of the largest ``|desired|`` of its leaf; with
+    ``epsilon=None``, within one rounding of ``desired`` to the actual leaf's dtype (a last-bit
+    difference of a wide value may round to the neighbouring stored value)."""
+    for (path, mine), exact in zip(
+        jax.tree_util.tree_flatten_with_path(actual)[0], jax.tree.leaves(desired), strict=True
+    ):
+        if epsilon is None:
+            exact = exact.astype(mine.dtype)
+        floating = jnp.issubdtype(mine.dtype, jnp.floating)
+        atol = epsilon if epsilon is not None else _epsilon(mine.dtype) if floating else 0.0
+        _assert_close_to_leaf_scale(
+            mine, exact, atol, f"step {t}, {what}{jax.tree_util.keystr(path)}"
+        )
+
+
 def test_rounded_before_use_names_modules_with_a_moments_dtype() -> None:
     names = {case.name for case in CASES if "moments_dtype" in init_keywords(case.module)}
     assert set(ROUNDED_BEFORE_USE) <= names
@@ -251,23 +269,64 @@ def test_a_narrower_moments_dtype_rounds_what_is_stored_not_the_arithmetic(
         wide = _widened(narrow, wide_structure, moments_dtype, weights_dtype)
         updates, narrow = step(gradients, narrow, weights, value)
         wide_updates, wide = step(gradients, wide, weights, value)
-        for (path, mine), exact in zip(
-            jax.tree_util.tree_flatten_with_path(updates)[0],
-            jax.tree.leaves(wide_updates),
-            strict=True,
-        ):
-            assert mine.dtype == weights_dtype
-            _assert_close_to_leaf_scale(
-                mine, exact, atol, f"step {t}, updates{jax.tree_util.keystr(path)}"
-            )
-        for (path, mine), exact in zip(
-            jax.tree_util.tree_flatten_with_path(narrow)[0], jax.tree.leaves(wide), strict=True
-        ):
-            # The wide step's state rounded to the narrow one's dtypes, to one rounding of them (a
-            # last-bit difference of a wide value may round to the neighbouring stored value).
-            rounded = exact.astype(mine.dtype)
-            eps = _epsilon(mine.dtype) if jnp.issubdtype(mine.dtype, jnp.floating) else 0.0
-            _assert_close_to_leaf_scale(
-                mine, rounded, eps, f"step {t}, state{jax.tree_util.keystr(path)}"
-            )
+        assert {u.dtype for u in jax.tree.leaves(updates)} == {np.dtype(weights_dtype)}
+        _assert_each_leaf_close(updates, wide_updates, atol, "updates", t)
+        # The wide step's state, rounded to the narrow one's dtypes.
+        _assert_each_leaf_close(narrow, wide, None, "state", t)
+        weights = apply_gradients(updates, weights)
+
+
+# Weights narrower than their moments: bfloat16 and float16 beside float32 moments (the usual mixed
+# precision). A float32 weight beside float64 moments is left out: its hyperparameters would be
+# float64 in the widened run and float32 in this one.
+WIDER_MOMENTS = [(jnp.bfloat16, jnp.float32), (jnp.float16, jnp.float32)]
+# Modules that keep, by definition, a buffer in the weights' dtype whatever moments_dtype says, so
+# that widened weights change more than the moments; with the reason.
+WEIGHT_DTYPE_BUFFERS = {
+    "schedule_free_adamw": "nu stays in the weights' dtype: moments_dtype is Optax's state_dtype, "
+    "which covers z only",
+    "galore": "the projector is stored in the weights' dtype, as in Optax",
+}
+WIDENABLE = [
+    pytest.param(case, weights_dtype, moments_dtype, id=f"{case.id}-{dtype_id(weights_dtype)}")
+    for case in CASES
+    if "moments_dtype" in init_keywords(case.module) and case.name not in WEIGHT_DTYPE_BUFFERS
+    for weights_dtype, moments_dtype in WIDER_MOMENTS
+]
+
+
+def test_weight_dtype_buffers_names_modules_with_a_moments_dtype() -> None:
+    names = {case.name for case in CASES if "moments_dtype" in init_keywords(case.module)}
+    assert set(WEIGHT_DTYPE_BUFFERS) <= names
+
+
+@pytest.mark.parametrize(("case", "weights_dtype", "moments_dtype"), WIDENABLE)
+def test_a_wider_moments_dtype_computes_each_leaf_in_it(
+    case: Case, weights_dtype: Any, moments_dtype: Any
+) -> None:
+    # Each leaf is computed in the promotion of its gradient's and its buffers' dtypes: a step of
+    # bfloat16 weights beside float32 moments is the step of float32 weights holding the same values,
+    # with its update rounded once to bfloat16. A step computed in the weights' dtype (a compute
+    # dtype that forgets the buffers) misses by the weights' rounding in every stored moment.
+    weights, loss, _, _ = case.problem(seed=len(case.id), dtype=weights_dtype)
+    kwargs = {**case.kwargs, **case.deterministic_kwargs}
+    narrow = case.module.init(weights, **kwargs, moments_dtype=moments_dtype)
+    wide = case.module.init(jax.tree.map(lambda w: w.astype(moments_dtype), weights), **kwargs)
+    atol = NARROW_EPSILON_FRACTION * _epsilon(weights_dtype)
+
+    @jax.jit
+    def step(gradients: PyTree, state: Any, weights: PyTree, value: jax.Array) -> Any:
+        return call_step(case.module.step, gradients, state, weights, {"value": value})
+
+    def widened(tree: PyTree) -> PyTree:
+        return jax.tree.map(lambda x: x.astype(moments_dtype), tree)
+
+    for t in range(1, NARROW_STEPS + 1):
+        value, gradients = jax.value_and_grad(loss)(weights)
+        updates, narrow = step(gradients, narrow, weights, value)
+        wide_updates, wide = step(widened(gradients), wide, widened(weights), widened(value))
+        assert {u.dtype for u in jax.tree.leaves(updates)} == {np.dtype(weights_dtype)}
+        # The float32 update, rounded once to the weights' dtype.
+        _assert_each_leaf_close(updates, wide_updates, None, "updates", t)
+        _assert_each_leaf_close(narrow, wide, atol, "state", t)
         weights = apply_gradients(updates, weights)

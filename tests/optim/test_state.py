@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import jax
@@ -14,7 +15,9 @@ from mlax.experimental import optim
 from mlax.experimental.core import apply_gradients
 from mlax.experimental.optim import schedules
 from mlax.experimental.optim._src.hyperparameters import value_of
-from tests.optim.cases import Case, group, random_weights
+from mlax.experimental.optim.protocol import call_step
+from tests.optim.cases import CASES as ALL_CASES
+from tests.optim.cases import Case, group, init_keywords, random_weights
 from tests.optim.wrapper_support import configured, optimizer_module_names
 from tests.support import FLOAT_DTYPES, dtype_id
 
@@ -81,6 +84,44 @@ def test_moments_dtype_overrides_the_buffers_not_the_updates(case: Case) -> None
     updates, state = _step(case, state, weights, weights)
     assert {leaf.dtype for leaf in _state_buffers(state)} == {np.dtype(jnp.float32)}
     assert {u.dtype for u in jax.tree.leaves(updates)} == {np.dtype(jnp.bfloat16)}
+
+
+# One configuration per optimizer module of every group (core, contrib, ...), on its own layout.
+EVERY_FIRST = list({case.name: case for case in reversed(ALL_CASES)}.values())
+WITH_MOMENTS_DTYPE = [case for case in EVERY_FIRST if "moments_dtype" in init_keywords(case.module)]
+
+
+@pytest.mark.parametrize("case", WITH_MOMENTS_DTYPE, ids=[c.name for c in WITH_MOMENTS_DTYPE])
+def test_a_states_structure_records_its_moments_dtype_and_weight_dtypes(case: Case) -> None:
+    # The marker is static: states initialised alike share one structure (a jitted step traced
+    # for one serves the other), and another moments_dtype or other weight dtypes make another.
+    def structure(moments_dtype: Any, dtype: Any = jnp.float32) -> Any:
+        state = case.module.init(case.layout(1, dtype), **case.kwargs, moments_dtype=moments_dtype)
+        return jax.tree.structure(state)
+
+    assert structure(jnp.bfloat16) == structure(jnp.bfloat16)
+    distinct = [
+        structure(None),
+        structure(jnp.bfloat16),
+        structure(jnp.float32, jnp.float64),
+        structure(jnp.bfloat16, jnp.float64),
+    ]
+    for first, second in itertools.combinations(distinct, 2):
+        assert first != second
+
+
+@pytest.mark.parametrize("case", EVERY_FIRST, ids=[c.name for c in EVERY_FIRST])
+def test_a_state_made_for_other_weights_is_refused_by_key_path(case: Case) -> None:
+    # Gradients and weights that match each other but not the state: the state's per-weight
+    # buffers (or, for a state without any, the weights' signature it records) are checked too,
+    # not only the weights against the gradients.
+    weights = case.layout(0, jnp.float32)
+    state = case.module.init(dict(list(weights.items())[:-1]), **case.kwargs)
+    value = jnp.asarray(1.0, jnp.float32)
+    with pytest.raises(
+        ValueError, match=r"^gradients and (state\.\w+|weights) differ in structure at"
+    ):
+        call_step(case.module.step, weights, state, weights, {"value": value})
 
 
 @pytest.mark.parametrize("case", BUFFERED, ids=[c.name for c in BUFFERED])

@@ -17,7 +17,9 @@ staging tree persists between runs: run again with the same modules and tests, m
 functions whose code changed (another selection starts over: mutmut would not notice it).
 
 Each child process is forked from a fork server that has imported nothing: JAX starts its thread
-pools on first use, and a process forked after that could deadlock.
+pools on first use, and a process forked after that could deadlock. While mutmut maps the tests,
+the staged root ``conftest.py`` (``fresh_traces.py``) clears JAX's caches before each test, so that
+a test whose jitted call hits a trace cached by an earlier test is still seen to reach the function.
 
 A survivor that is equivalent (the same function, whatever the tests) is listed in
 ``tools/mutation/equivalent.toml`` with its reason; the score counts only the others.
@@ -71,13 +73,14 @@ def _stage(modules: list[str], tests: list[str]) -> None:
     shutil.copytree(
         ROOT / "docs", STAGE / "docs", ignore=shutil.ignore_patterns("_build", "generated")
     )
+    shutil.copyfile(Path(__file__).with_name("fresh_traces.py"), STAGE / "conftest.py")
     config = {
         "source_paths": ["src"],
         "only_mutate": [f"{PACKAGE}/{module}" for module in modules],
         "do_not_mutate_patterns": list(NOT_MATHEMATICS),
         "pytest_add_cli_args_test_selection": tests,
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-m", "not slow"],
-        "also_copy": ["tests", "tools", "docs"],
+        "also_copy": ["tests", "tools", "docs", "conftest.py"],
         "process_isolation": "forkserver",
         "forkserver_warmup": "none",
     }
@@ -86,7 +89,10 @@ def _stage(modules: list[str], tests: list[str]) -> None:
     # of modules (a module copied unmutated by an earlier run counts as done). Start over then;
     # the cache serves repeated runs of the same selection.
     selection = STAGE / "selection.json"
-    chosen = json.dumps({"modules": modules, "tests": tests})
+    # The staged conftest.py decides how the tests are mapped, so a new one starts over too.
+    chosen = json.dumps(
+        {"modules": modules, "tests": tests, "conftest": (STAGE / "conftest.py").read_text()}
+    )
     if not selection.exists() or selection.read_text() != chosen:
         shutil.rmtree(STAGE / "mutants", ignore_errors=True)
     selection.write_text(chosen)

@@ -67,6 +67,7 @@ from mlax.experimental.core import (
     tree_unzip,
 )
 from mlax.experimental.optim._src.adafactor_factoring import factored_dims, second_moments
+from mlax.experimental.optim._src.checks import check_gradients_structure
 from mlax.experimental.optim._src.deprecations_manifest import ADAFACTOR_INIT_RENAMES
 from mlax.experimental.optim._src.hyperparameters import Hyperparameter, Static, value_of
 from mlax.experimental.optim._src.masks import LeafMask, MaskOrFn, leaf_flags, resolve_mask
@@ -242,6 +243,7 @@ def step(
     update of the module docstring; ``weights`` (:math:`w`) are required, for the parameter scale
     and the decay."""
     state = begin_step(gradients, state, AdafactorState, buffers=None, weights=weights)
+    check_gradients_structure(gradients, state.v, "v")
     factored, min_size = state.factored.value, state.min_dim_size_to_factor.value
     lr, eps = value_of(state.lr), value_of(state.eps)
     threshold, decay = value_of(state.clipping_threshold), value_of(state.weight_decay_rate)

@@ -202,7 +202,8 @@ def step(
     )
 
     def update_step(gradient: jax.Array, exp_avg: jax.Array, weight: jax.Array) -> jax.Array:
-        leaf_dtype = compute_dtype(gradient, exp_avg)
+        # The new average, not yet rounded to its stored dtype: already in the compute dtype.
+        leaf_dtype = exp_avg.dtype
         update = size.shrink.astype(leaf_dtype) * weight.astype(leaf_dtype) + size.tau.astype(
             leaf_dtype
         ) * exp_avg.astype(leaf_dtype)

@@ -39,10 +39,11 @@ def adam_updates(
 ) -> tuple[PyTree, PyTree, PyTree, jax.Array]:
     r"""Returns ``(updates, new_mu, new_nu, new_count)``.
 
-        ``updates`` is :math:`\eta (d + \lambda w)` per leaf, :math:`d` from
-        :func:`~mlax.experimental.optim._src.moments.adam_direction`; the decay term only when
-        ``weight_decay`` is given (then ``weights`` must be too), and only on the leaves whose flag in
-    ``decay_mask`` (a tree of Python bools, all ``True`` if ``None``) is true. Schedules must already be evaluated.
+    ``updates`` is :math:`\eta (d + \lambda w)` per leaf, :math:`d` from
+    :func:`~mlax.experimental.optim._src.moments.adam_direction`; the decay term only when
+    ``weight_decay`` is given (then ``weights`` must be too), and only on the leaves whose flag in
+    ``decay_mask`` (a tree of Python bools, all ``True`` if ``None``) is true. Schedules must
+    already be evaluated.
     """
     new_count = increment(count)
     b1_, b2_ = value_of(b1), value_of(b2)

@@ -5,7 +5,8 @@
   optimizer that supports them (the message for one that does not names it and the fix);
 * :func:`check_state`: ``step`` received the state its own ``init`` makes;
 * :func:`check_gradients`, :func:`check_signature`: the gradients match the state's buffers (or the
-  weights' recorded signature);
+  weights' recorded signature); :func:`check_gradients_structure`: in structure only, for buffers
+  not shaped like the weights;
 * :func:`require_weights`: ``step`` received the weights it needs, matching the gradients;
 * :func:`require_value`: ``step`` received the loss value it needs;
 * :func:`refuse_float16_moments`: a distance-estimating optimizer's moments would not be float16.
@@ -28,6 +29,7 @@ from mlax.experimental.optim._src.moments import MomentsDtype, Signature
 __all__ = [
     "check_float_weights",
     "check_gradients",
+    "check_gradients_structure",
     "check_optimizer_weights",
     "check_signature",
     "check_state",
@@ -118,6 +120,23 @@ def check_optimizer_weights(weights: PyTree, who: str, *, complex_weights: bool)
                 "mlax.experimental.optim."
             )
         _check_float_leaf(leaf, f"weights{jax.tree_util.keystr(path)}")
+
+
+def check_gradients_structure(gradients: PyTree, buffers: PyTree, buffers_name: str) -> None:
+    """Raises ``ValueError`` unless ``gradients`` have the structure of a state's per-weight buffers
+    whose shapes differ from the weights' by design (Adafactor's factored ones): a state made for
+    other weights is refused with the first key path that differs, not left to ``jax.tree.map``."""
+
+    def skeleton(tree: PyTree) -> PyTree:
+        return jax.tree.map(lambda _: 0, tree)
+
+    check_trees_match(
+        skeleton(gradients),
+        skeleton(buffers),
+        "gradients",
+        f"state.{buffers_name}",
+        check_dtypes=False,
+    )
 
 
 def check_gradients(
