@@ -93,21 +93,25 @@ WITH_MOMENTS_DTYPE = [case for case in EVERY_FIRST if "moments_dtype" in init_ke
 
 @pytest.mark.parametrize("case", WITH_MOMENTS_DTYPE, ids=[c.name for c in WITH_MOMENTS_DTYPE])
 def test_a_states_structure_records_its_moments_dtype_and_weight_dtypes(case: Case) -> None:
-    # The marker is static: states initialised alike share one structure (a jitted step traced
-    # for one serves the other), and another moments_dtype or other weight dtypes make another.
-    def structure(moments_dtype: Any, dtype: Any = jnp.float32) -> Any:
-        state = case.module.init(case.layout(1, dtype), **case.kwargs, moments_dtype=moments_dtype)
-        return jax.tree.structure(state)
+    # The marker is static and compares by value: states initialised alike share one structure (a
+    # jitted step traced for one serves the other) and equal markers with equal hashes; another
+    # moments_dtype or other weight dtypes make another structure and an unequal marker.
+    def state(moments_dtype: Any, dtype: Any = jnp.float32) -> Any:
+        return case.module.init(case.layout(1, dtype), **case.kwargs, moments_dtype=moments_dtype)
 
-    assert structure(jnp.bfloat16) == structure(jnp.bfloat16)
+    first, again = state(jnp.bfloat16), state(jnp.bfloat16)
+    assert jax.tree.structure(first) == jax.tree.structure(again)
+    assert first.moments_dtype == again.moments_dtype
+    assert hash(first.moments_dtype) == hash(again.moments_dtype)
     distinct = [
-        structure(None),
-        structure(jnp.bfloat16),
-        structure(jnp.float32, jnp.float64),
-        structure(jnp.bfloat16, jnp.float64),
+        state(None),
+        state(jnp.bfloat16),
+        state(jnp.float32, jnp.float64),
+        state(jnp.bfloat16, jnp.float64),
     ]
-    for first, second in itertools.combinations(distinct, 2):
-        assert first != second
+    for one, other in itertools.combinations(distinct, 2):
+        assert jax.tree.structure(one) != jax.tree.structure(other)
+        assert one.moments_dtype != other.moments_dtype
 
 
 @pytest.mark.parametrize("case", EVERY_FIRST, ids=[c.name for c in EVERY_FIRST])
