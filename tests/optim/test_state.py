@@ -100,7 +100,8 @@ def test_a_states_structure_records_its_moments_dtype_and_weight_dtypes(case: Ca
         return case.module.init(case.layout(1, dtype), **case.kwargs, moments_dtype=moments_dtype)
 
     first, again = state(jnp.bfloat16), state(jnp.bfloat16)
-    assert jax.tree.structure(first) == jax.tree.structure(again)
+    # jaxlib's PyTreeDef stub lacks comparisons.
+    assert jax.tree.structure(first) == jax.tree.structure(again)  # type: ignore[operator]
     assert first.moments_dtype == again.moments_dtype
     assert hash(first.moments_dtype) == hash(again.moments_dtype)
     distinct = [
@@ -110,7 +111,7 @@ def test_a_states_structure_records_its_moments_dtype_and_weight_dtypes(case: Ca
         state(jnp.bfloat16, jnp.float64),
     ]
     for one, other in itertools.combinations(distinct, 2):
-        assert jax.tree.structure(one) != jax.tree.structure(other)
+        assert jax.tree.structure(one) != jax.tree.structure(other)  # type: ignore[operator]
         assert one.moments_dtype != other.moments_dtype
 
 

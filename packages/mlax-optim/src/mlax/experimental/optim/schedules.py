@@ -41,6 +41,7 @@ schedule with other numbers, whose numbers are constants of the program.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -786,13 +787,11 @@ def _sgdr_parts(cosine_kwargs: Sequence[Mapping[str, Any]]) -> Schedule:
     return join_schedules(schedules, boundaries[:-1])
 
 
-def _evaluating(parts: Callable[..., Schedule]) -> Callable[..., jax.Array]:
-    """The formula of a schedule defined by composing others: build them, then evaluate."""
-
-    def formula(count: ArrayLike, **arguments: Any) -> jax.Array:
-        return jnp.asarray(parts(**arguments)(jnp.asarray(count)))
-
-    return formula
+def _evaluated(parts: Callable[..., Schedule], count: ArrayLike, **arguments: Any) -> jax.Array:
+    """The formula of a schedule defined by composing others: build them, then evaluate. Bound to
+    its ``parts`` with ``functools.partial`` below, so that it runs at each evaluation, not once
+    at import (where no test could see a change to it)."""
+    return jnp.asarray(parts(**arguments)(jnp.asarray(count)))
 
 
 _FORMULAS: dict[str, Callable[..., jax.Array]] = {
@@ -805,10 +804,10 @@ _FORMULAS: dict[str, Callable[..., jax.Array]] = {
     "piecewise_interpolate": _piecewise_interpolate,
     "warmup_constant": _warmup_constant,
     "join_schedules": _join_schedules,
-    "warmup_cosine_decay": _evaluating(_warmup_cosine_decay_parts),
-    "warmup_exponential_decay": _evaluating(_warmup_exponential_decay_parts),
-    "linear_onecycle": _evaluating(_linear_onecycle_parts),
-    "cosine_onecycle": _evaluating(_cosine_onecycle_parts),
-    "sgdr": _evaluating(_sgdr_parts),
+    "warmup_cosine_decay": functools.partial(_evaluated, _warmup_cosine_decay_parts),
+    "warmup_exponential_decay": functools.partial(_evaluated, _warmup_exponential_decay_parts),
+    "linear_onecycle": functools.partial(_evaluated, _linear_onecycle_parts),
+    "cosine_onecycle": functools.partial(_evaluated, _cosine_onecycle_parts),
+    "sgdr": functools.partial(_evaluated, _sgdr_parts),
 }
 """Each factory's formula, by factory name: ``formula(count, **arguments)``."""
