@@ -141,11 +141,20 @@ def test_labels_that_do_not_fit_the_weights_are_rejected() -> None:
         optimizer.init(random_tree(10))
 
 
-def test_freeze_matches_optax_selective_transform() -> None:
-    mask = {"matrix": True, "vector": False, "kernel": False, "scalar": True}
+FREEZE_MASK = {"matrix": True, "vector": False, "kernel": False, "scalar": True}
+# The mask as a tree, and as a function of the weights that returns it.
+FREEZE_MASKS = {
+    "tree": FREEZE_MASK,
+    "function": lambda tree: {key: FREEZE_MASK[key] for key in tree},
+}
+
+
+@pytest.mark.parametrize("given", FREEZE_MASKS.values(), ids=list(FREEZE_MASKS))
+def test_freeze_matches_optax_selective_transform(given: Any) -> None:
+    mask = FREEZE_MASK
     weights = random_tree(11)
     gradients = quadratic_gradients(12)
-    actual, _ = run_mlax(freeze(mlax_sgd(), mask), weights, gradients, 20)
+    actual, _ = run_mlax(freeze(mlax_sgd(), given), weights, gradients, 20)
     expected, _ = run_optax(
         optax.selective_transform(optax.sgd(0.05, momentum=0.9), freeze_mask=mask),
         weights,
