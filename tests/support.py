@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,24 +61,30 @@ def assert_same_across_programs(actual: Any, expected: Any, steps: int) -> None:
     np.testing.assert_allclose(actual, expected, rtol=tolerance, atol=tolerance * scale)
 
 
+def equations(jaxpr: Any) -> Iterator[Any]:
+    """Every equation of ``jaxpr`` and of its sub-jaxprs (jit, scan, cond branches, custom rules)."""
+    for equation in jaxpr.eqns:
+        yield equation
+        for param in equation.params.values():
+            for inner in param if isinstance(param, (tuple, list)) else (param,):
+                inner = getattr(inner, "jaxpr", inner)
+                if hasattr(inner, "eqns"):
+                    yield from equations(inner)
+
+
 def float64_array_primitives(jaxpr: Any, *, scalars: bool = False) -> set[str]:
     """The primitives of ``jaxpr`` and its sub-jaxprs (scan, cond, custom rules) that give a float64
     array; with ``scalars``, a float64 scalar too. By default scalars may: a schedule evaluates its
     step count in the default float dtype (as Optax does) before the value is cast to the
     hyperparameter's dtype."""
-    found = set()
-    for equation in jaxpr.eqns:
+    return {
+        str(equation.primitive)
+        for equation in equations(jaxpr)
         if any(
             getattr(var.aval, "dtype", None) == jnp.float64 and (scalars or var.aval.ndim > 0)
             for var in equation.outvars
-        ):
-            found.add(str(equation.primitive))
-        for param in equation.params.values():
-            for inner in param if isinstance(param, (tuple, list)) else (param,):
-                inner = getattr(inner, "jaxpr", inner)
-                if hasattr(inner, "eqns"):
-                    found |= float64_array_primitives(inner, scalars=scalars)
-    return found
+        )
+    }
 
 
 def guide_section(guide: str, title: str) -> str:

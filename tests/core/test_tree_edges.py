@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mlax.experimental.core import scaled_l2_norm, tree_full_like, tree_l2_norm, tree_zeros_like
-from tests.support import FLOAT_DTYPES, dtype_id, float64_array_primitives
+from tests.support import FLOAT_DTYPES, dtype_id, equations, float64_array_primitives
 
 # (dtype, element) pairs whose squares overflow or underflow the dtype while the norm does not.
 EXTREMES = [
@@ -83,19 +83,6 @@ def test_a_norm_along_an_axis_is_each_slices_norm_with_the_axis_kept(
     np.testing.assert_allclose(np.asarray(norm, np.float64), exact, rtol=1e-6)
 
 
-def _reduced_dtypes(jaxpr: Any) -> set[str]:
-    """The dtypes that the sums of ``jaxpr`` and its sub-jaxprs add up."""
-    found = set()
-    for equation in jaxpr.eqns:
-        if equation.primitive.name == "reduce_sum":
-            found.add(str(equation.invars[0].aval.dtype))
-        for param in equation.params.values():
-            inner = getattr(param, "jaxpr", param)
-            if hasattr(inner, "eqns"):
-                found |= _reduced_dtypes(inner)
-    return found
-
-
 @pytest.mark.parametrize("axis", [None, (1,)], ids=["whole", "axis1"])
 @pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16, jnp.float32], ids=dtype_id)
 def test_a_norm_below_float64_sums_in_float32_and_never_in_float64(
@@ -105,7 +92,10 @@ def test_a_norm_below_float64_sums_in_float32_and_never_in_float64(
     leaves = [jnp.ones((3, 2), dtype)] if axis else [jnp.ones((3, 2), dtype), jnp.ones(4, dtype)]
     jaxpr = jax.make_jaxpr(lambda *x: scaled_l2_norm(list(x), dtype, axis=axis))(*leaves).jaxpr
     assert not float64_array_primitives(jaxpr, scalars=True)
-    assert _reduced_dtypes(jaxpr) == {"float32"}
+    summed = {
+        str(e.invars[0].aval.dtype) for e in equations(jaxpr) if e.primitive.name == "reduce_sum"
+    }
+    assert summed == {"float32"}
     tree_jaxpr = jax.make_jaxpr(tree_l2_norm)({"a": leaves[0]}).jaxpr
     assert not float64_array_primitives(tree_jaxpr, scalars=True)
 
